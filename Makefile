@@ -1,0 +1,65 @@
+# multihome: policy routing for a multihomed Linux host, done by the links.
+#   make            build everything into build/
+#   make demo       (root) the reference scenario in network namespaces
+#   make check      (root) all tests; ends with "N passed, N failed, N skipped"
+#   make bench      (root) per-event cost against the shell baseline
+#   make fuzz       libFuzzer on the option/pin/argument parser (FUZZ_SECONDS)
+#   make install    PREFIX=/usr DESTDIR=...
+# demo, check and bench install their own build dependencies (Debian 12) and
+# need root; run as a user they re-run themselves through sudo.
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE
+CPPFLAGS += -Icommon
+B        := build
+
+PKG_LIBS := $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl) -lip4tc
+MNL_CFLAGS := $(shell pkg-config --cflags libmnl 2>/dev/null)
+CPPFLAGS += $(MNL_CFLAGS)
+
+ALL :=
+TESTBIN :=
+
+.PHONY: all clean check demo bench fuzz install deps unit
+all: build-all
+
+include common/build.mk
+-include pppd-plugin/build.mk
+-include openvpn-plugin/build.mk
+-include tests/harness/build.mk
+-include tests/tools/build.mk
+-include tests/unit/build.mk
+-include tools/build.mk
+-include tests/fuzz/build.mk
+-include tests/bench/build.mk
+
+build-all: $(ALL) $(TESTBIN)
+
+$(B):
+	mkdir -p $@
+
+clean:
+	rm -rf $(B)
+
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+
+ifeq ($(IS_ROOT),yes)
+deps:
+	@scripts/deps.sh
+
+check: deps
+	$(MAKE) build-all
+	tests/run
+
+demo: deps
+	$(MAKE) build-all
+	tests/demo.sh
+
+bench: deps
+	$(MAKE) build-all
+	tests/bench/run.sh
+else
+deps check demo bench:
+	exec sudo $(MAKE) $@
+endif
