@@ -1,0 +1,440 @@
+/* The two events of a link, applied whole under the registry lock.
+ *
+ * The desired state is a function of the up links in the registry; an event
+ * changes the registry in memory, makes the kernel match (one netlink batch,
+ * one commit per firewall table), and only then records the change.  On a
+ * failure the kernel is brought back to the state of the unchanged
+ * registry, so a link is registered whole or not at all.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define DEFAULT_TABLE_BASE 1000u        /* allocated tables: 1000 + slot */
+#define DEFAULT_PRIO_BASE  200u         /* allocated priorities: 200 + slot */
+#define DEFAULT_MARK_SHIFT 24           /* allocated marks: one of bits 24..31 */
+#define DEFAULT_MARK_BITS  8
+
+static int link_order(const void *a, const void *b)
+{
+	const struct mh_link *x = *(const struct mh_link *const *)a;
+	const struct mh_link *y = *(const struct mh_link *const *)b;
+
+	if (x->cfg.priority != y->cfg.priority)
+		return x->cfg.priority < y->cfg.priority ? -1 : 1;
+	return strcmp(x->cfg.name, y->cfg.name);
+}
+
+unsigned mh_up_links(const struct mh_registry *r, const struct mh_link **out)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < r->n; i++)
+		if (r->links[i].up)
+			out[n++] = &r->links[i];
+	qsort(out, n, sizeof *out, link_order);
+	return n;
+}
+
+uint32_t mh_mark_union(const struct mh_link *const *links, unsigned n)
+{
+	uint32_t u = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		u |= links[i]->cfg.mask;
+	return u;
+}
+
+/* Would A's fwmark rule catch B's packets, or B's catch A's? */
+static int marks_clash(const struct mh_config *a, const struct mh_config *b)
+{
+	return (b->mark & a->mask) == a->mark || (a->mark & b->mask) == b->mark;
+}
+
+static int apply(struct mh_registry *r, char *err, size_t len)
+{
+	const struct mh_link *up[MH_MAX_LINKS];
+	unsigned n = mh_up_links(r, up);
+
+	if (mh_nl_apply(up, n, err, len) < 0)
+		return -1;
+	return mh_fw_apply(up, n, err, len);
+}
+
+/* The kernel is the truth: a link whose interface is gone is down. */
+static unsigned prune(struct mh_registry *r)
+{
+	unsigned i, pruned = 0;
+
+	for (i = 0; i < r->n; i++) {
+		struct mh_link *l = &r->links[i];
+		if (!l->up || (int)if_nametoindex(l->ifname) == l->ifindex)
+			continue;
+		mh_log(MH_LOG_INFO, "%s: interface %s (index %d) is gone; withdrawing the link",
+		       l->cfg.name, l->ifname, l->ifindex);
+		l->up = 0;
+		pruned++;
+	}
+	return pruned;
+}
+
+static void store_all(struct mh_registry *r)
+{
+	char e[MH_ERR_MAX];
+	unsigned i;
+
+	for (i = 0; i < r->n; i++)
+		if (mh_reg_store(&r->links[i], e, sizeof e) < 0)
+			mh_log(MH_LOG_ERR, "%s", e);
+}
+
+static int used_by_other(const struct mh_registry *r, const struct mh_link *self,
+			 int only_up, int (*same)(const struct mh_config *, const struct mh_config *),
+			 const struct mh_config *c)
+{
+	unsigned i;
+
+	for (i = 0; i < r->n; i++) {
+		const struct mh_link *o = &r->links[i];
+		if (o == self || !strcmp(o->cfg.name, self->cfg.name) || (only_up && !o->up))
+			continue;
+		if (same(&o->cfg, c))
+			return 1;
+	}
+	return 0;
+}
+
+static int same_table(const struct mh_config *a, const struct mh_config *b) { return a->table == b->table; }
+static int same_prio(const struct mh_config *a, const struct mh_config *b) { return a->priority == b->priority; }
+
+static unsigned free_slot(const struct mh_registry *r)
+{
+	unsigned s, i;
+
+	for (s = 0; s < MH_MAX_LINKS; s++) {
+		for (i = 0; i < r->n && r->links[i].slot != s; i++)
+			;
+		if (i == r->n)
+			return s;
+	}
+	return MH_MAX_LINKS;
+}
+
+/* Fill what the user left unset; prefer what this link had before, then
+ * values no other entry (up or down) holds, then values no up link holds. */
+static int allocate(struct mh_registry *r, struct mh_link *l, const struct mh_link *old,
+		    char *err, size_t len)
+{
+	struct mh_config *c = &l->cfg;
+	int pass;
+
+	l->slot = old ? old->slot : free_slot(r);
+	if (l->slot >= MH_MAX_LINKS) {
+		snprintf(err, len, "no free slot: %d links are registered", MH_MAX_LINKS);
+		return -1;
+	}
+	if (!c->table_set) {
+		struct mh_config t = *c;
+		t.table = old ? old->cfg.table : DEFAULT_TABLE_BASE + l->slot;
+		for (pass = 0; pass < 2; pass++)
+			while (used_by_other(r, l, pass, same_table, &t))
+				t.table++;
+		c->table = t.table;
+	}
+	if (!c->priority_set) {
+		struct mh_config t = *c;
+		t.priority = old ? old->cfg.priority : DEFAULT_PRIO_BASE + l->slot;
+		for (pass = 0; pass < 2; pass++)
+			while (used_by_other(r, l, pass, same_prio, &t) && t.priority < MH_PRIO_MAX)
+				t.priority++;
+		c->priority = t.priority;
+	}
+	if (!c->mark_set) {
+		struct mh_config t = *c;
+		int bit, found = 0;
+		if (old && old->cfg.mark && !used_by_other(r, l, 1, marks_clash, &old->cfg)) {
+			c->mark = old->cfg.mark;
+			c->mask = old->cfg.mask;
+			return 0;
+		}
+		for (pass = 0; pass < 2 && !found; pass++)
+			for (bit = 0; bit < DEFAULT_MARK_BITS && !found; bit++) {
+				t.mark = t.mask = 1u << (DEFAULT_MARK_SHIFT + bit);
+				if (!used_by_other(r, l, pass, marks_clash, &t))
+					found = 1;
+			}
+		if (!found) {
+			snprintf(err, len, "link %s: no free default mark (bits 24-31 are all in use); "
+				 "set multihome-mark (mark=) explicitly", c->name);
+			return -1;
+		}
+		c->mark = t.mark;
+		c->mask = t.mask;
+	}
+	return 0;
+}
+
+static int conflicts(const struct mh_registry *r, const struct mh_link *l, char *err, size_t len)
+{
+	const struct mh_config *c = &l->cfg;
+	unsigned i;
+
+	for (i = 0; i < r->n; i++) {
+		const struct mh_link *o = &r->links[i];
+		if (!o->up || !strcmp(o->cfg.name, c->name))
+			continue;
+		if (o->cfg.table == c->table) {
+			snprintf(err, len, "link %s: table %u is already used by link %s (%s)",
+				 c->name, c->table, o->cfg.name, o->ifname);
+			return -1;
+		}
+		if (o->cfg.priority == c->priority) {
+			snprintf(err, len, "link %s: priority %u is already used by link %s (%s)",
+				 c->name, c->priority, o->cfg.name, o->ifname);
+			return -1;
+		}
+		if (marks_clash(&o->cfg, c)) {
+			snprintf(err, len, "link %s: mark 0x%x/0x%x clashes with link %s's mark 0x%x/0x%x",
+				 c->name, c->mark, c->mask, o->cfg.name, o->cfg.mark, o->cfg.mask);
+			return -1;
+		}
+		if (!strcmp(o->ifname, l->ifname)) {
+			snprintf(err, len, "link %s: interface %s is already registered by link %s",
+				 c->name, l->ifname, o->cfg.name);
+			return -1;
+		}
+		if (o->local == l->local) {
+			char a[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, &l->local, a, sizeof a);
+			snprintf(err, len, "link %s: local address %s is already used by link %s",
+				 c->name, a, o->cfg.name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int valid_ifname(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= IF_NAMESIZE)
+		return 0;
+	for (; *s; s++)
+		if (!isgraph((unsigned char)*s) || *s == '/' || *s == ':')
+			return 0;
+	return 1;
+}
+
+/* Check what the host (and through it the far end) told us. */
+static int check_link(struct mh_link *l, char *err, size_t len)
+{
+	char why[128];
+
+	if (!valid_ifname(l->ifname)) {
+		snprintf(err, len, "bad interface name '%.*s'", IF_NAMESIZE, l->ifname);
+		return -1;
+	}
+	if (!l->cfg.name_set) {
+		snprintf(l->cfg.name, sizeof l->cfg.name, "%s", l->ifname);
+		l->cfg.name_set = 1;
+	}
+	if (mh_config_check(&l->cfg, err, len) < 0)
+		return -1;
+	l->ifindex = (int)if_nametoindex(l->ifname);
+	if (!l->ifindex) {
+		snprintf(err, len, "link %s: interface %s does not exist", l->cfg.name, l->ifname);
+		return -1;
+	}
+	if (mh_addr_check(l->local, "local address", why, sizeof why) < 0 ||
+	    (l->peer && mh_addr_check(l->peer, "peer address", why, sizeof why) < 0) ||
+	    (l->gateway && mh_addr_check(l->gateway, "gateway", why, sizeof why) < 0)) {
+		snprintf(err, len, "link %s refused: %s", l->cfg.name, why);
+		return -1;
+	}
+	if (mh_nl_addr_foreign_prefix(l->local, l->ifindex, why, sizeof why)) {
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &l->local, a, sizeof a);
+		snprintf(err, len, "link %s refused: local address %s lies in %s, a network of this host",
+			 l->cfg.name, a, why);
+		return -1;
+	}
+	return 0;
+}
+
+static void set_rp_filter(const char *ifname)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/sys/net/ipv4/conf/%s/rp_filter", ifname);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "2", 1) != 1)
+		mh_log(MH_LOG_WARN, "cannot set %s to 2 (loose): %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static int pid_alive(int pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static void begin(void)
+{
+	struct mh_stats *s = mh_stats_mut();
+
+	memset(s, 0, sizeof *s);
+	s->usec = mh_now_usec();
+}
+
+static long long end(void)
+{
+	struct mh_stats *s = mh_stats_mut();
+
+	s->usec = mh_now_usec() - s->usec;
+	return s->usec;
+}
+
+int mh_link_up(struct mh_link *in, char *err, size_t len)
+{
+	struct mh_registry r;
+	struct mh_link *slot, saved, *old;
+	char a[INET_ADDRSTRLEN], e2[MH_ERR_MAX];
+	int had;
+
+	begin();
+	if (check_link(in, err, len) < 0)
+		return -1;
+	if (mh_reg_open(&r, err, len) < 0)
+		return -1;
+	prune(&r);
+	old = mh_reg_find(&r, in->cfg.name);
+	if (old && old->up && strcmp(old->ifname, in->ifname) && if_nametoindex(old->ifname) &&
+	    old->pid != getpid() && pid_alive(old->pid)) {
+		snprintf(err, len, "link %s is already up on %s (registered by pid %d)",
+			 in->cfg.name, old->ifname, old->pid);
+		goto fail;
+	}
+	if (allocate(&r, in, old, err, len) < 0 || conflicts(&r, in, err, len) < 0)
+		goto fail;
+	in->up = 1;
+	in->since = time(NULL);
+	in->pid = getpid();
+
+	had = old != NULL;
+	if (!had && r.n >= MH_MAX_LINKS) {
+		snprintf(err, len, "registry full (%d links)", MH_MAX_LINKS);
+		goto fail;
+	}
+	slot = had ? old : &r.links[r.n++];
+	if (had)
+		saved = *old;
+	*slot = *in;
+	if (apply(&r, err, len) < 0) {
+		/* put the kernel back as the registry (minus the pruned) was */
+		if (had)
+			*slot = saved;
+		else
+			r.n--;
+		if (apply(&r, e2, sizeof e2) < 0)
+			mh_log(MH_LOG_ERR, "%s: rollback failed too: %s", in->cfg.name, e2);
+		goto fail;
+	}
+	set_rp_filter(in->ifname);
+	store_all(&r);
+	mh_reg_close(&r);
+	end();
+	inet_ntop(AF_INET, &in->local, a, sizeof a);
+	mh_log(MH_LOG_INFO, "%s up on %s: local %s, table %u, mark 0x%x/0x%x, priority %u, weight %u, "
+	       "%u pins; %u netlink messages, %u firewall commits, %lld us",
+	       in->cfg.name, in->ifname, a, in->cfg.table, in->cfg.mark, in->cfg.mask,
+	       in->cfg.priority, in->cfg.weight, in->cfg.npins, mh_last_stats()->nl_msgs,
+	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
+	return 0;
+fail:
+	mh_reg_close(&r);
+	end();
+	return -1;
+}
+
+int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
+{
+	struct mh_registry r;
+	struct mh_link *l;
+	unsigned pruned;
+
+	begin();
+	if (mh_reg_open(&r, err, len) < 0)
+		return -1;
+	pruned = prune(&r);
+	l = mh_reg_find(&r, name);
+	if (l && l->up && ifname && strcmp(l->ifname, ifname))
+		l = NULL;               /* registered again on another interface since */
+	if (l && l->up)
+		l->up = 0;
+	else if (!pruned) {
+		mh_reg_close(&r);
+		end();
+		return 0;               /* nothing to do */
+	}
+	if (apply(&r, err, len) < 0) {
+		mh_reg_close(&r);
+		end();
+		return -1;
+	}
+	store_all(&r);
+	mh_reg_close(&r);
+	end();
+	mh_log(MH_LOG_INFO, "%s down%s%s: %u netlink messages, %u firewall commits, %lld us",
+	       name, ifname ? " on " : "", ifname ? ifname : "", mh_last_stats()->nl_msgs,
+	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
+	return 0;
+}
+
+int mh_reconcile(char *err, size_t len)
+{
+	struct mh_registry r;
+	int rc;
+
+	begin();
+	if (mh_reg_open(&r, err, len) < 0)
+		return -1;
+	prune(&r);
+	rc = apply(&r, err, len);
+	if (!rc)
+		store_all(&r);
+	mh_reg_close(&r);
+	end();
+	return rc;
+}
+
+int mh_flush(char *err, size_t len)
+{
+	struct mh_registry r;
+	unsigned i;
+	int rc;
+
+	begin();
+	if (mh_reg_open(&r, err, len) < 0)
+		return -1;
+	for (i = 0; i < r.n; i++)
+		r.links[i].up = 0;
+	rc = apply(&r, err, len);
+	for (i = 0; !rc && i < r.n; i++)
+		if (mh_reg_forget(r.links[i].cfg.name, err, len) < 0)
+			rc = -1;
+	mh_reg_close(&r);
+	end();
+	return rc;
+}

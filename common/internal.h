@@ -1,0 +1,43 @@
+/* Core internals shared between common/; not part of the plugin API.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef MULTIHOME_INTERNAL_H
+#define MULTIHOME_INTERNAL_H
+
+#include "mh.h"
+
+/* The registry: every link ever registered under this rundir (up or down;
+ * a down link keeps its allocation so it is stable per name). */
+struct mh_registry {
+	struct mh_link *links;  /* MH_MAX_LINKS entries */
+	unsigned n;
+	int lockfd;
+};
+
+int  mh_reg_open(struct mh_registry *r, char *err, size_t len);  /* lock + load */
+void mh_reg_close(struct mh_registry *r);                        /* unlock + free */
+int  mh_reg_store(const struct mh_link *l, char *err, size_t len);
+int  mh_reg_forget(const char *name, char *err, size_t len);
+int  mh_reg_parse(const char *text, struct mh_link *l, char *err, size_t len);
+int  mh_reg_format(const struct mh_link *l, char *buf, size_t len);
+struct mh_link *mh_reg_find(struct mh_registry *r, const char *name);
+
+/* The desired state is the list of up links, in priority order. */
+unsigned mh_up_links(const struct mh_registry *r, const struct mh_link **out);
+
+/* Mask of all the bits multihome's links use (for restore and the stop test). */
+uint32_t mh_mark_union(const struct mh_link *const *links, unsigned n);
+
+/* rtnetlink: make every object tagged MH_RT_PROTO match the desired state
+ * in one batch.  Fills stats->nl_msgs. */
+int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
+/* Is ADDR inside a prefix configured on an interface other than IFINDEX? */
+int mh_nl_addr_foreign_prefix(uint32_t addr_be, int ifindex, char *why, size_t len);
+
+/* firewall backend (libiptc): rebuild multihome's chains, one commit per table. */
+int mh_fw_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
+
+/* time and stats */
+long long mh_now_usec(void);
+struct mh_stats *mh_stats_mut(void);
+
+#endif

@@ -1,0 +1,763 @@
+/* rtnetlink: the routing half of a link's state.
+ *
+ * Every object multihome installs carries MH_RT_PROTO.  An event dumps what
+ * of ours the kernel holds (rules, routes, nexthops), compares it with the
+ * desired state computed from the up links, and sends only the difference
+ * as one batch.  Every message asks for an ACK; errors are read per message.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
+#include <linux/if_addr.h>
+#include <linux/nexthop.h>
+#include <linux/rtnetlink.h>
+
+#include "internal.h"
+
+#ifndef NETLINK_GET_STRICT_CHK
+#define NETLINK_GET_STRICT_CHK 12
+#endif
+
+#define CHUNK 32768             /* bytes of requests per sendto */
+#define MAX_OBJ (3 * MH_MAX_LINKS + 8)
+
+struct rule {
+	uint32_t prio, table, mark, mask, src;
+	uint8_t src_len, suppress;  /* suppress: suppress_prefixlength 0 */
+};
+
+struct route {
+	uint32_t table, gw, nhid;
+	int oif;
+	int multipath;
+};
+
+struct nh {
+	uint32_t id, gw;
+	int oif;
+	unsigned ngrp;
+	struct nexthop_grp grp[MH_MAX_LINKS];
+};
+
+struct kstate {
+	struct rule rules[MAX_OBJ];
+	unsigned nrules;
+	struct route routes[MAX_OBJ];
+	unsigned nroutes;
+	struct nh *nhs;         /* MAX_OBJ */
+	unsigned nnhs;
+	int have_nexthops;
+	int foreign_default;    /* a default route in main not ours, metric 0 */
+	char foreign_desc[96];
+};
+
+struct nl {
+	struct mnl_socket *sock;
+	uint32_t portid, seq;
+	char *buf;              /* CHUNK + slack */
+	size_t used;
+	unsigned pending;       /* messages in buf awaiting ACK */
+	uint32_t first_seq;
+	unsigned sent;
+	int err;                /* first error */
+	char errmsg[MH_ERR_MAX];
+	/* per message: errnos that are fine (a delete of what is already gone) */
+	int ok_errno[CHUNK / 16];
+	char what[CHUNK / 16][48];
+};
+
+static int nl_open(struct nl *nl)
+{
+	int one = 1;
+
+	memset(nl, 0, sizeof *nl);
+	nl->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!nl->sock)
+		return -1;
+	mnl_socket_setsockopt(nl->sock, NETLINK_EXT_ACK, &one, sizeof one);
+	mnl_socket_setsockopt(nl->sock, NETLINK_CAP_ACK, &one, sizeof one);
+	mnl_socket_setsockopt(nl->sock, NETLINK_GET_STRICT_CHK, &one, sizeof one);
+	if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+		mnl_socket_close(nl->sock);
+		return -1;
+	}
+	nl->portid = mnl_socket_get_portid(nl->sock);
+	nl->seq = (uint32_t)time(NULL) << 8;
+	nl->buf = malloc(CHUNK + 8192);
+	if (!nl->buf) {
+		mnl_socket_close(nl->sock);
+		return -1;
+	}
+	return 0;
+}
+
+static void nl_close(struct nl *nl)
+{
+	if (nl->sock)
+		mnl_socket_close(nl->sock);
+	free(nl->buf);
+}
+
+/* ---- dumps ---- */
+
+typedef int (*dump_cb)(const struct nlmsghdr *nlh, void *data);
+
+static int nl_dump(struct nl *nl, struct nlmsghdr *req, dump_cb cb, void *data)
+{
+	static char rbuf[32768];
+	uint32_t seq = ++nl->seq;
+	ssize_t r;
+
+	req->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req->nlmsg_seq = seq;
+	if (mnl_socket_sendto(nl->sock, req, req->nlmsg_len) < 0)
+		return -1;
+	for (;;) {
+		r = mnl_socket_recvfrom(nl->sock, rbuf, sizeof rbuf);
+		if (r < 0)
+			return -1;
+		const struct nlmsghdr *h = (const struct nlmsghdr *)rbuf;
+		int len = (int)r;
+		for (; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
+			if (h->nlmsg_seq != seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+				errno = -e->error;
+				return e->error ? -1 : 0;
+			}
+			if (cb(h, data) < 0)
+				return -1;
+		}
+	}
+}
+
+static int rule_cb(const struct nlmsghdr *h, void *data)
+{
+	struct kstate *k = data;
+	const struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(h);
+	const struct nlattr *a;
+	struct rule r = { 0 };
+	int ours = 0, has_mark = 0, has_mask = 0;
+
+	if (h->nlmsg_type != RTM_NEWRULE || frh->family != AF_INET)
+		return 0;
+	r.table = frh->table;
+	r.src_len = frh->src_len;
+	mnl_attr_for_each(a, h, sizeof *frh) {
+		switch (mnl_attr_get_type(a)) {
+		case FRA_PROTOCOL: ours = mnl_attr_get_u8(a) == MH_RT_PROTO; break;
+		case FRA_PRIORITY: r.prio = mnl_attr_get_u32(a); break;
+		case FRA_TABLE: r.table = mnl_attr_get_u32(a); break;
+		case FRA_FWMARK: r.mark = mnl_attr_get_u32(a); has_mark = 1; break;
+		case FRA_FWMASK: r.mask = mnl_attr_get_u32(a); has_mask = 1; break;
+		case FRA_SRC: r.src = mnl_attr_get_u32(a); break;
+		case FRA_SUPPRESS_PREFIXLEN:
+			r.suppress = mnl_attr_get_u32(a) == 0;
+			break;
+		}
+	}
+	if (has_mark && !has_mask)      /* the kernel omits an all-ones mask */
+		r.mask = 0xffffffffu;
+	if (ours && k->nrules < MAX_OBJ)
+		k->rules[k->nrules++] = r;
+	return 0;
+}
+
+static int route_cb(const struct nlmsghdr *h, void *data)
+{
+	struct kstate *k = data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(h);
+	const struct nlattr *a;
+	struct route r = { 0 };
+	uint32_t metric = 0;
+
+	if (h->nlmsg_type != RTM_NEWROUTE || rtm->rtm_family != AF_INET || rtm->rtm_dst_len)
+		return 0;
+	r.table = rtm->rtm_table;
+	mnl_attr_for_each(a, h, sizeof *rtm) {
+		switch (mnl_attr_get_type(a)) {
+		case RTA_TABLE: r.table = mnl_attr_get_u32(a); break;
+		case RTA_OIF: r.oif = (int)mnl_attr_get_u32(a); break;
+		case RTA_GATEWAY: r.gw = mnl_attr_get_u32(a); break;
+		case RTA_NH_ID: r.nhid = mnl_attr_get_u32(a); break;
+		case RTA_MULTIPATH: r.multipath = 1; break;
+		case RTA_PRIORITY: metric = mnl_attr_get_u32(a); break;
+		}
+	}
+	if (rtm->rtm_protocol != MH_RT_PROTO) {
+		if (r.table == RT_TABLE_MAIN && metric == 0 && rtm->rtm_type == RTN_UNICAST &&
+		    !k->foreign_default) {
+			char ifn[IF_NAMESIZE] = "?";
+			k->foreign_default = 1;
+			if (r.oif)
+				if_indextoname((unsigned)r.oif, ifn);
+			snprintf(k->foreign_desc, sizeof k->foreign_desc, "default dev %s proto %u",
+				 ifn, rtm->rtm_protocol);
+		}
+		return 0;
+	}
+	if (k->nroutes < MAX_OBJ)
+		k->routes[k->nroutes++] = r;
+	return 0;
+}
+
+static int nh_cb(const struct nlmsghdr *h, void *data)
+{
+	struct kstate *k = data;
+	const struct nhmsg *nhm = mnl_nlmsg_get_payload(h);
+	const struct nlattr *a;
+	struct nh *n;
+
+	if (h->nlmsg_type != RTM_NEWNEXTHOP || nhm->nh_protocol != MH_RT_PROTO ||
+	    k->nnhs >= MAX_OBJ)
+		return 0;
+	n = &k->nhs[k->nnhs];
+	memset(n, 0, sizeof *n);
+	mnl_attr_for_each(a, h, sizeof *nhm) {
+		switch (mnl_attr_get_type(a)) {
+		case NHA_ID: n->id = mnl_attr_get_u32(a); break;
+		case NHA_OIF: n->oif = (int)mnl_attr_get_u32(a); break;
+		case NHA_GATEWAY:
+			if (mnl_attr_get_payload_len(a) == 4)
+				n->gw = mnl_attr_get_u32(a);
+			break;
+		case NHA_GROUP: {
+			size_t len = mnl_attr_get_payload_len(a) / sizeof(struct nexthop_grp);
+			if (len > MH_MAX_LINKS)
+				len = MH_MAX_LINKS;
+			memcpy(n->grp, mnl_attr_get_payload(a), len * sizeof(struct nexthop_grp));
+			n->ngrp = (unsigned)len;
+			break;
+		}
+		}
+	}
+	k->nnhs++;
+	return 0;
+}
+
+static int read_kernel(struct nl *nl, struct kstate *k)
+{
+	char buf[256];
+	struct nlmsghdr *h;
+
+	h = mnl_nlmsg_put_header(buf);
+	h->nlmsg_type = RTM_GETRULE;
+	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(h, sizeof *frh);
+	frh->family = AF_INET;
+	if (nl_dump(nl, h, rule_cb, k) < 0)
+		return -1;
+
+	h = mnl_nlmsg_put_header(buf);
+	h->nlmsg_type = RTM_GETROUTE;
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(h, sizeof *rtm);
+	rtm->rtm_family = AF_INET;
+	if (nl_dump(nl, h, route_cb, k) < 0)
+		return -1;
+
+	h = mnl_nlmsg_put_header(buf);
+	h->nlmsg_type = RTM_GETNEXTHOP;
+	struct nhmsg *nhm = mnl_nlmsg_put_extra_header(h, sizeof *nhm);
+	nhm->nh_family = AF_UNSPEC;
+	k->have_nexthops = 1;
+	if (nl_dump(nl, h, nh_cb, k) < 0) {
+		if (errno != EOPNOTSUPP && errno != EINVAL && errno != ENOENT)
+			return -1;
+		k->have_nexthops = 0;
+	}
+	return 0;
+}
+
+/* ---- the batch ---- */
+
+static int ack_cb_one(struct nl *nl, const struct nlmsghdr *h)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+	unsigned idx = h->nlmsg_seq - nl->first_seq;
+	const char *ext = NULL;
+
+	if (idx >= nl->pending)
+		return 0;
+	if (e->error == 0 || -e->error == nl->ok_errno[idx])
+		return 1;
+	if (h->nlmsg_flags & NLM_F_ACK_TLVS) {
+		const struct nlattr *a;
+		size_t off = sizeof(*e);
+		if (!(h->nlmsg_flags & NLM_F_CAPPED))
+			off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
+		mnl_attr_for_each(a, h, off)
+			if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG)
+				ext = mnl_attr_get_str(a);
+	}
+	if (!nl->err) {
+		nl->err = -e->error;
+		snprintf(nl->errmsg, sizeof nl->errmsg, "%s: %s%s%s", nl->what[idx],
+			 strerror(-e->error), ext ? " (" : "", ext ? ext : "");
+		if (ext)
+			strncat(nl->errmsg, ")", sizeof nl->errmsg - strlen(nl->errmsg) - 1);
+	}
+	return 1;
+}
+
+static int nl_flush(struct nl *nl)
+{
+	char rbuf[16384];
+	unsigned acked = 0;
+
+	if (!nl->pending)
+		return 0;
+	if (mnl_socket_sendto(nl->sock, nl->buf, nl->used) < 0) {
+		if (!nl->err) {
+			nl->err = errno;
+			snprintf(nl->errmsg, sizeof nl->errmsg, "netlink send: %s", strerror(errno));
+		}
+		goto out;
+	}
+	while (acked < nl->pending) {
+		ssize_t r = mnl_socket_recvfrom(nl->sock, rbuf, sizeof rbuf);
+		if (r < 0) {
+			if (!nl->err) {
+				nl->err = errno;
+				snprintf(nl->errmsg, sizeof nl->errmsg, "netlink receive: %s",
+					 strerror(errno));
+			}
+			break;
+		}
+		const struct nlmsghdr *h = (const struct nlmsghdr *)rbuf;
+		int len = (int)r;
+		for (; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len))
+			if (h->nlmsg_type == NLMSG_ERROR)
+				acked += (unsigned)ack_cb_one(nl, h);
+	}
+out:
+	nl->sent += nl->pending;
+	nl->used = 0;
+	nl->pending = 0;
+	return nl->err ? -1 : 0;
+}
+
+/* Start a message; flushes first when the chunk is nearly full. */
+static struct nlmsghdr *nl_msg(struct nl *nl, uint16_t type, uint16_t flags, int ok_errno,
+			       const char *what)
+{
+	struct nlmsghdr *h;
+
+	if (nl->used > CHUNK - 4096 || nl->pending >= CHUNK / 16)
+		nl_flush(nl);
+	h = mnl_nlmsg_put_header(nl->buf + nl->used);
+	h->nlmsg_type = type;
+	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+	h->nlmsg_seq = ++nl->seq;
+	if (!nl->pending)
+		nl->first_seq = h->nlmsg_seq;
+	nl->ok_errno[nl->pending] = ok_errno;
+	snprintf(nl->what[nl->pending], sizeof nl->what[0], "%s", what);
+	return h;
+}
+
+static void nl_done(struct nl *nl, struct nlmsghdr *h)
+{
+	nl->used += NLMSG_ALIGN(h->nlmsg_len);
+	nl->pending++;
+}
+
+static void put_rule(struct nl *nl, const struct rule *r, int add)
+{
+	struct nlmsghdr *h = nl_msg(nl, add ? RTM_NEWRULE : RTM_DELRULE,
+				    add ? NLM_F_CREATE | NLM_F_EXCL : 0, add ? 0 : ENOENT,
+				    add ? "add rule" : "delete rule");
+	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(h, sizeof *frh);
+
+	frh->family = AF_INET;
+	frh->action = FR_ACT_TO_TBL;
+	frh->table = r->table < 256 ? (uint8_t)r->table : RT_TABLE_UNSPEC;
+	frh->src_len = r->src_len;
+	mnl_attr_put_u32(h, FRA_PRIORITY, r->prio);
+	mnl_attr_put_u32(h, FRA_TABLE, r->table);
+	if (r->mask) {
+		mnl_attr_put_u32(h, FRA_FWMARK, r->mark);
+		mnl_attr_put_u32(h, FRA_FWMASK, r->mask);
+	}
+	if (r->src_len)
+		mnl_attr_put_u32(h, FRA_SRC, r->src);
+	if (r->suppress)
+		mnl_attr_put_u32(h, FRA_SUPPRESS_PREFIXLEN, 0);
+	mnl_attr_put_u8(h, FRA_PROTOCOL, MH_RT_PROTO);
+	nl_done(nl, h);
+}
+
+static struct rtmsg *route_hdr(struct nlmsghdr *h, uint32_t table)
+{
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(h, sizeof *rtm);
+
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = MH_RT_PROTO;
+	rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+	rtm->rtm_type = RTN_UNICAST;
+	mnl_attr_put_u32(h, RTA_TABLE, table);
+	return rtm;
+}
+
+/* default route of one link's own table */
+static void put_link_route(struct nl *nl, const struct mh_link *l)
+{
+	struct nlmsghdr *h = nl_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, 0,
+				    "add link table route");
+	struct rtmsg *rtm = route_hdr(h, l->cfg.table);
+
+	if (!l->gateway)
+		rtm->rtm_scope = RT_SCOPE_LINK;
+	mnl_attr_put_u32(h, RTA_OIF, (uint32_t)l->ifindex);
+	if (l->gateway)
+		mnl_attr_put_u32(h, RTA_GATEWAY, l->gateway);
+	nl_done(nl, h);
+}
+
+static void del_route(struct nl *nl, const struct route *r)
+{
+	struct nlmsghdr *h = nl_msg(nl, RTM_DELROUTE, 0, ESRCH, "delete route");
+	struct rtmsg *rtm = route_hdr(h, r->table);
+
+	rtm->rtm_scope = RT_SCOPE_NOWHERE;
+	if (r->oif)
+		mnl_attr_put_u32(h, RTA_OIF, (uint32_t)r->oif);
+	nl_done(nl, h);
+}
+
+static void put_nh(struct nl *nl, const struct mh_link *l)
+{
+	struct nlmsghdr *h = nl_msg(nl, RTM_NEWNEXTHOP, NLM_F_CREATE | NLM_F_REPLACE, 0,
+				    "add nexthop");
+	struct nhmsg *nhm = mnl_nlmsg_put_extra_header(h, sizeof *nhm);
+
+	nhm->nh_family = AF_INET;
+	nhm->nh_protocol = MH_RT_PROTO;
+	mnl_attr_put_u32(h, NHA_ID, MH_NH_ID_BASE + 1 + l->slot);
+	mnl_attr_put_u32(h, NHA_OIF, (uint32_t)l->ifindex);
+	if (l->gateway)
+		mnl_attr_put_u32(h, NHA_GATEWAY, l->gateway);
+	nl_done(nl, h);
+}
+
+static void put_group(struct nl *nl, const struct nexthop_grp *g, unsigned n)
+{
+	struct nlmsghdr *h = nl_msg(nl, RTM_NEWNEXTHOP, NLM_F_CREATE | NLM_F_REPLACE, 0,
+				    "replace balanced nexthop group");
+	struct nhmsg *nhm = mnl_nlmsg_put_extra_header(h, sizeof *nhm);
+
+	nhm->nh_family = AF_UNSPEC;
+	nhm->nh_protocol = MH_RT_PROTO;
+	mnl_attr_put_u32(h, NHA_ID, MH_NH_GROUP_ID);
+	mnl_attr_put(h, NHA_GROUP, n * sizeof *g, g);
+	nl_done(nl, h);
+}
+
+static void del_nh(struct nl *nl, uint32_t id)
+{
+	struct nlmsghdr *h = nl_msg(nl, RTM_DELNEXTHOP, 0, ENOENT, "delete nexthop");
+	struct nhmsg *nhm = mnl_nlmsg_put_extra_header(h, sizeof *nhm);
+
+	nhm->nh_family = AF_UNSPEC;
+	mnl_attr_put_u32(h, NHA_ID, id);
+	nl_done(nl, h);
+}
+
+static void put_default_nhid(struct nl *nl)
+{
+	struct nlmsghdr *h = nl_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, 0,
+				    "add balanced default route");
+
+	route_hdr(h, RT_TABLE_MAIN);
+	mnl_attr_put_u32(h, RTA_NH_ID, MH_NH_GROUP_ID);
+	nl_done(nl, h);
+}
+
+/* Kernels without nexthop objects: one RTA_MULTIPATH route. */
+static void put_default_multipath(struct nl *nl, const struct mh_link *const *links, unsigned n)
+{
+	struct nlmsghdr *h = nl_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, 0,
+				    "add balanced default route (multipath)");
+	struct nlattr *mp;
+	unsigned i;
+
+	route_hdr(h, RT_TABLE_MAIN);
+	mp = mnl_attr_nest_start(h, RTA_MULTIPATH);
+	for (i = 0; i < n; i++) {
+		if (!links[i]->cfg.weight)
+			continue;
+		struct rtnexthop *nh = mnl_nlmsg_get_payload_tail(h);
+		uint32_t at = h->nlmsg_len;
+		h->nlmsg_len += RTNH_ALIGN(sizeof *nh);
+		memset(nh, 0, sizeof *nh);
+		nh->rtnh_ifindex = links[i]->ifindex;
+		nh->rtnh_hops = (unsigned char)(links[i]->cfg.weight - 1);
+		if (links[i]->gateway)
+			mnl_attr_put_u32(h, RTA_GATEWAY, links[i]->gateway);
+		nh->rtnh_len = (unsigned short)(h->nlmsg_len - at);
+	}
+	mnl_attr_nest_end(h, mp);
+	nl_done(nl, h);
+}
+
+/* ---- desired state ---- */
+
+static unsigned desired_rules(const struct mh_link *const *links, unsigned n, struct rule *out)
+{
+	unsigned i, k = 0;
+
+	if (!n)
+		return 0;
+	out[k++] = (struct rule){ .prio = MH_PRIO_SUPPRESS, .table = RT_TABLE_MAIN, .suppress = 1 };
+	for (i = 0; i < n; i++) {
+		const struct mh_link *l = links[i];
+		out[k++] = (struct rule){ .prio = l->cfg.priority, .table = l->cfg.table,
+					  .mark = l->cfg.mark, .mask = l->cfg.mask };
+		out[k++] = (struct rule){ .prio = MH_PRIO_SOURCE_BASE + l->cfg.priority,
+					  .table = l->cfg.table, .src = l->local, .src_len = 32 };
+	}
+	return k;
+}
+
+static int rule_eq(const struct rule *a, const struct rule *b)
+{
+	return a->prio == b->prio && a->table == b->table && a->mark == b->mark &&
+	       a->mask == b->mask && a->src == b->src && a->src_len == b->src_len &&
+	       a->suppress == b->suppress;
+}
+
+static const struct nh *find_nh(const struct kstate *k, uint32_t id)
+{
+	unsigned i;
+
+	for (i = 0; i < k->nnhs; i++)
+		if (k->nhs[i].id == id)
+			return &k->nhs[i];
+	return NULL;
+}
+
+static int cmp_grp(const void *a, const void *b)
+{
+	const struct nexthop_grp *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len)
+{
+	static struct rule want[MAX_OBJ];
+	struct kstate *k;
+	struct nl nl;
+	struct nexthop_grp grp[MH_MAX_LINKS];
+	unsigned i, j, nwant, ngrp = 0;
+	int rc = -1;
+
+	k = calloc(1, sizeof *k);
+	if (k)
+		k->nhs = calloc(MAX_OBJ, sizeof *k->nhs);
+	if (!k || !k->nhs) {
+		snprintf(err, len, "out of memory");
+		goto free_k;
+	}
+	if (nl_open(&nl) < 0) {
+		snprintf(err, len, "rtnetlink socket: %s", strerror(errno));
+		goto free_k;
+	}
+	if (read_kernel(&nl, k) < 0) {
+		snprintf(err, len, "reading routes and rules: %s", strerror(errno));
+		goto out;
+	}
+
+	for (i = 0; i < n; i++)
+		if (links[i]->cfg.weight) {
+			grp[ngrp].id = MH_NH_ID_BASE + 1 + links[i]->slot;
+			grp[ngrp].weight = (uint8_t)(links[i]->cfg.weight - 1);
+			grp[ngrp].resvd1 = 0;
+			grp[ngrp].resvd2 = 0;
+			ngrp++;
+		}
+	qsort(grp, ngrp, sizeof grp[0], cmp_grp);
+
+	/* Is the main default route ours to write? */
+	if (ngrp && k->foreign_default) {
+		int ours = 0;
+		for (i = 0; i < k->nroutes; i++)
+			ours |= k->routes[i].table == RT_TABLE_MAIN;
+		if (!ours) {
+			snprintf(err, len, "table main already holds a default route multihome did not install (%s, metric 0); "
+				 "give it a higher metric to keep it as a fallback (e.g. 'metric 100'), or remove it "
+				 "(pppd: no 'defaultroute')", k->foreign_desc);
+			goto out;
+		}
+	}
+
+	/* 1. each link's own table */
+	for (i = 0; i < n; i++) {
+		const struct mh_link *l = links[i];
+		int have = 0;
+		for (j = 0; j < k->nroutes; j++)
+			if (k->routes[j].table == l->cfg.table && k->routes[j].oif == l->ifindex &&
+			    k->routes[j].gw == l->gateway && !k->routes[j].nhid)
+				have = 1;
+		if (!have)
+			put_link_route(&nl, l);
+	}
+	/* 2. nexthops and the balanced group, then main's default */
+	if (k->have_nexthops) {
+		const struct nh *g = find_nh(k, MH_NH_GROUP_ID);
+		int same = g && g->ngrp == ngrp;
+		for (i = 0; i < n; i++) {
+			const struct mh_link *l = links[i];
+			const struct nh *x;
+			if (!l->cfg.weight)
+				continue;
+			x = find_nh(k, MH_NH_ID_BASE + 1 + l->slot);
+			if (!x || x->oif != l->ifindex || x->gw != l->gateway) {
+				put_nh(&nl, l);
+				same = 0;
+			}
+		}
+		if (same) {
+			struct nexthop_grp cur[MH_MAX_LINKS];
+			memcpy(cur, g->grp, ngrp * sizeof cur[0]);
+			qsort(cur, ngrp, sizeof cur[0], cmp_grp);
+			for (i = 0; i < ngrp; i++)
+				if (cur[i].id != grp[i].id || cur[i].weight != grp[i].weight)
+					same = 0;
+		}
+		if (ngrp && !same)
+			put_group(&nl, grp, ngrp);
+		if (ngrp) {
+			int have = 0;
+			for (j = 0; j < k->nroutes; j++)
+				if (k->routes[j].table == RT_TABLE_MAIN &&
+				    k->routes[j].nhid == MH_NH_GROUP_ID)
+					have = 1;
+			if (!have)
+				put_default_nhid(&nl);
+		}
+	} else if (ngrp) {
+		put_default_multipath(&nl, links, n);
+	}
+	/* 3. rules: add what is missing */
+	nwant = desired_rules(links, n, want);
+	for (i = 0; i < nwant; i++) {
+		int have = 0;
+		for (j = 0; j < k->nrules; j++)
+			if (rule_eq(&want[i], &k->rules[j]))
+				have = 1;
+		if (!have)
+			put_rule(&nl, &want[i], 1);
+	}
+	/* 4. withdraw what is ours and no longer wanted: rules, routes, nexthops */
+	for (j = 0; j < k->nrules; j++) {
+		int keep = 0;
+		for (i = 0; i < nwant; i++)
+			if (rule_eq(&want[i], &k->rules[j]))
+				keep = 1;
+		for (i = 0; i < j; i++) /* a duplicate of ours: remove it too */
+			if (rule_eq(&k->rules[i], &k->rules[j]))
+				keep = 0;
+		if (!keep)
+			put_rule(&nl, &k->rules[j], 0);
+	}
+	for (j = 0; j < k->nroutes; j++) {
+		const struct route *r = &k->routes[j];
+		int keep = 0;
+		if (r->table == RT_TABLE_MAIN)
+			keep = ngrp && (k->have_nexthops ? r->nhid == MH_NH_GROUP_ID : r->multipath);
+		for (i = 0; i < n && !keep; i++)
+			keep = r->table == links[i]->cfg.table && r->oif == links[i]->ifindex &&
+			       r->gw == links[i]->gateway && !r->nhid;
+		if (!keep)
+			del_route(&nl, r);
+	}
+	for (j = 0; j < k->nnhs; j++) {
+		uint32_t id = k->nhs[j].id;
+		int keep = 0;
+		if (id == MH_NH_GROUP_ID)
+			keep = ngrp > 0;
+		for (i = 0; i < ngrp && !keep; i++)
+			keep = grp[i].id == id;
+		if (!keep)
+			del_nh(&nl, id);
+	}
+	nl_flush(&nl);
+	mh_stats_mut()->nl_msgs += nl.sent;
+	if (nl.err) {
+		snprintf(err, len, "%s", nl.errmsg);
+		goto out;
+	}
+	rc = 0;
+out:
+	nl_close(&nl);
+free_k:
+	if (k)
+		free(k->nhs);
+	free(k);
+	return rc;
+}
+
+/* ---- addresses ---- */
+
+struct addr_q {
+	uint32_t addr;
+	int ifindex;
+	int hit;
+	char why[96];
+};
+
+static int addr_cb(const struct nlmsghdr *h, void *data)
+{
+	struct addr_q *q = data;
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(h);
+	const struct nlattr *a;
+	uint32_t local = 0, mask;
+
+	if (h->nlmsg_type != RTM_NEWADDR || ifa->ifa_family != AF_INET ||
+	    (int)ifa->ifa_index == q->ifindex || q->hit)
+		return 0;
+	mnl_attr_for_each(a, h, sizeof *ifa)
+		if (mnl_attr_get_type(a) == IFA_LOCAL)
+			local = mnl_attr_get_u32(a);
+	if (!local || ifa->ifa_prefixlen == 0)
+		return 0;
+	mask = htonl(0xffffffffu << (32 - ifa->ifa_prefixlen));
+	if ((local & mask) == (q->addr & mask) && ifa->ifa_prefixlen < 32) {
+		char ifn[IF_NAMESIZE] = "?", p[INET_ADDRSTRLEN];
+		uint32_t net = local & mask;
+		if_indextoname(ifa->ifa_index, ifn);
+		inet_ntop(AF_INET, &net, p, sizeof p);
+		snprintf(q->why, sizeof q->why, "%s/%u on %s", p, ifa->ifa_prefixlen, ifn);
+		q->hit = 1;
+	}
+	return 0;
+}
+
+int mh_nl_addr_foreign_prefix(uint32_t addr_be, int ifindex, char *why, size_t len)
+{
+	struct addr_q q = { .addr = addr_be, .ifindex = ifindex };
+	char buf[128];
+	struct nl nl;
+	struct nlmsghdr *h;
+
+	if (nl_open(&nl) < 0)
+		return 0;
+	h = mnl_nlmsg_put_header(buf);
+	h->nlmsg_type = RTM_GETADDR;
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(h, sizeof *ifa);
+	ifa->ifa_family = AF_INET;
+	nl_dump(&nl, h, addr_cb, &q);
+	nl_close(&nl);
+	if (q.hit)
+		snprintf(why, len, "%s", q.why);
+	return q.hit;
+}

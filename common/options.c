@@ -1,0 +1,388 @@
+/* Option parsing and validation: one parser for pppd options and OpenVPN
+ * plugin arguments.  Every error names the option and the value.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mh.h"
+
+#define MH_VALUE_MAX 200        /* longest option value we accept */
+
+static int fail(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && len) {
+		va_start(ap, fmt);
+		vsnprintf(err, len, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* Quote a user value for an error message: printable, bounded. */
+static const char *shown(const char *v, char *buf, size_t len)
+{
+	size_t i, o = 0;
+
+	for (i = 0; v[i] && o + 5 < len; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		if (isprint(ch))
+			buf[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
+	}
+	if (v[i] && o + 4 < len) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = 0;
+	return buf;
+}
+
+void mh_config_init(struct mh_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->weight = 1;
+	c->nat = MH_NAT_MASQUERADE;
+	c->reply_via_link = 1;
+}
+
+/* Strict unsigned parse: decimal or 0x hex, the whole string, <= MAX. */
+static int parse_u32(const char *s, unsigned long long max, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || v > max)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > MH_NAME_MAX)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+			return 0;
+	return 1;
+}
+
+int mh_table_lookup(const char *root, const char *text, uint32_t *table)
+{
+	static const char *const files[] = { "/etc/iproute2/rt_tables",
+					     "/usr/share/iproute2/rt_tables",
+					     "/usr/lib/iproute2/rt_tables" };
+	char path[512], line[512];
+	size_t i;
+
+	if (parse_u32(text, 0xffffffffULL, table) == 0)
+		return 0;
+	if (!valid_name(text))
+		return -1;
+	for (i = 0; i < sizeof files / sizeof files[0] + 1; i++) {
+		FILE *f;
+		if (i < sizeof files / sizeof files[0])
+			snprintf(path, sizeof path, "%s%s", root ? root : "", files[i]);
+		else
+			snprintf(path, sizeof path, "%s/etc/iproute2/rt_tables.d/multihome.conf",
+				 root ? root : "");
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof line, f)) {
+			char name[256];
+			unsigned long long id;
+			if (sscanf(line, " %llu %255s", &id, name) == 2 &&
+			    id <= 0xffffffffULL && strcmp(name, text) == 0) {
+				fclose(f);
+				*table = (uint32_t)id;
+				return 0;
+			}
+		}
+		fclose(f);
+	}
+	return -1;
+}
+
+int mh_addr_check(uint32_t addr_be, const char *what, char *err, size_t errlen)
+{
+	uint32_t a = ntohl(addr_be);
+	char buf[INET_ADDRSTRLEN];
+	const char *why = NULL;
+
+	inet_ntop(AF_INET, &addr_be, buf, sizeof buf);
+	if (a == 0)
+		why = "unspecified";
+	else if ((a >> 24) == 127)
+		why = "loopback";
+	else if ((a >> 28) == 0xe)
+		why = "multicast";
+	else if (a == 0xffffffffu)
+		why = "broadcast";
+	else if ((a >> 28) == 0xf)
+		why = "reserved (240.0.0.0/4)";
+	else if ((a >> 24) == 0)
+		why = "in 0.0.0.0/8";
+	if (why)
+		return fail(err, errlen, "%s %s is not usable: %s address", what, buf, why);
+	return 0;
+}
+
+/* "A.B.C.D[/LEN]" -> dst, len (network order, masked; host bits refused). */
+static int parse_prefix(const char *s, uint32_t *dst, uint8_t *len)
+{
+	char buf[32];
+	const char *slash = strchr(s, '/');
+	uint32_t l = 32, mask;
+	struct in_addr a;
+
+	if (strlen(s) >= sizeof buf)
+		return -1;
+	strcpy(buf, s);
+	if (slash) {
+		buf[slash - s] = 0;
+		if (!isdigit((unsigned char)slash[1]) || parse_u32(slash + 1, 32, &l))
+			return -1;
+	}
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return -1;
+	mask = l ? htonl(0xffffffffu << (32 - l)) : 0;
+	if (a.s_addr & ~mask)
+		return -1;
+	*dst = a.s_addr;
+	*len = (uint8_t)l;
+	return 0;
+}
+
+static int parse_ports(const char *s, uint16_t *lo, uint16_t *hi)
+{
+	char buf[16];
+	char *dash;
+	uint32_t a, b;
+
+	if (strlen(s) >= sizeof buf)
+		return -1;
+	strcpy(buf, s);
+	dash = strchr(buf, '-');
+	if (dash)
+		*dash++ = 0;
+	if (!isdigit((unsigned char)buf[0]) || parse_u32(buf, 65535, &a) || a == 0)
+		return -1;
+	b = a;
+	if (dash && (!isdigit((unsigned char)*dash) || parse_u32(dash, 65535, &b) || b < a))
+		return -1;
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return 0;
+}
+
+int mh_pin_parse(const char *text, struct mh_pin *pin, char *err, size_t errlen)
+{
+	char buf[MH_VALUE_MAX + 1], sv[64];
+	char *save = NULL, *tok;
+	int seen_proto = 0, seen_dst = 0, seen_port = 0, any = 0;
+
+	memset(pin, 0, sizeof *pin);
+	if (strlen(text) > MH_VALUE_MAX)
+		return fail(err, errlen, "pin too long (%zu characters, at most %d)",
+			    strlen(text), MH_VALUE_MAX);
+	strcpy(buf, text);
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		any = 1;
+		if (!strcmp(tok, "tcp") || !strcmp(tok, "udp") || !strcmp(tok, "icmp")) {
+			if (seen_proto || seen_dst || seen_port)
+				return fail(err, errlen, "protocol '%s' must come first, once", tok);
+			seen_proto = 1;
+			pin->proto = tok[0] == 't' ? IPPROTO_TCP :
+				     tok[0] == 'u' ? IPPROTO_UDP : IPPROTO_ICMP;
+		} else if (!strcmp(tok, "port")) {
+			char *p = strtok_r(NULL, " \t", &save);
+			if (seen_port)
+				return fail(err, errlen, "'port' given twice");
+			if (!p)
+				return fail(err, errlen, "'port' needs a number or a range N-M");
+			if (parse_ports(p, &pin->port_lo, &pin->port_hi))
+				return fail(err, errlen, "bad port '%s' (1..65535, or N-M with N <= M)",
+					    shown(p, sv, sizeof sv));
+			seen_port = 1;
+		} else if (isdigit((unsigned char)tok[0])) {
+			if (seen_dst || seen_port)
+				return fail(err, errlen, "unexpected '%s' (order: [tcp|udp|icmp] [DST[/LEN]] [port N[-M]])",
+					    shown(tok, sv, sizeof sv));
+			if (parse_prefix(tok, &pin->dst, &pin->dst_len))
+				return fail(err, errlen, "bad destination '%s' (A.B.C.D or A.B.C.D/LEN, no host bits)",
+					    shown(tok, sv, sizeof sv));
+			seen_dst = 1;
+		} else {
+			return fail(err, errlen, "unknown word '%s' (expected tcp, udp, icmp, an address or 'port')",
+				    shown(tok, sv, sizeof sv));
+		}
+	}
+	if (!any)
+		return fail(err, errlen, "empty pin (expected [tcp|udp|icmp] [DST[/LEN]] [port N[-M]])");
+	if (seen_port && pin->proto != IPPROTO_TCP && pin->proto != IPPROTO_UDP)
+		return fail(err, errlen, "'port' needs tcp or udp first");
+	if (!seen_dst && !seen_port && !seen_proto)
+		return fail(err, errlen, "pin matches nothing");
+	return 0;
+}
+
+char *mh_pin_format(const struct mh_pin *pin, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+	size_t o = 0;
+
+	buf[0] = 0;
+	if (pin->proto)
+		o += (size_t)snprintf(buf + o, len - o, "%s",
+				      pin->proto == IPPROTO_TCP ? "tcp" :
+				      pin->proto == IPPROTO_UDP ? "udp" : "icmp");
+	if (pin->dst_len && o < len) {
+		inet_ntop(AF_INET, &pin->dst, a, sizeof a);
+		o += (size_t)snprintf(buf + o, len - o, "%s%s/%u", o ? " " : "", a, pin->dst_len);
+	}
+	if (pin->port_lo && o < len) {
+		if (pin->port_lo == pin->port_hi)
+			o += (size_t)snprintf(buf + o, len - o, "%sport %u", o ? " " : "", pin->port_lo);
+		else
+			o += (size_t)snprintf(buf + o, len - o, "%sport %u-%u", o ? " " : "",
+					      pin->port_lo, pin->port_hi);
+	}
+	return buf;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1") || !strcmp(v, "true"))
+		*out = 1;
+	else if (!strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0") || !strcmp(v, "false"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+int mh_config_set(struct mh_config *c, const char *key, const char *value,
+		  const char *optname, char *err, size_t errlen)
+{
+	char sv[MH_VALUE_MAX + 16], pe[MH_ERR_MAX];
+	uint32_t u;
+
+	if (!optname)
+		optname = key;
+	if (!value)
+		return fail(err, errlen, "option %s needs a value", optname);
+	shown(value, sv, sizeof sv);
+	if (strlen(value) > MH_VALUE_MAX)
+		return fail(err, errlen, "option %s: value too long (%zu characters, at most %d)",
+			    optname, strlen(value), MH_VALUE_MAX);
+	if (!*value)
+		return fail(err, errlen, "option %s: empty value", optname);
+
+	if (!strcmp(key, "name")) {
+		if (!valid_name(value))
+			return fail(err, errlen, "option %s: bad link name '%s' (1-%d characters of A-Z a-z 0-9 _ . -)",
+				    optname, sv, MH_NAME_MAX);
+		strcpy(c->name, value);
+		c->name_set = 1;
+	} else if (!strcmp(key, "table")) {
+		if (mh_table_lookup(NULL, value, &u))
+			return fail(err, errlen, "option %s: bad table '%s' (a number 1..4294967295 or a name from /etc/iproute2/rt_tables)",
+				    optname, sv);
+		if (u == 0 || u == 253 || u == 254 || u == 255)
+			return fail(err, errlen, "option %s: table %s is reserved (0 unspec, 253 default, 254 main, 255 local)",
+				    optname, sv);
+		c->table = u;
+		c->table_set = 1;
+	} else if (!strcmp(key, "mark")) {
+		char buf[64], *slash;
+		uint32_t mark, mask;
+		if (strlen(value) >= sizeof buf)
+			return fail(err, errlen, "option %s: bad mark '%s'", optname, sv);
+		strcpy(buf, value);
+		slash = strchr(buf, '/');
+		if (slash)
+			*slash++ = 0;
+		if (parse_u32(buf, 0xffffffffULL, &mark) ||
+		    (slash && parse_u32(slash, 0xffffffffULL, &mask)))
+			return fail(err, errlen, "option %s: bad mark '%s' (VALUE[/MASK], numbers up to 0xffffffff)",
+				    optname, sv);
+		if (!slash)
+			mask = mark;
+		if (mark == 0)
+			return fail(err, errlen, "option %s: mark '%s' is zero (zero means unmarked)", optname, sv);
+		if (mark & ~mask)
+			return fail(err, errlen, "option %s: mask does not cover the value in '%s'", optname, sv);
+		c->mark = mark;
+		c->mask = mask;
+		c->mark_set = 1;
+	} else if (!strcmp(key, "priority")) {
+		if (parse_u32(value, 0xffffffffULL, &u) || u < MH_PRIO_MIN || u > MH_PRIO_MAX)
+			return fail(err, errlen, "option %s: bad priority '%s' (%d..%d)",
+				    optname, sv, MH_PRIO_MIN, MH_PRIO_MAX);
+		c->priority = u;
+		c->priority_set = 1;
+	} else if (!strcmp(key, "weight")) {
+		if (parse_u32(value, 0xffffffffULL, &u) || u > 256)
+			return fail(err, errlen, "option %s: bad weight '%s' (0..256; 0 = only marked or pinned traffic)",
+				    optname, sv);
+		c->weight = u;
+	} else if (!strcmp(key, "nat")) {
+		if (!strcmp(value, "masquerade"))
+			c->nat = MH_NAT_MASQUERADE;
+		else if (!strcmp(value, "snat"))
+			c->nat = MH_NAT_SNAT;
+		else if (!strcmp(value, "off"))
+			c->nat = MH_NAT_OFF;
+		else
+			return fail(err, errlen, "option %s: bad value '%s' (masquerade, snat or off)",
+				    optname, sv);
+	} else if (!strcmp(key, "reply-via-link")) {
+		if (parse_bool(value, &c->reply_via_link))
+			return fail(err, errlen, "option %s: bad value '%s' (yes or no)", optname, sv);
+	} else if (!strcmp(key, "pin")) {
+		if (c->npins >= MH_MAX_PINS)
+			return fail(err, errlen, "option %s: too many pins (at most %d per link)",
+				    optname, MH_MAX_PINS);
+		if (mh_pin_parse(value, &c->pins[c->npins], pe, sizeof pe))
+			return fail(err, errlen, "option %s: bad pin '%s': %s", optname, sv, pe);
+		c->npins++;
+	} else {
+		return fail(err, errlen, "unknown option %s", optname);
+	}
+	return 0;
+}
+
+int mh_config_check(const struct mh_config *c, char *err, size_t errlen)
+{
+	if (c->name_set && !valid_name(c->name))
+		return fail(err, errlen, "bad link name '%s'", c->name);
+	if (c->mark_set && (c->mark == 0 || (c->mark & ~c->mask)))
+		return fail(err, errlen, "bad mark 0x%x/0x%x", c->mark, c->mask);
+	if (c->weight > 256)
+		return fail(err, errlen, "bad weight %u", c->weight);
+	if (c->table_set && (c->table == 0 || (c->table >= 253 && c->table <= 255)))
+		return fail(err, errlen, "table %u is reserved", c->table);
+	if (c->priority_set && (c->priority < MH_PRIO_MIN || c->priority > MH_PRIO_MAX))
+		return fail(err, errlen, "bad priority %u", c->priority);
+	return 0;
+}

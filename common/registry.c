@@ -1,0 +1,365 @@
+/* The registry: what the kernel cannot hold about a link (its name, options,
+ * allocation), one file per link in the run directory, read and written
+ * under one flock.  The kernel stays the truth for everything else.
+ *
+ * The directory is created 0700, files 0600; nothing is opened through a
+ * symlink; an entry that does not parse is reported and not trusted.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define ENTRY_PREFIX "link."
+#define ENTRY_MAX 8192
+#define LOCK_TIMEOUT_MS 20000
+
+static int fail(char *err, size_t len, const char *fmt, const char *a, int e)
+{
+	snprintf(err, len, fmt, a, strerror(e));
+	return -1;
+}
+
+/* The run directory must be a real directory of root's, not writable by others. */
+static int rundir_ready(char *err, size_t len)
+{
+	const char *d = mh_rundir();
+	struct stat st;
+
+	if (mkdir(d, 0700) < 0 && errno != EEXIST)
+		return fail(err, len, "cannot create %s: %s", d, errno);
+	if (lstat(d, &st) < 0)
+		return fail(err, len, "cannot stat %s: %s", d, errno);
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, len, "%s is not a directory (a symlink?): refusing to use it", d);
+		return -1;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+		snprintf(err, len, "%s must be owned by uid %u and not writable by others (mode %o)",
+			 d, (unsigned)geteuid(), (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+static int lock_open(char *err, size_t len)
+{
+	char path[512];
+	int fd, waited = 0;
+
+	snprintf(path, sizeof path, "%s/lock", mh_rundir());
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(err, len, "cannot open lock %s: %s", path, errno);
+	/* poll: no alarm() inside pppd */
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			close(fd);
+			return fail(err, len, "cannot lock %s: %s", path, errno);
+		}
+		if (waited >= LOCK_TIMEOUT_MS) {
+			close(fd);
+			snprintf(err, len, "timed out after %d s waiting for %s", LOCK_TIMEOUT_MS / 1000, path);
+			return -1;
+		}
+		usleep(1000);
+		waited++;
+	}
+	return fd;
+}
+
+static const char *nat_name(enum mh_nat n)
+{
+	return n == MH_NAT_SNAT ? "snat" : n == MH_NAT_OFF ? "off" : "masquerade";
+}
+
+int mh_reg_format(const struct mh_link *l, char *buf, size_t len)
+{
+	char loc[INET_ADDRSTRLEN], peer[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], pin[128];
+	const struct mh_config *c = &l->cfg;
+	size_t o;
+	unsigned i;
+
+	inet_ntop(AF_INET, &l->local, loc, sizeof loc);
+	inet_ntop(AF_INET, &l->peer, peer, sizeof peer);
+	inet_ntop(AF_INET, &l->gateway, gw, sizeof gw);
+	o = (size_t)snprintf(buf, len,
+		"multihome-registry 1\nname %s\nslot %u\nstate %s\nifname %s\nifindex %d\n"
+		"local %s\npeer %s\ngateway %s\ntable %u\ntable_set %d\nmark 0x%x/0x%x\nmark_set %d\n"
+		"priority %u\npriority_set %d\nweight %u\nnat %s\nreply_via_link %d\nsince %lld\npid %d\n",
+		c->name, l->slot, l->up ? "up" : "down", l->ifname[0] ? l->ifname : "-", l->ifindex,
+		loc, peer, gw, c->table, c->table_set, c->mark, c->mask, c->mark_set,
+		c->priority, c->priority_set, c->weight, nat_name(c->nat), c->reply_via_link,
+		l->since, l->pid);
+	for (i = 0; i < c->npins && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "pin %s\n",
+				      mh_pin_format(&c->pins[i], pin, sizeof pin));
+	return o < len ? 0 : -1;
+}
+
+static int num(const char *v, long long lo, long long hi, long long *out)
+{
+	char *e;
+	long long x;
+
+	errno = 0;
+	x = strtoll(v, &e, 0);
+	if (errno || e == v || *e || x < lo || x > hi)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+static int addr(const char *v, uint32_t *out)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, v, &a) != 1)
+		return -1;
+	*out = a.s_addr;
+	return 0;
+}
+
+int mh_reg_parse(const char *text, struct mh_link *l, char *err, size_t len)
+{
+	char buf[ENTRY_MAX + 1], *line, *save = NULL, e2[MH_ERR_MAX];
+	int lineno = 0, seen_header = 0;
+	long long x;
+
+	memset(l, 0, sizeof *l);
+	mh_config_init(&l->cfg);
+	if (strlen(text) > ENTRY_MAX) {
+		snprintf(err, len, "entry too large");
+		return -1;
+	}
+	strcpy(buf, text);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *v = strchr(line, ' ');
+		int bad = 0;
+		lineno++;
+		if (!v) {
+			snprintf(err, len, "line %d: no value", lineno);
+			return -1;
+		}
+		*v++ = 0;
+		if (!seen_header) {
+			if (strcmp(line, "multihome-registry") || strcmp(v, "1")) {
+				snprintf(err, len, "not a multihome registry entry (version 1)");
+				return -1;
+			}
+			seen_header = 1;
+			continue;
+		}
+		if (!strcmp(line, "name"))
+			bad = mh_config_set(&l->cfg, "name", v, "name", e2, sizeof e2);
+		else if (!strcmp(line, "slot"))
+			bad = num(v, 0, MH_MAX_LINKS - 1, &x) || ((l->slot = (unsigned)x), 0);
+		else if (!strcmp(line, "state"))
+			bad = strcmp(v, "up") && strcmp(v, "down") ? -1 : ((l->up = !strcmp(v, "up")), 0);
+		else if (!strcmp(line, "ifname")) {
+			if (!strcmp(v, "-"))
+				l->ifname[0] = 0;
+			else if (strlen(v) >= IF_NAMESIZE || strchr(v, '/'))
+				bad = -1;
+			else
+				strcpy(l->ifname, v);
+		} else if (!strcmp(line, "ifindex"))
+			bad = num(v, 0, 0x7fffffff, &x) || ((l->ifindex = (int)x), 0);
+		else if (!strcmp(line, "local"))
+			bad = addr(v, &l->local);
+		else if (!strcmp(line, "peer"))
+			bad = addr(v, &l->peer);
+		else if (!strcmp(line, "gateway"))
+			bad = addr(v, &l->gateway);
+		else if (!strcmp(line, "table"))
+			bad = mh_config_set(&l->cfg, "table", v, "table", e2, sizeof e2);
+		else if (!strcmp(line, "table_set"))
+			bad = num(v, 0, 1, &x) || ((l->cfg.table_set = (int)x), 0);
+		else if (!strcmp(line, "mark"))
+			bad = mh_config_set(&l->cfg, "mark", v, "mark", e2, sizeof e2);
+		else if (!strcmp(line, "mark_set"))
+			bad = num(v, 0, 1, &x) || ((l->cfg.mark_set = (int)x), 0);
+		else if (!strcmp(line, "priority"))
+			bad = mh_config_set(&l->cfg, "priority", v, "priority", e2, sizeof e2);
+		else if (!strcmp(line, "priority_set"))
+			bad = num(v, 0, 1, &x) || ((l->cfg.priority_set = (int)x), 0);
+		else if (!strcmp(line, "weight"))
+			bad = mh_config_set(&l->cfg, "weight", v, "weight", e2, sizeof e2);
+		else if (!strcmp(line, "nat"))
+			bad = mh_config_set(&l->cfg, "nat", v, "nat", e2, sizeof e2);
+		else if (!strcmp(line, "reply_via_link"))
+			bad = mh_config_set(&l->cfg, "reply-via-link", v, "reply_via_link", e2, sizeof e2);
+		else if (!strcmp(line, "since"))
+			bad = num(v, 0, 0x7fffffffffffLL, &l->since);
+		else if (!strcmp(line, "pid"))
+			bad = num(v, 0, 0x7fffffff, &x) || ((l->pid = (int)x), 0);
+		else if (!strcmp(line, "pin"))
+			bad = mh_config_set(&l->cfg, "pin", v, "pin", e2, sizeof e2);
+		else {
+			snprintf(err, len, "line %d: unknown key '%.32s'", lineno, line);
+			return -1;
+		}
+		if (bad) {
+			snprintf(err, len, "line %d: bad value for %.32s", lineno, line);
+			return -1;
+		}
+	}
+	if (!seen_header || !l->cfg.name[0] || !l->cfg.table || !l->cfg.mark || !l->cfg.priority ||
+	    (l->up && (!l->ifname[0] || !l->local))) {
+		snprintf(err, len, "incomplete entry");
+		return -1;
+	}
+	/* the allocation is part of the entry, whether the user set it or not */
+	l->cfg.name_set = 1;
+	return 0;
+}
+
+static int read_entry(int dfd, const char *file, struct mh_link *l, char *err, size_t len)
+{
+	char buf[ENTRY_MAX + 1];
+	struct stat st;
+	ssize_t r;
+	int fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail(err, len, "cannot open %s: %s", file, errno);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > ENTRY_MAX ||
+	    st.st_uid != geteuid()) {
+		close(fd);
+		snprintf(err, len, "not a regular file of ours, or too large");
+		return -1;
+	}
+	r = read(fd, buf, ENTRY_MAX);
+	close(fd);
+	if (r < 0)
+		return fail(err, len, "cannot read %s: %s", file, errno);
+	buf[r] = 0;
+	if (memchr(buf, 0, (size_t)r)) {
+		snprintf(err, len, "binary data");
+		return -1;
+	}
+	return mh_reg_parse(buf, l, err, len);
+}
+
+int mh_reg_open(struct mh_registry *r, char *err, size_t len)
+{
+	DIR *dir;
+	struct dirent *de;
+
+	memset(r, 0, sizeof *r);
+	r->lockfd = -1;
+	if (rundir_ready(err, len) < 0)
+		return -1;
+	r->links = calloc(MH_MAX_LINKS, sizeof *r->links);
+	if (!r->links) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
+	r->lockfd = lock_open(err, len);
+	if (r->lockfd < 0) {
+		free(r->links);
+		r->links = NULL;
+		return -1;
+	}
+	dir = opendir(mh_rundir());
+	if (!dir) {
+		mh_reg_close(r);
+		return fail(err, len, "cannot read %s: %s", mh_rundir(), errno);
+	}
+	while ((de = readdir(dir))) {
+		char e[MH_ERR_MAX];
+		struct mh_link *l;
+		if (strncmp(de->d_name, ENTRY_PREFIX, strlen(ENTRY_PREFIX)))
+			continue;
+		if (r->n >= MH_MAX_LINKS) {
+			mh_log(MH_LOG_WARN, "registry %s holds more than %d links; ignoring %s",
+			       mh_rundir(), MH_MAX_LINKS, de->d_name);
+			continue;
+		}
+		l = &r->links[r->n];
+		if (read_entry(dirfd(dir), de->d_name, l, e, sizeof e) < 0) {
+			mh_log(MH_LOG_WARN, "registry entry %s/%s rejected: %s", mh_rundir(),
+			       de->d_name, e);
+			continue;
+		}
+		if (strcmp(de->d_name + strlen(ENTRY_PREFIX), l->cfg.name)) {
+			mh_log(MH_LOG_WARN, "registry entry %s/%s rejected: it names link '%s'",
+			       mh_rundir(), de->d_name, l->cfg.name);
+			continue;
+		}
+		r->n++;
+	}
+	closedir(dir);
+	return 0;
+}
+
+void mh_reg_close(struct mh_registry *r)
+{
+	if (r->lockfd >= 0)
+		close(r->lockfd); /* releases the flock */
+	r->lockfd = -1;
+	free(r->links);
+	r->links = NULL;
+	r->n = 0;
+}
+
+struct mh_link *mh_reg_find(struct mh_registry *r, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < r->n; i++)
+		if (!strcmp(r->links[i].cfg.name, name))
+			return &r->links[i];
+	return NULL;
+}
+
+int mh_reg_store(const struct mh_link *l, char *err, size_t len)
+{
+	char text[ENTRY_MAX], tmp[600], path[600];
+	int fd;
+	size_t n;
+
+	if (mh_reg_format(l, text, sizeof text) < 0) {
+		snprintf(err, len, "registry entry for %s too large", l->cfg.name);
+		return -1;
+	}
+	snprintf(tmp, sizeof tmp, "%s/.tmp.%s", mh_rundir(), l->cfg.name);
+	snprintf(path, sizeof path, "%s/%s%s", mh_rundir(), ENTRY_PREFIX, l->cfg.name);
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(err, len, "cannot write %s: %s", tmp, errno);
+	n = strlen(text);
+	if (write(fd, text, n) != (ssize_t)n || fsync(fd) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		return fail(err, len, "cannot write %s: %s", tmp, e);
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return fail(err, len, "cannot rename to %s: %s", path, e);
+	}
+	return 0;
+}
+
+int mh_reg_forget(const char *name, char *err, size_t len)
+{
+	char path[600];
+
+	snprintf(path, sizeof path, "%s/%s%s", mh_rundir(), ENTRY_PREFIX, name);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return fail(err, len, "cannot remove %s: %s", path, errno);
+	return 0;
+}
