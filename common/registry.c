@@ -339,7 +339,7 @@ int mh_reg_store(const struct mh_link *l, char *err, size_t len)
 	if (fd < 0)
 		return fail(err, len, "cannot write %s: %s", tmp, errno);
 	n = strlen(text);
-	if (write(fd, text, n) != (ssize_t)n || fsync(fd) < 0) {
+	if (write(fd, text, n) != (ssize_t)n) { /* /run is tmpfs: no fsync */
 		int e = errno;
 		close(fd);
 		unlink(tmp);
