@@ -140,17 +140,11 @@ static void log_to_pppd(enum mh_log_level lvl, const char *msg)
 /* The link's name, unless the user set one: pppd's linkname, then ipparam
  * (the interface name is the last resort, known only at ip-up).  It goes
  * through mh_config_set so the core validates it like the option. */
-static int default_name(const char *source, const char *value)
+static int default_name(const char *source, const char *value, char *err, size_t errlen)
 {
-	char err[MH_ERR_MAX];
-
 	if (mh.cfg.name_set || value == NULL || value[0] == '\0')
 		return 0;
-	if (mh_config_set(&mh.cfg, "name", value, source, err, sizeof err) < 0) {
-		error("multihome: %s (set multihome-name)", err);
-		return -1;
-	}
-	return 0;
+	return mh_config_set(&mh.cfg, "name", value, source, err, errlen);
 }
 
 /* The first phase change comes after all options are parsed: validate here,
@@ -165,9 +159,9 @@ static void on_phase(void *arg, int phase_now)
 	if (ipcp_wantoptions[0].default_route || ipcp_wantoptions[0].replace_default_route)
 		fatal("multihome: option defaultroute conflicts with multihome's balanced "
 		      "default route; remove defaultroute/replacedefaultroute from the peers file");
-	if (default_name("linkname", mh_linkname()) < 0 ||
-	    default_name("ipparam", mh_ipparam()) < 0)
-		fatal("multihome: no valid link name");
+	if (default_name("linkname", mh_linkname(), err, sizeof err) < 0 ||
+	    default_name("ipparam", mh_ipparam(), err, sizeof err) < 0)
+		fatal("multihome: %s; set multihome-name", err);
 	if (mh_config_check(&mh.cfg, err, sizeof err) < 0)
 		fatal("%s", err);
 }
@@ -177,8 +171,10 @@ static void on_ip_up(void *arg, int unused)
 	struct mh_link link;
 	char err[MH_ERR_MAX];
 
-	if (default_name("ifname", mh_ifname()) < 0)
+	if (default_name("ifname", mh_ifname(), err, sizeof err) < 0) {
+		error("multihome: %s; set multihome-name", err);
 		return;
+	}
 	memset(&link, 0, sizeof link);
 	link.cfg = mh.cfg;
 	snprintf(link.ifname, sizeof link.ifname, "%s", mh_ifname());
