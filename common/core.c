@@ -83,19 +83,25 @@ static unsigned prune(struct mh_registry *r)
 		mh_log(MH_LOG_INFO, "%s: interface %s (index %d) is gone; withdrawing the link",
 		       l->cfg.name, l->ifname, l->ifindex);
 		l->up = 0;
+		l->dirty = 1;
 		pruned++;
 	}
 	return pruned;
 }
 
+/* Write back the entries an event changed (flagged by ->dirty). */
 static void store_all(struct mh_registry *r)
 {
 	char e[MH_ERR_MAX];
 	unsigned i;
 
-	for (i = 0; i < r->n; i++)
+	for (i = 0; i < r->n; i++) {
+		if (!r->links[i].dirty)
+			continue;
+		r->links[i].dirty = 0;
 		if (mh_reg_store(&r->links[i], e, sizeof e) < 0)
 			mh_log(MH_LOG_ERR, "%s", e);
+	}
 }
 
 static int used_by_other(const struct mh_registry *r, const struct mh_link *self,
@@ -341,6 +347,7 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	if (had)
 		saved = *old;
 	*slot = *in;
+	slot->dirty = 1;
 	if (apply(&r, err, len) < 0) {
 		/* put the kernel back as the registry (minus the pruned) was */
 		if (had)
@@ -381,9 +388,10 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 	l = mh_reg_find(&r, name);
 	if (l && l->up && ifname && strcmp(l->ifname, ifname))
 		l = NULL;               /* registered again on another interface since */
-	if (l && l->up)
+	if (l && l->up) {
 		l->up = 0;
-	else if (!pruned) {
+		l->dirty = 1;
+	} else if (!pruned) {
 		mh_reg_close(&r);
 		end();
 		return 0;               /* nothing to do */
@@ -429,7 +437,7 @@ int mh_flush(char *err, size_t len)
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
 	for (i = 0; i < r.n; i++)
-		r.links[i].up = 0;
+		r.links[i].up = 0;      /* entries are removed below, not rewritten */
 	rc = apply(&r, err, len);
 	for (i = 0; !rc && i < r.n; i++)
 		if (mh_reg_forget(r.links[i].cfg.name, err, len) < 0)

@@ -70,6 +70,7 @@ struct mh_link {
 	int      up;
 	long long since;        /* time(NULL) when it came up */
 	int      pid;           /* process that registered it */
+	int      dirty;         /* changed by this event, to be written back */
 };
 
 /* ---- options (common/options.c): one parser serves both plugins ---- */

@@ -41,8 +41,6 @@ struct route {
 struct nh {
 	uint32_t id, gw;
 	int oif;
-	unsigned ngrp;
-	struct nexthop_grp grp[MH_MAX_LINKS];
 };
 
 struct kstate {
@@ -50,8 +48,11 @@ struct kstate {
 	unsigned nrules;
 	struct route routes[MAX_OBJ];
 	unsigned nroutes;
-	struct nh *nhs;         /* MAX_OBJ */
+	struct nh nhs[MAX_OBJ];
 	unsigned nnhs;
+	struct nexthop_grp grp[MH_MAX_LINKS]; /* members of our balanced group */
+	unsigned ngrp;
+	int have_group;
 	int have_nexthops;
 	int foreign_default;    /* a default route in main not ours, metric 0 */
 	char foreign_desc[96];
@@ -234,8 +235,9 @@ static int nh_cb(const struct nlmsghdr *h, void *data)
 			size_t len = mnl_attr_get_payload_len(a) / sizeof(struct nexthop_grp);
 			if (len > MH_MAX_LINKS)
 				len = MH_MAX_LINKS;
-			memcpy(n->grp, mnl_attr_get_payload(a), len * sizeof(struct nexthop_grp));
-			n->ngrp = (unsigned)len;
+			memcpy(k->grp, mnl_attr_get_payload(a), len * sizeof(struct nexthop_grp));
+			k->ngrp = (unsigned)len;
+			k->have_group = 1;
 			break;
 		}
 		}
@@ -560,10 +562,12 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 	unsigned i, j, nwant, ngrp = 0;
 	int rc = -1;
 
-	k = calloc(1, sizeof *k);
-	if (k)
-		k->nhs = calloc(MAX_OBJ, sizeof *k->nhs);
-	if (!k || !k->nhs) {
+	k = malloc(sizeof *k);
+	if (k) {
+		k->nrules = k->nroutes = k->nnhs = k->ngrp = 0;
+		k->have_group = k->foreign_default = 0;
+	}
+	if (!k) {
 		snprintf(err, len, "out of memory");
 		goto free_k;
 	}
@@ -612,8 +616,7 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 	}
 	/* 2. nexthops and the balanced group, then main's default */
 	if (k->have_nexthops) {
-		const struct nh *g = find_nh(k, MH_NH_GROUP_ID);
-		int same = g && g->ngrp == ngrp;
+		int same = k->have_group && k->ngrp == ngrp;
 		for (i = 0; i < n; i++) {
 			const struct mh_link *l = links[i];
 			const struct nh *x;
@@ -627,7 +630,7 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 		}
 		if (same) {
 			struct nexthop_grp cur[MH_MAX_LINKS];
-			memcpy(cur, g->grp, ngrp * sizeof cur[0]);
+			memcpy(cur, k->grp, ngrp * sizeof cur[0]);
 			qsort(cur, ngrp, sizeof cur[0], cmp_grp);
 			for (i = 0; i < ngrp; i++)
 				if (cur[i].id != grp[i].id || cur[i].weight != grp[i].weight)
@@ -700,8 +703,6 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 out:
 	nl_close(&nl);
 free_k:
-	if (k)
-		free(k->nhs);
 	free(k);
 	return rc;
 }
