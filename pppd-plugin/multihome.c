@@ -164,7 +164,7 @@ static void on_phase(void *arg, int phase_now)
 	    default_name("ipparam", mh_ipparam(), err, sizeof err) < 0)
 		fatal("multihome: %s; set multihome-name", err);
 	if (mh_config_check(&mh.cfg, err, sizeof err) < 0)
-		fatal("%s", err);
+		fatal("multihome: %s", err);
 }
 
 static void on_ip_up(void *arg, int unused)
