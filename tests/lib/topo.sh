@@ -91,8 +91,15 @@ topo_create() {
 	export MULTIHOME_RUNDIR=$TOPO_DIR/run
 	mkdir -p "$MULTIHOME_RUNDIR"
 	TOPO_UP=1
-	trap topo_destroy EXIT
-	trap 'exit 130' INT TERM
+	if [ -z "${_topo_trapped:-}" ]; then
+		# Keep whatever EXIT trap the caller had (check.sh's summary) after ours.
+		local prev
+		prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
+		# shellcheck disable=SC2064
+		trap "topo_destroy; $prev" EXIT
+		trap 'exit 130' INT TERM
+		_topo_trapped=1
+	fi
 
 	for ns in $TOPO_NS; do
 		ip netns add "$(ns_name "$ns")" || return 1
@@ -263,7 +270,7 @@ link_start() {
 	ip netns exec "$(ns_name srv)" env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" \
 		"$HARNESS" --file "$peers" \
 		--plugin "$PLUGIN" --ifname "${LINK_IF[$name]}" --local "$addr" \
-		--remote "${LINK_PEER[$name]}" --linkname "$name" up wait \
+		--remote "${LINK_PEER[$name]}" --linkname "$name" up wait down exit \
 		>>"$TOPO_DIR/$name.log" 2>&1 &
 	LINK_PID[$name]=$!
 	for t in $(seq 100); do
