@@ -1,0 +1,421 @@
+#!/bin/sh
+# The VM tier's scenario, run by /init inside the guest (busybox sh).
+#
+#   srv = the guest's own namespace (the home server; pppd runs here)
+#
+#   srv ppp0 192.0.2.1 ===pty=== ppp0 192.0.2.254 [isp1] i1-inet 100.64.1.1 --+
+#                                                                              |
+#                                             [inet] 198.51.100.0/24 local,  --+
+#                                                    servers on :80 and :25    |
+#   srv ppp1 203.0.113.N ==pty== ppp0 203.0.113.254 [isp2] i2-inet 100.64.2.1 -+
+#                                                      |
+#                                         i2-adm 100.64.3.1 --- [adm2] 100.64.3.2
+#                                         (ISP2's control panel / its admin)
+#
+# Each "===pty===" is a real pppd pair: srv's pppd (peers file /etc/ppp/peers/ispN,
+# option "pty") runs the ISP's pppd in the ISP namespace (mh/isp-side.sh).  Both
+# ISPs drop what arrives from srv with a source that is not theirs (anti-spoofing),
+# so traffic leaving by the wrong link, or un-NATed, does not get through.
+#
+# Output: "RESULT pass|fail|skip ID detail" per check of tests/vm/checks, and
+# "DIAG ID text" lines after a failure.
+IP=/usr/sbin/ip
+IPT=/usr/sbin/iptables-legacy
+PLUGIN=/usr/lib/pppd/2.4.9/multihome.so
+CONNS=${MH_VM_CONNS:-100}
+
+result() { echo "RESULT $1 $2 $3"; }
+pass() { result pass "$1" "$2"; }
+skip() { result skip "$1" "$2"; }
+fail() {
+	result fail "$1" "$2"
+	diag "$1"
+}
+# check ID FUNC: FUNC sets D (what was measured) and returns the verdict.
+check() {
+	D=
+	if "$2"; then pass "$1" "$D"; else fail "$1" "$D"; fi
+}
+
+diag() {
+	{
+		echo "--- ip rule"; $IP rule
+		echo "--- ip route (main, 101, 102)"; $IP route; $IP route show table 101; $IP route show table 102
+		echo "--- ip nexthop"; $IP nexthop 2>&1
+		echo "--- ip addr"; $IP -4 -br addr
+		echo "--- iptables mangle/nat"; $IPT -t mangle -S; $IPT -t nat -S
+		for f in /tmp/pppd-*.log /tmp/isp-side-*.log; do
+			[ -f "$f" ] && { echo "--- $f"; tail -n 12 "$f"; }
+		done
+	} 2>&1 | sed "s/^/DIAG $1 /"
+}
+
+n() { ns=$1; shift; $IP netns exec "$ns" "$@"; }
+
+# wait_until SECONDS CMD...: poll CMD every 0.2 s.
+wait_until() {
+	t=$(($1 * 5))
+	shift
+	while [ $t -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.2
+		t=$((t - 1))
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------- topology
+veth() { # NS1 IF1 ADDR1 NS2 IF2 ADDR2 (NS "-" = srv)
+	$IP link add "$2" type veth peer name "$5"
+	[ "$1" = - ] || $IP link set "$2" netns "$1"
+	[ "$4" = - ] || $IP link set "$5" netns "$4"
+	on "$1" $IP addr add "$3" dev "$2"; on "$1" $IP link set "$2" up
+	on "$4" $IP addr add "$6" dev "$5"; on "$4" $IP link set "$5" up
+}
+on() { ns=$1; shift; if [ "$ns" = - ]; then "$@"; else n "$ns" "$@"; fi; }
+
+topology() {
+	for ns in isp1 isp2 inet adm2; do
+		$IP netns add $ns
+		n $ns $IP link set lo up
+	done
+	veth isp1 i1-inet 100.64.1.1/30 inet inet-i1 100.64.1.2/30
+	veth isp2 i2-inet 100.64.2.1/30 inet inet-i2 100.64.2.2/30
+	veth isp2 i2-adm 100.64.3.1/30 adm2 adm-i2 100.64.3.2/30
+	n isp1 $IP route add default via 100.64.1.2
+	n isp2 $IP route add default via 100.64.2.2
+	n adm2 $IP route add default via 100.64.3.1
+	n inet $IP route add 192.0.2.0/24 via 100.64.1.1
+	n inet $IP route add 203.0.113.0/24 via 100.64.2.1
+	n inet $IP route add 100.64.3.0/30 via 100.64.2.1
+	n inet $IP route add local 198.51.100.0/24 dev lo
+	for ns in isp1 isp2 inet; do n $ns sysctl -qw net.ipv4.ip_forward=1; done
+	# Anti-spoofing at the ISPs, and a counter of what srv sends to adm2 by ISP1.
+	n isp1 $IPT -A FORWARD -i ppp+ -s 192.0.2.1 -d 100.64.3.2 -j ACCEPT
+	n isp1 $IPT -A FORWARD -i ppp+ ! -s 192.0.2.0/24 -j DROP
+	n isp2 $IPT -A FORWARD -i ppp+ ! -s 203.0.113.0/24 -j DROP
+	n inet vmprobe serve 80 25 &
+	n adm2 vmprobe serve 80 &
+	vmprobe serve 8080 &
+	# Foreign state in srv that multihome must never touch.
+	$IP link add foreign0 type dummy
+	$IP link set foreign0 up
+	$IP route add default dev foreign0 table 200
+	$IP rule add priority 500 fwmark 0x100 lookup 200
+	$IPT -t mangle -A OUTPUT -d 10.99.0.1 -j MARK --set-mark 0x100
+	$IPT -t nat -A POSTROUTING -o foreign0 -j MASQUERADE
+	sleep 0.3
+}
+
+snapshot() {
+	{
+		$IP rule; $IP -4 route show table all; $IP nexthop 2>&1
+		for t in filter mangle nat raw; do $IPT -t $t -S; done
+	} >"$1" 2>&1
+}
+
+# ------------------------------------------------------------------- helpers
+PIDS=/run/mh-pppd
+mkdir -p $PIDS
+start_pppd() { # PEERS
+	pppd call "$1" nodetach debug logfile "/tmp/pppd-$1.log" >"/tmp/pppd-$1.out" 2>&1 &
+	echo $! >"$PIDS/$1"
+}
+pid_of() { cat "$PIDS/$1"; }
+alive() { kill -0 "$1" 2>/dev/null; }
+gone() { ! alive "$1"; }
+
+addr_of() { $IP -4 -o addr show dev "$1" 2>/dev/null | sed -n 's/.* inet \([0-9.]*\).*/\1/p'; }
+has_addr() { [ "$(addr_of "$1")" = "$2" ]; }
+no_dev() { ! $IP link show dev "$1" >/dev/null 2>&1; }
+rules_have() { $IP rule | grep -q -- "$1"; }
+registered() { # DEV ADDR TABLE
+	has_addr "$1" "$2" && rules_have "from $2 lookup $3" &&
+		$IP route show table "$3" 2>/dev/null | grep -q "dev $1"
+}
+
+# Connect to DST:PORT from srv (or from NS); print what the far end saw.
+seen_by() { vmprobe connect "$1" "$2" 2>/dev/null; }
+# sweep FIRST LAST PORT: "<addr> <count>" lines and "fail N"
+sweep() { vmprobe sweep 198.51.100 "$1" "$2" "$3"; }
+count_of() { awk -v a="$2" '$1==a{print $2; f=1} END{if(!f)print 0}' "$1"; }
+
+# all_by FIRST LAST PORT ADDR: every connection answered and seen from ADDR.
+all_by() {
+	sweep "$1" "$2" "$3" >/tmp/sweep.out
+	want=$(($2 - $1 + 1))
+	got=$(count_of /tmp/sweep.out "$4")
+	ALL_BY="$got/$want seen as $4 ($(tr '\n' ' ' </tmp/sweep.out))"
+	[ "$got" = "$want" ]
+}
+
+# ------------------------------------------------------------------- run
+if [ -c /dev/ppp ] && grep -q '^ppp_async' /proc/modules &&
+   grep -q '^x_tables' /proc/modules; then
+	pass boot "$(uname -r), /dev/ppp present"
+else
+	fail boot "no /dev/ppp or modules missing: $(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
+fi
+
+topology
+snapshot /tmp/before
+
+if [ -f "$PLUGIN" ]; then
+	HAVE_PLUGIN=1
+	P1=isp1 P2=isp2
+else
+	HAVE_PLUGIN=
+	# Without the plugin the infrastructure is still proven: the same peers
+	# files minus their plugin lines.
+	for p in isp1 isp2; do
+		grep -v -e '^plugin' -e '^multihome-' /etc/ppp/peers/$p >/etc/ppp/peers/$p-bare
+	done
+	P1=isp1-bare P2=isp2-bare
+fi
+
+start_pppd $P1
+wait_until 30 has_addr ppp0 192.0.2.1
+start_pppd $P2
+wait_until 30 has_addr ppp1 203.0.113.10
+if has_addr ppp0 192.0.2.1 && has_addr ppp1 203.0.113.10; then
+	pass ppp-links "ppp0 192.0.2.1, ppp1 203.0.113.10 (ISP sides in their own namespaces)"
+else
+	fail ppp-links "ppp0 '$(addr_of ppp0)', ppp1 '$(addr_of ppp1)'"
+fi
+c_ppp_traffic() {
+	D="ping over ppp0 to 192.0.2.254 and over ppp1 to 203.0.113.254"
+	ping -c1 -W3 192.0.2.254 >/dev/null && ping -c1 -W3 203.0.113.254 >/dev/null
+}
+check ppp-traffic c_ppp_traffic
+
+PLUGIN_CHECKS="reg-rules reg-tables reg-nexthop reg-firewall reg-rpfilter balance nat
+	pin-port pin-dst ingress-reply reconnect-addr reconnect-rule reconnect-nat
+	down-withdraw down-traffic down-repin kill9-traffic kill9-survivor kill9-recover
+	final-clean bad-option wrong-version"
+if [ -z "$HAVE_PLUGIN" ]; then
+	for c in $PLUGIN_CHECKS; do skip "$c" "multihome.so not built (build/multihome.so)"; done
+	kill "$(pid_of $P1)" "$(pid_of $P2)" 2>/dev/null
+	exit 0
+fi
+
+wait_until 10 registered ppp0 192.0.2.1 101
+wait_until 10 registered ppp1 203.0.113.10 102
+
+# ---- registration on ip-up
+prio() { $IP rule | grep -- "$1" | head -n1 | cut -d: -f1; }
+c_reg_rules() {
+	s=$(prio 'lookup main suppress_prefixlength 0')
+	m1=$(prio 'fwmark 0x1/0x1 lookup 101') m2=$(prio 'fwmark 0x2/0x2 lookup 102')
+	f1=$(prio 'from 192.0.2.1 lookup 101') f2=$(prio 'from 203.0.113.10 lookup 102')
+	D="priorities: suppress '$s' < fwmark '$m1','$m2' < from '$f1','$f2'"
+	[ -n "$s" ] && [ -n "$m1" ] && [ -n "$m2" ] && [ -n "$f1" ] && [ -n "$f2" ] &&
+		[ "$s" -lt "$m1" ] && [ "$s" -lt "$m2" ] && [ "$m1" = 101 ] && [ "$m2" = 102 ] &&
+		[ "$m1" -lt "$f1" ] && [ "$m2" -lt "$f1" ] && [ "$m1" -lt "$f2" ] && [ "$m2" -lt "$f2" ]
+}
+check reg-rules c_reg_rules
+
+c_reg_tables() {
+	t1=$($IP route show table 101 | grep '^default') t2=$($IP route show table 102 | grep '^default')
+	D="101: '$t1'; 102: '$t2'"
+	echo "$t1" | grep -q 'dev ppp0' && echo "$t2" | grep -q 'dev ppp1'
+}
+check reg-tables c_reg_tables
+
+# nh_members: "DEV,WEIGHT ..." of the group main's default route uses.
+nh_members() {
+	gid=$($IP route show default | sed -n 's/.*nhid \([0-9]*\).*/\1/p' | head -n1)
+	[ -n "$gid" ] || return 1
+	grp=$($IP nexthop show id "$gid" | sed -n 's/.* group \([^ ]*\).*/\1/p')
+	for m in $(echo "$grp" | tr '/' ' '); do
+		id=${m%%,*} w=1
+		[ "$id" != "$m" ] && w=${m#*,}
+		dev=$($IP nexthop show id "$id" | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+		printf '%s,%s ' "$dev" "$w"
+	done
+}
+c_reg_nexthop() {
+	mem=$(nh_members)
+	D="default: '$($IP route show default | tr '\n' ' ')' members: $mem"
+	echo " $mem" | grep -q ' ppp0,8 ' && echo " $mem" | grep -q ' ppp1,2 ' &&
+		[ "$($IP route show default | grep -c '^default')" = 1 ]
+}
+check reg-nexthop c_reg_nexthop
+
+c_reg_firewall() {
+	mg=$($IPT -t mangle -S) nt=$($IPT -t nat -S)
+	in1=$(echo "$mg" | grep -c -- '-i ppp0 .*CONNMARK') in2=$(echo "$mg" | grep -c -- '-i ppp1 .*CONNMARK')
+	rst=$(echo "$mg" | grep -c -- '--restore-mark')
+	hook_out=$(echo "$mg" | grep -c -- '^-A OUTPUT .*-j ') hook_pre=$(echo "$mg" | grep -c -- '^-A PREROUTING .*-j ')
+	ms1=$(echo "$nt" | grep -c -- '-o ppp0 .*MASQUERADE') ms2=$(echo "$nt" | grep -c -- '-o ppp1 .*MASQUERADE')
+	D="ingress connmark $in1/$in2, restore $rst, hooks OUTPUT $hook_out PREROUTING $hook_pre, MASQUERADE $ms1/$ms2"
+	[ "$in1" -ge 1 ] && [ "$in2" -ge 1 ] && [ "$rst" -ge 1 ] && [ "$hook_out" -ge 1 ] &&
+		[ "$hook_pre" -ge 1 ] && [ "$ms1" = 1 ] && [ "$ms2" = 1 ]
+}
+check reg-firewall c_reg_firewall
+
+c_reg_rpfilter() {
+	r0=$(cat /proc/sys/net/ipv4/conf/ppp0/rp_filter) r1=$(cat /proc/sys/net/ipv4/conf/ppp1/rp_filter)
+	D="ppp0 $r0, ppp1 $r1"
+	[ "$r0" = 2 ] && [ "$r1" = 2 ]
+}
+check reg-rpfilter c_reg_rpfilter
+
+# ---- traffic with both links up
+c_balance() {
+	sweep 1 "$CONNS" 80 >/tmp/balance.out
+	a=$(count_of /tmp/balance.out 192.0.2.1) b=$(count_of /tmp/balance.out 203.0.113.10)
+	f=$(count_of /tmp/balance.out fail)
+	D="$CONNS connections to distinct destinations: ISP1 $a, ISP2 $b, failed $f"
+	[ "$f" = 0 ] && [ "$b" -gt 0 ] && [ $((a * 100)) -ge $((CONNS * 65)) ] &&
+		[ $((a * 100)) -le $((CONNS * 95)) ]
+}
+check balance c_balance
+
+c_nat() {
+	D="far ends saw: $(tr '\n' ' ' </tmp/balance.out)"
+	! grep -v -e '^192\.0\.2\.1 ' -e '^203\.0\.113\.10 ' -e '^fail 0$' /tmp/balance.out | grep -q .
+}
+check nat c_nat
+
+c_pin_port() { all_by 1 20 25 192.0.2.1; D="tcp/25: $ALL_BY"; }
+check pin-port c_pin_port
+
+c_pin_dst() {
+	s=$(seen_by 100.64.3.2 80)
+	D="100.64.3.2:80 saw '$s'"
+	[ "$s" = 203.0.113.10 ]
+}
+check pin-dst c_pin_dst
+
+fwd_count() { # NS: packets of srv's replies to adm2 seen forwarded by ISP1
+	n "$1" $IPT -L FORWARD -v -n -x | awk '$3=="ACCEPT" && $8=="192.0.2.1"{print $1}'
+}
+drop_count() { n isp2 $IPT -L FORWARD -v -n -x | awk '$3=="DROP"{print $1}'; }
+c_ingress_reply() {
+	before=$(fwd_count isp1) dropped=$(drop_count)
+	s=$(n adm2 vmprobe connect 192.0.2.1 8080)
+	via1=$(($(fwd_count isp1) - before)) via2=$(($(drop_count) - dropped))
+	D="adm2 -> 192.0.2.1:8080 answered '$s'; replies via ISP1 $via1 packets, dropped at ISP2 $via2"
+	[ "$s" = 100.64.3.2 ] && [ "$via1" -gt 0 ] && [ "$via2" = 0 ]
+}
+check ingress-reply c_ingress_reply
+
+# ---- ISP2 hangs up; pppd redials and gets a new address
+kill "$(cat /run/isp-side-isp2.pid)"
+c_reconnect_addr() {
+	wait_until 40 registered ppp1 203.0.113.20 102
+	D="ppp1 '$(addr_of ppp1)' (was 203.0.113.10); same pppd process: $(alive "$(pid_of isp2)" && echo yes || echo no)"
+	has_addr ppp1 203.0.113.20 && alive "$(pid_of isp2)"
+}
+check reconnect-addr c_reconnect_addr
+c_reconnect_rule() {
+	D="$($IP rule | grep 'lookup 102' | tr '\t\n' ' ')"
+	rules_have 'from 203.0.113.20 lookup 102' && ! rules_have '203.0.113.10' &&
+		[ "$($IP rule | grep -c 'lookup 102')" = 2 ]
+}
+check reconnect-rule c_reconnect_rule
+c_reconnect_nat() {
+	s=$(seen_by 100.64.3.2 80)
+	sweep 1 20 80 >/tmp/sweep.out
+	D="pinned 100.64.3.2 saw '$s'; sweep: $(tr '\n' ' ' </tmp/sweep.out)"
+	[ "$s" = 203.0.113.20 ] && ! grep -q 203.0.113.10 /tmp/sweep.out && grep -q 'fail 0' /tmp/sweep.out
+}
+check reconnect-nat c_reconnect_nat
+
+# ---- SIGTERM isp2's pppd: ip-down withdraws the link
+P=$(pid_of isp2)
+kill -TERM "$P"
+wait_until 20 gone "$P"
+c_down_withdraw() {
+	left=$( {
+		$IP rule | grep -e 'lookup 102' -e '203\.0\.113\.'
+		$IP route show table 102 2>/dev/null
+		$IP nexthop 2>/dev/null | grep ppp1
+		$IPT -t mangle -S | grep -e ppp1 -e isp2 -e 100.64.3.2
+		$IPT -t nat -S | grep -e ppp1 -e isp2
+	} | tr '\n' ';')
+	mem=$(nh_members)
+	D="pppd exited: $(gone "$P" && echo yes || echo no); left of isp2: '$left'; default members: $mem"
+	gone "$P" && [ -z "$left" ] && [ "$mem" = "ppp0,8 " ]
+}
+check down-withdraw c_down_withdraw
+c_down_traffic() {
+	all_by 1 20 80 192.0.2.1
+	s=$(seen_by 100.64.3.2 80)
+	D="$ALL_BY; isp2-pinned 100.64.3.2 saw '$s'"
+	[ "$got" = 20 ] && [ "$s" = 192.0.2.1 ]
+}
+check down-traffic c_down_traffic
+
+start_pppd isp2
+c_down_repin() {
+	wait_until 40 registered ppp1 203.0.113.30 102
+	s=$(seen_by 100.64.3.2 80)
+	D="ppp1 '$(addr_of ppp1)'; pinned 100.64.3.2 saw '$s'; members: $(nh_members)"
+	[ "$s" = 203.0.113.30 ] && echo " $(nh_members)" | grep -q ' ppp1,2 '
+}
+check down-repin c_down_repin
+
+# ---- kill -9 of isp1's pppd: no ip-down ever runs
+P=$(pid_of isp1)
+kill -KILL "$P"
+wait_until 20 no_dev ppp0
+c_kill9_traffic() {
+	all_by 1 30 80 203.0.113.30
+	a=$ALL_BY g=$got
+	all_by 1 5 25 203.0.113.30
+	D="ppp0 gone: $(no_dev ppp0 && echo yes || echo no); :80 $a; tcp/25: $ALL_BY"
+	[ "$g" = 30 ] && [ "$got" = 5 ]
+}
+check kill9-traffic c_kill9_traffic
+c_kill9_survivor() {
+	D="rules: $($IP rule | grep 'lookup 102' | tr '\t\n' ' '); 102: $($IP route show table 102 | tr '\n' ' '); members: $(nh_members)"
+	registered ppp1 203.0.113.30 102 && rules_have 'fwmark 0x2/0x2 lookup 102' &&
+		echo " $(nh_members)" | grep -q ' ppp1,'
+}
+check kill9-survivor c_kill9_survivor
+
+start_pppd isp1
+c_kill9_recover() {
+	wait_until 40 registered ppp0 192.0.2.1 101
+	sweep 1 40 80 >/tmp/sweep.out
+	a=$(count_of /tmp/sweep.out 192.0.2.1) b=$(count_of /tmp/sweep.out 203.0.113.30)
+	n1=$($IP rule | grep -c 'fwmark 0x1/0x1 lookup 101') n2=$($IP rule | grep -c 'from 192.0.2.1 lookup 101')
+	D="isp1 rules: fwmark x$n1, from x$n2; members: $(nh_members); 40 connections: ISP1 $a, ISP2 $b"
+	[ "$n1" = 1 ] && [ "$n2" = 1 ] && [ "$a" -gt 0 ] && [ "$b" -gt 0 ] && [ $((a + b)) = 40 ]
+}
+check kill9-recover c_kill9_recover
+
+# ---- everything down
+P1=$(pid_of isp1) P2=$(pid_of isp2)
+kill -TERM "$P1" "$P2"
+wait_until 20 gone "$P1"
+wait_until 20 gone "$P2"
+c_final_clean() {
+	snapshot /tmp/after
+	D="diff against the state before any pppd: $(diff /tmp/before /tmp/after | grep '^[-+][^-+]' | tr '\t\n' ' ')"
+	gone "$P1" && gone "$P2" && diff /tmp/before /tmp/after >/dev/null
+}
+check final-clean c_final_clean
+
+# ---- real pppd's handling of the plugin itself
+c_bad_option() {
+	timeout 20 pppd call bad-weight nodetach >/tmp/bad.out 2>&1
+	rc=$?
+	D="exit $rc: $(tr '\n' ' ' </tmp/bad.out)"
+	[ "$rc" != 0 ] && [ "$rc" != 143 ] && grep -q multihome-weight /tmp/bad.out &&
+		grep -q 300 /tmp/bad.out && no_dev ppp0
+}
+check bad-option c_bad_option
+
+c_wrong_version() {
+	if [ ! -f /opt/multihome-2.4.8/multihome.so ]; then
+		D="no copy for pppd 2.4.8 could be made"
+		return 1
+	fi
+	timeout 20 pppd call wrong-version nodetach >/tmp/old.out 2>&1
+	rc=$?
+	D="exit $rc: $(tr '\n' ' ' </tmp/old.out)"
+	[ "$rc" != 0 ] && [ "$rc" != 143 ] && grep -q '2\.4\.8' /tmp/old.out && no_dev ppp0
+}
+check wrong-version c_wrong_version
