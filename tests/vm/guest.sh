@@ -22,6 +22,7 @@
 IP=/usr/sbin/ip
 IPT=/usr/sbin/iptables-legacy
 PLUGIN=/usr/lib/pppd/2.4.9/multihome.so
+PROBE=/usr/bin/mh-probe
 CONNS=${MH_VM_CONNS:-100}
 
 result() { echo "RESULT $1 $2 $3"; }
@@ -94,9 +95,9 @@ topology() {
 	n isp1 $IPT -A FORWARD -i ppp+ -s 192.0.2.1 -d 100.64.3.2 -j ACCEPT
 	n isp1 $IPT -A FORWARD -i ppp+ ! -s 192.0.2.0/24 -j DROP
 	n isp2 $IPT -A FORWARD -i ppp+ ! -s 203.0.113.0/24 -j DROP
-	n inet vmprobe serve 80 25 &
-	n adm2 vmprobe serve 80 &
-	vmprobe serve 8080 &
+	n inet $PROBE serve --tcp 80 --tcp 25 --max-time 900 >/dev/null &
+	n adm2 $PROBE serve --tcp 80 --max-time 900 >/dev/null &
+	$PROBE serve --tcp 8080 --max-time 900 >/dev/null &
 	# Foreign state in srv that multihome must never touch.
 	$IP link add foreign0 type dummy
 	$IP link set foreign0 up
@@ -134,10 +135,18 @@ registered() { # DEV ADDR TABLE
 		$IP route show table "$3" 2>/dev/null | grep -q "dev $1"
 }
 
-# Connect to DST:PORT from srv (or from NS); print what the far end saw.
-seen_by() { vmprobe connect "$1" "$2" 2>/dev/null; }
-# sweep FIRST LAST PORT: "<addr> <count>" lines and "fail N"
-sweep() { vmprobe sweep 198.51.100 "$1" "$2" "$3"; }
+# seen_of: the address the far end saw, from mh-probe connect's output.
+seen_of() { sed -n 's/.* seen=\([0-9.]*\):.*/\1/p'; }
+# seen_by DST PORT: connect from srv; print what the far end saw.
+seen_by() { $PROBE connect --tcp --port "$2" --timeout 3000 "$1" 2>/dev/null | seen_of; }
+# sweep FIRST LAST PORT: one connection to each of 198.51.100.FIRST..LAST;
+# "<seen address> <count>" lines and "fail N".
+sweep() {
+	$PROBE connect --tcp --port "$3" --timeout 3000 --parallel 8 "198.51.100.$1-$2" 2>/dev/null |
+		awk '$2 ~ /^seen=/ { split(substr($2, 6), a, ":"); n[a[1]]++; next }
+		     { f++ }
+		     END { for (k in n) print k, n[k]; print "fail", f + 0 }'
+}
 count_of() { awk -v a="$2" '$1==a{print $2; f=1} END{if(!f)print 0}' "$1"; }
 
 # all_by FIRST LAST PORT ADDR: every connection answered and seen from ADDR.
@@ -293,7 +302,7 @@ fwd_count() { # NS: packets of srv's replies to adm2 seen forwarded by ISP1
 drop_count() { n isp2 $IPT -L FORWARD -v -n -x | awk '$3=="DROP"{print $1}'; }
 c_ingress_reply() {
 	before=$(fwd_count isp1) dropped=$(drop_count)
-	s=$(n adm2 vmprobe connect 192.0.2.1 8080)
+	s=$(n adm2 $PROBE connect --tcp --port 8080 --timeout 3000 192.0.2.1 | seen_of)
 	via1=$(($(fwd_count isp1) - before)) via2=$(($(drop_count) - dropped))
 	D="adm2 -> 192.0.2.1:8080 answered '$s'; replies via ISP1 $via1 packets, dropped at ISP2 $via2"
 	[ "$s" = 100.64.3.2 ] && [ "$via1" -gt 0 ] && [ "$via2" = 0 ]

@@ -5,7 +5,7 @@
 #   MH_PLUGIN      multihome.so to install as /usr/lib/pppd/2.4.9/multihome.so
 #   MH_PLUGIN_OLD  a copy of it that claims another pppd version, installed as
 #                  /opt/multihome-2.4.8/multihome.so
-#   MH_PROBE       the static traffic tool (vmprobe)
+#   MH_PROBE       the traffic tool (build/mh-probe)
 # Needs root: /usr/sbin/pppd is mode 4754 root:dip.
 set -euo pipefail
 
@@ -48,7 +48,7 @@ if [ -n "${MH_PLUGIN_OLD:-}" ] && [ -f "$MH_PLUGIN_OLD" ]; then
 	cp "$MH_PLUGIN_OLD" "$root/opt/multihome-2.4.8/multihome.so"
 fi
 if [ -n "${MH_PROBE:-}" ] && [ -f "$MH_PROBE" ]; then
-	cp "$MH_PROBE" "$root/usr/bin/vmprobe"
+	cp "$MH_PROBE" "$root/usr/bin/mh-probe"
 	libs_of="$libs_of $MH_PROBE"
 fi
 

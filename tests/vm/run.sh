@@ -49,7 +49,7 @@ skip_all() {
 # ------------------------------------------------------------ prerequisites
 [ "$(id -u)" = 0 ] || skip_all "needs root (pppd is mode 4754 root:dip; initramfs copies it)"
 qemu=$(command -v qemu-system-x86_64) || skip_all "qemu-system-x86_64 not installed (package qemu-system-x86)"
-for t in cpio gzip depmod modprobe cc ldd; do
+for t in cpio gzip depmod modprobe ldd nm readelf; do
 	command -v $t >/dev/null || skip_all "$t not installed"
 done
 [ -x /bin/busybox ] || skip_all "/bin/busybox missing (package busybox-static)"
@@ -68,10 +68,8 @@ rm -rf "$work"
 mkdir -p "$work"
 
 # ------------------------------------------------------------ guest contents
-if ! cc -O2 -static -o "$work/vmprobe" "$here/vmprobe.c" 2>"$work/cc.err"; then
-	cat "$work/cc.err"
-	skip_all "cannot build tests/vm/vmprobe.c statically (libc6-dev)"
-fi
+probe=$repo/build/mh-probe
+[ -x "$probe" ] || skip_all "$probe not built (make)"
 
 plugin=$repo/build/multihome.so
 plugin_old=
@@ -101,7 +99,7 @@ else
 	echo "vm: $plugin not built: the infrastructure checks run, the plugin's are skipped"
 fi
 
-if ! MH_PLUGIN=$plugin MH_PLUGIN_OLD=$plugin_old MH_PROBE=$work/vmprobe \
+if ! MH_PLUGIN=$plugin MH_PLUGIN_OLD=$plugin_old MH_PROBE=$probe \
 	"$here/mkinitramfs.sh" "$work/initramfs.gz" "$kver" "$work" >"$work/mkinitramfs.log" 2>&1; then
 	cat "$work/mkinitramfs.log"
 	skip_all "building the initramfs failed"
