@@ -1,0 +1,389 @@
+#!/bin/bash
+# make bench: the per-event cost of multihome.so against the article's shell
+# commands, how it grows with foreign firewall rules and with links, and the
+# outage when an uplink device vanishes.  Root; everything happens in network
+# namespaces this script creates and removes (on failure too).
+#
+#   tests/bench/run.sh            (what `make bench` runs)
+#   BENCH_EVENTS=100 BENCH_SCALE_EVENTS=50 BENCH_LINKS="2 16 64 256"
+#   BENCH_FOREIGN="0 1000 10000" tests/bench/run.sh
+#
+# Topology of every case (srv = the multihomed host, far = the ISPs' side):
+#
+#     srv  u0 100.64.0.2 <-veth-> f0 100.64.0.1   far
+#          u1 100.64.1.2 <-veth-> f1 100.64.1.1   (203.0.113.1-16 on lo,
+#          ...                                    UDP reflector; failover only)
+#          uI 100.64.I.2 <-veth-> fI 100.64.I.1
+#
+# Link I: table 1000+I, mark (I+1)<<8 / 0x1ff00 (values, never bits: up to
+# 256 links without clashing fwmark rules), priority 100+I, weight 1.  The
+# measured link is the last one; the others are registered before.
+#
+# Per event: one mh-pppd-harness process loads build/multihome.so and runs
+# `--time repeat N up down`; the baseline is tests/bench/shell-link.sh (the
+# same kernel state by ip/iptables-legacy, one process per change) over the
+# same background state, in a fresh namespace with the same foreign rules.
+# SPDX-License-Identifier: GPL-2.0-or-later
+set -u
+set -o pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${MH_BUILD:-$TOP/build}
+HARNESS=$BUILD/mh-pppd-harness
+PLUGIN=$BUILD/multihome.so
+FLOW=$BUILD/mh-bench-flow
+SHELL_LINK=$TOP/tests/bench/shell-link.sh
+
+EVENTS=${BENCH_EVENTS:-100}             # up/down pairs, main case
+SCALE_EVENTS=${BENCH_SCALE_EVENTS:-50}  # up/down pairs, scaling cases
+LINKS=${BENCH_LINKS:-"2 16 64 256"}
+FOREIGN=${BENCH_FOREIGN:-"0 1000 10000"}
+PORT=7777
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+for f in "$HARNESS" "$PLUGIN" "$FLOW"; do [ -x "$f" ] || [ -f "$f" ] || die "missing $f (make build-all)"; done
+for t in ip iptables-legacy iptables-legacy-restore; do
+	command -v $t >/dev/null || die "missing $t"
+done
+
+ID=mhb$$
+# tmpfs, as production /run is: the registry's cost is part of an event
+WORK=$(mktemp -d /dev/shm/mh-bench.XXXXXX) || die "mktemp"
+NSLIST=()
+PIDS=()
+
+cleanup() {
+	local p n
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for n in "${NSLIST[@]}"; do ip netns del "$n" 2>/dev/null; done
+	[ -n "${BENCH_KEEP:-}" ] && { echo "bench: kept $WORK" >&2; return; }
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- namespaces --------------------------------------------------------------
+
+# mk_ns CASE NLINKS NFOREIGN: namespaces $ID-CASE (srv) and $ID-CASE-far with
+# NLINKS veth uplinks and NFOREIGN foreign mangle rules in srv.
+mk_ns() {
+	local c=$1 n=$2 nf=$3 srv=$ID-$1 far=$ID-$1-far i
+	ip netns add "$srv" || die "ip netns add $srv"
+	NSLIST+=("$srv")
+	ip netns add "$far" || die "ip netns add $far"
+	NSLIST+=("$far")
+	ip netns exec "$far" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	ip netns exec "$srv" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	{
+		echo "link set lo up"
+		for ((i = 0; i < n; i++)); do
+			echo "link add u$i type veth peer name f$i netns $far"
+			echo "addr add 100.64.$i.2 peer 100.64.$i.1 dev u$i"
+			echo "link set u$i up"
+		done
+	} >"$WORK/$c.srv.batch"
+	{
+		echo "link set lo up"
+		for ((i = 0; i < n; i++)); do
+			echo "addr add 100.64.$i.1 peer 100.64.$i.2 dev f$i"
+			echo "link set f$i up"
+		done
+	} >"$WORK/$c.far.batch"
+	ip -n "$srv" -batch "$WORK/$c.srv.batch" || die "$c: uplinks"
+	ip -n "$far" -batch "$WORK/$c.far.batch" || die "$c: far ends"
+	if [ "$nf" -gt 0 ]; then
+		{
+			echo "*mangle"
+			echo ":FOREIGN - [0:0]"
+			echo "-A FORWARD -j FOREIGN"
+			for ((i = 0; i < nf; i++)); do
+				echo "-A FOREIGN -s 203.0.113.$((i % 256))/32 -p tcp -m tcp --dport $((1024 + i)) -m comment --comment \"foreign $i\" -j MARK --set-xmark 0x40000000/0x40000000"
+			done
+			echo "COMMIT"
+		} >"$WORK/$c.foreign"
+		ip netns exec "$srv" iptables-legacy-restore --noflush <"$WORK/$c.foreign" || die "$c: foreign rules"
+	fi
+}
+
+peers() { # I: the peers file of link I
+	local i=$1 f=$WORK/peers.$1
+	[ -f "$f" ] || printf 'plugin %s\nmultihome-name l%d\nmultihome-table %d\nmultihome-mark 0x%x/0x1ff00\nmultihome-priority %d\nmultihome-weight 1\n' \
+		"$PLUGIN" "$i" $((1000 + i)) $(((i + 1) << 8)) $((100 + i)) >"$f"
+	echo "$f"
+}
+
+# harness CASE I WORDS...: the pppd harness for link I in CASE's srv
+harness() {
+	local c=$1 i=$2
+	shift 2
+	MULTIHOME_RUNDIR=$WORK/run.$c ip netns exec "$ID-$c" "$HARNESS" --file "$(peers "$i")" \
+		--ifname "u$i" --local "100.64.$i.2" --remote "100.64.$i.1" "$@"
+}
+
+# mh_background CASE N: register links 0..N-2 through the plugin
+mh_background() {
+	local c=$1 n=$2 i
+	mkdir -p "$WORK/run.$c"
+	for ((i = 0; i < n - 1; i++)); do
+		harness "$c" "$i" up >/dev/null 2>>"$WORK/$c.bg.log" ||
+			die "$c: registering link l$i failed: $(tail -3 "$WORK/$c.bg.log")"
+	done
+}
+
+# shell_background CASE N: links 0..N-2 as the shell scripts leave them
+shell_background() {
+	local c=$1 n=$2 i members=
+	{
+		echo "rule add priority 99 lookup main suppress_prefixlength 0"
+		for ((i = 0; i < n - 1; i++)); do
+			echo "route replace default dev u$i table $((1000 + i))"
+			printf 'rule add priority %d fwmark 0x%x/0x1ff00 lookup %d\n' $((100 + i)) $(((i + 1) << 8)) $((1000 + i))
+			echo "rule add priority $((10100 + i)) from 100.64.$i.2 lookup $((1000 + i))"
+			echo "nexthop replace id $((1 + i)) dev u$i"
+			members=${members:+$members/}$((1 + i))
+		done
+		echo "nexthop replace id 100000 group $members"
+		echo "route replace default nhid 100000"
+	} >"$WORK/$c.shell.batch"
+	ip -n "$ID-$c" -batch "$WORK/$c.shell.batch" || die "$c: shell background"
+	{
+		echo "*mangle"
+		echo "-A OUTPUT -j CONNMARK --restore-mark --nfmask 0x1ff00 --ctmask 0x1ff00"
+		echo "-A OUTPUT -m mark ! --mark 0x0/0x1ff00 -j ACCEPT"
+		for ((i = 0; i < n - 1; i++)); do
+			printf -- '-A PREROUTING -i u%d -j CONNMARK --set-xmark 0x%x/0x1ff00\n' "$i" $(((i + 1) << 8))
+		done
+		echo "COMMIT"
+		echo "*nat"
+		for ((i = 0; i < n - 1; i++)); do
+			echo "-A POSTROUTING -o u$i -j MASQUERADE"
+		done
+		echo "COMMIT"
+	} >"$WORK/$c.shell.ipt"
+	ip netns exec "$ID-$c" iptables-legacy-restore --noflush <"$WORK/$c.shell.ipt" || die "$c: shell firewall"
+	SHELL_OTHERS=$members
+}
+
+# ---- statistics -------------------------------------------------------------
+
+# stats FILE: "median min max" of the numbers in FILE
+stats() {
+	sort -n "$1" | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "- - -"; exit }
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%g %g %g\n", m, v[1], v[NR] }'
+}
+
+# ratio_stats A B: median/min/max of A[i]/B[i], pair by pair
+ratio_stats() {
+	paste "$1" "$2" | awk '$2 > 0 { printf "%.5f\n", $1 / $2 }' >"$1.ratio"
+	stats "$1.ratio"
+}
+
+fmt_us() { # microseconds -> "123 us" or "12.3 ms"
+	awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else if (v >= 1000) printf "%.2f ms", v / 1000; else printf "%d us", v + 0.5 }'
+}
+
+# range FILE: "N" when all equal, else "MIN-MAX"
+range() {
+	sort -n "$1" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR == 0) print "-"; else if (lo == hi) print lo; else print lo "-" hi }'
+}
+
+# ---- one case ---------------------------------------------------------------
+
+# run_case NAME NLINKS NFOREIGN PAIRS: multihome and shell, N up/down pairs each
+run_case() {
+	local c=$1 n=$2 nf=$3 pairs=$4 m=$(($2 - 1)) t0 t1 ev
+	local mark
+	mark=$(printf '0x%x/0x1ff00' $(((m + 1) << 8)))
+	t0=$(date +%s.%N)
+
+	mk_ns "$c" "$n" "$nf"
+	mh_background "$c" "$n"
+	harness "$c" "$m" --time repeat "$pairs" up down >"$WORK/$c.mh.out" 2>"$WORK/$c.mh.log" ||
+		die "$c: harness failed: $(tail -3 "$WORK/$c.mh.log")"
+	grep -c ' up on ' "$WORK/$c.mh.log" | grep -qx "$pairs" ||
+		die "$c: not every up event succeeded: $(grep -v ' up on \| down on ' "$WORK/$c.mh.log" | tail -3)"
+
+	mk_ns "$c-sh" "$n" "$nf"
+	shell_background "$c-sh" "$n"
+	ip netns exec "$ID-$c-sh" "$SHELL_LINK" "$pairs" "u$m" "100.64.$m.2" $((1000 + m)) "$mark" \
+		$((100 + m)) $((1 + m)) 100000 "$SHELL_OTHERS" >"$WORK/$c.sh.out" 2>"$WORK/$c.sh.log" ||
+		die "$c: shell baseline failed: $(tail -3 "$WORK/$c.sh.log")"
+
+	for ev in up down; do
+		awk -v e="$ev" '$1 == "event" && $2 == e { print $4 }' "$WORK/$c.mh.out" >"$WORK/$c.mh.$ev"
+		awk -v e="$ev" '$1 == "event" && $2 == e { print $4 }' "$WORK/$c.sh.out" >"$WORK/$c.sh.$ev"
+		grep " $ev on " "$WORK/$c.mh.log" | sed -n 's/.* \([0-9]*\) netlink messages, \([0-9]*\) firewall commits.*/\1 \2/p' \
+			>"$WORK/$c.mh.$ev.cnt"
+		awk '{ print $1 }' "$WORK/$c.mh.$ev.cnt" >"$WORK/$c.mh.$ev.nl"
+		awk '{ print $2 }' "$WORK/$c.mh.$ev.cnt" >"$WORK/$c.mh.$ev.fw"
+	done
+	# the namespaces of a finished case go now: 256 links x 4 namespaces add up
+	ip netns del "$ID-$c" && ip netns del "$ID-$c-far" && ip netns del "$ID-$c-sh" && ip netns del "$ID-$c-sh-far"
+	t1=$(date +%s.%N)
+	echo "$c" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" >>"$WORK/case-seconds"
+}
+
+# row CASE LINKS FOREIGN EVENT: one line of the table
+row() {
+	local c=$1 n=$2 nf=$3 ev=$4 mh sh r med min max smed
+	read -r med min max <<<"$(stats "$WORK/$c.mh.$ev")"
+	read -r smed _ _ <<<"$(stats "$WORK/$c.sh.$ev")"
+	read -r r _ _ <<<"$(ratio_stats "$WORK/$c.mh.$ev" "$WORK/$c.sh.$ev")"
+	printf '| %5s | %6s | %-4s | %4s | %9s | %9s | %9s | %9s | %7.4f | %6.1fx | %3s | %3s |\n' \
+		"$n" "$nf" "$ev" "$(wc -l <"$WORK/$c.mh.$ev")" "$(fmt_us "$med")" "$(fmt_us "$min")" "$(fmt_us "$max")" \
+		"$(fmt_us "$smed")" "$r" "$(awk -v r="$r" 'BEGIN { print (r > 0) ? 1 / r : 0 }')" \
+		"$(range "$WORK/$c.mh.$ev.nl")" "$(range "$WORK/$c.mh.$ev.fw")"
+}
+
+# ---- failover -----------------------------------------------------------------
+
+# failover KIND: KIND=mh (two links registered by the plugin) or article (the
+# article's RTA_MULTIPATH default route by hand); 16 UDP flows at 1 ms, u1
+# deleted at 500 ms with no ip-down.
+failover() {
+	local k=$1 c=fo-$1 srv far i dests=
+	mk_ns "$c" 2 0
+	srv=$ID-$c far=$ID-$c-far
+	{
+		for i in $(seq 1 16); do echo "addr add 203.0.113.$i/32 dev lo"; dests="$dests 203.0.113.$i"; done
+	} >"$WORK/$c.dst.batch"
+	ip -n "$far" -batch "$WORK/$c.dst.batch" || die "$c: destinations"
+	if [ "$k" = mh ]; then
+		mkdir -p "$WORK/run.$c"
+		harness "$c" 0 up >/dev/null 2>>"$WORK/$c.log" && harness "$c" 1 up >/dev/null 2>>"$WORK/$c.log" ||
+			die "$c: link up failed: $(tail -3 "$WORK/$c.log")"
+	else
+		ip -n "$srv" route replace default scope global nexthop dev u0 weight 1 nexthop dev u1 weight 1 ||
+			die "$c: multipath route"
+		ip netns exec "$srv" iptables-legacy -t nat -A POSTROUTING -o u0 -j MASQUERADE
+		ip netns exec "$srv" iptables-legacy -t nat -A POSTROUTING -o u1 -j MASQUERADE
+		ip netns exec "$srv" sysctl -qw net.ipv4.conf.u0.rp_filter=2 net.ipv4.conf.u1.rp_filter=2
+	fi
+	ip netns exec "$far" "$FLOW" reflect --port $PORT --max-time 60 >"$WORK/$c.reflect" 2>&1 &
+	PIDS+=($!)
+	for i in $(seq 50); do grep -q ready "$WORK/$c.reflect" 2>/dev/null && break; sleep 0.05; done
+	ip route show default table main >/dev/null
+	# shellcheck disable=SC2086
+	ip netns exec "$srv" "$FLOW" send --port $PORT --interval-us 1000 --duration-ms 1500 \
+		--at-ms 500 --exec "ip link del u1" --gone 100.64.1.2 $dests >"$WORK/$c.flow" 2>&1 ||
+		die "$c: probe failed: $(tail -3 "$WORK/$c.flow")"
+	kill "${PIDS[-1]}" 2>/dev/null
+	ip -n "$srv" route show default >"$WORK/$c.route-after"
+}
+
+fo_row() { # KIND LABEL
+	local k=$1 s ns sg nm mg rec ex after
+	s=$(grep '^summary' "$WORK/fo-$k.flow")
+	ns=$(sed 's/.*surviving_flows=\([0-9]*\).*/\1/' <<<"$s")
+	sg=$(sed 's/.*surviving_gap_ms=\(-*[0-9]*\).*/\1/' <<<"$s")
+	nm=$(sed 's/.*moved_flows=\([0-9]*\).*/\1/' <<<"$s")
+	mg=$(sed 's/.*moved_gap_ms=\(-*[0-9]*\).*/\1/' <<<"$s")
+	ex=$(sed 's/.*exec_ms=\([0-9.]*\).*/\1/' <<<"$s")
+	after=$(sed 's/.*window_after_ms=\([0-9]*\).*/\1/' <<<"$s")
+	[ "$sg" = -1 ] && sg="no traffic in ${after} ms"
+	[ "$mg" = -1 ] && mg="no traffic in ${after} ms"
+	printf '| %-36s | %2s | %-22s | %2s | %-22s | %6s |\n' "$2" "$ns" "$sg" "$nm" "$mg" "$ex"
+}
+
+# ---- main ---------------------------------------------------------------------
+
+START=$(date +%s)
+echo "multihome bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r), $(iptables-legacy -V)"
+echo "command: $( [ -n "${SUDO_USER:-}" ] && echo sudo )make bench  (tests/bench/run.sh; BENCH_EVENTS=$EVENTS BENCH_SCALE_EVENTS=$SCALE_EVENTS BENCH_LINKS=\"$LINKS\" BENCH_FOREIGN=\"$FOREIGN\")"
+echo
+
+CASES=()
+run_case base 2 0 "$EVENTS"
+CASES+=("base 2 0")
+for nf in $FOREIGN; do
+	[ "$nf" = 0 ] && continue
+	echo "bench: 2 links, $nf foreign mangle rules ..." >&2
+	run_case "f$nf" 2 "$nf" "$SCALE_EVENTS"
+	CASES+=("f$nf 2 $nf")
+done
+for n in $LINKS; do
+	[ "$n" = 2 ] && continue
+	echo "bench: $n links ..." >&2
+	run_case "l$n" "$n" 0 "$SCALE_EVENTS"
+	CASES+=("l$n $n 0")
+done
+echo "bench: failover ..." >&2
+failover mh
+failover article
+
+echo "Per event: multihome.so (pppd harness, one process, --time) vs the article's commands"
+echo "(shell-link.sh: ip/iptables-legacy, one process per change), the measured link"
+echo "registered and withdrawn while the other links stay up.  ratio = multihome/shell"
+echo "pair by pair (median); speedup = 1/ratio; nl = netlink messages, fw = firewall"
+echo "commits per event (from the plugin's log line, min-max over all events)."
+echo
+echo "| links | foreign | event | n | mh median | mh min | mh max | shell median | ratio | speedup | nl | fw |"
+echo "|------:|-------:|------|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for cs in "${CASES[@]}"; do
+	read -r c n nf <<<"$cs"
+	row "$c" "$n" "$nf" up
+	row "$c" "$n" "$nf" down
+done
+echo
+echo "Shell baseline per event, min / max:"
+for cs in "${CASES[@]}"; do
+	read -r c n nf <<<"$cs"
+	for ev in up down; do
+		read -r med min max <<<"$(stats "$WORK/$c.sh.$ev")"
+		printf '  %3s links, %5s foreign, %-4s: median %s, min %s, max %s (n=%s)\n' "$n" "$nf" "$ev" \
+			"$(fmt_us "$med")" "$(fmt_us "$min")" "$(fmt_us "$max")" "$(wc -l <"$WORK/$c.sh.$ev")"
+	done
+done
+echo
+echo "Failover: 16 UDP flows (one datagram per flow per ms) to 16 far addresses;"
+echo "at 500 ms uplink u1 is deleted (ip link del, no ip-down); outage = longest run"
+echo "of unanswered datagrams after that, per class of flow (surviving = was on u0)."
+echo
+echo "| default route | surv. flows | surviving outage (ms) | moved flows | moved outage (ms) | del ms |"
+echo "|---|---:|---|---:|---|---:|"
+fo_row mh "multihome (nexthop group)"
+fo_row article "article (RTA_MULTIPATH route)"
+echo
+echo "after the deletion, main's default route was:"
+echo "  multihome: $(tr '\n' ' ' <"$WORK/fo-mh.route-after")"
+echo "  article:   $(tr '\n' ' ' <"$WORK/fo-article.route-after")"
+echo "  (empty = the kernel removed it)"
+echo
+
+# ---- targets --------------------------------------------------------------------
+echo "Targets:"
+read -r bu _ _ <<<"$(stats "$WORK/base.mh.up")"
+read -r bd _ _ <<<"$(stats "$WORK/base.mh.down")"
+read -r su _ _ <<<"$(stats "$WORK/base.sh.up")"
+read -r sd _ _ <<<"$(stats "$WORK/base.sh.down")"
+read -r ru _ _ <<<"$(stats "$WORK/base.mh.up.ratio")"
+read -r rd _ _ <<<"$(stats "$WORK/base.mh.down.ratio")"
+awk -v u="$ru" -v d="$rd" 'BEGIN {
+	su = 1 / u; sd = 1 / d
+	printf "  per event >= 20x faster than the shell (empty firewall): up %.1fx, down %.1fx -> %s\n",
+		su, sd, (su >= 20 && sd >= 20) ? "met" : sprintf("MISSED (up needs %.0f%% less time, down %.0f%%)",
+		su >= 20 ? 0 : 100 * (1 - su / 20), sd >= 20 ? 0 : 100 * (1 - sd / 20)) }'
+last=
+for n in $LINKS; do last=$n; done
+if [ -n "$last" ] && [ "$last" != 2 ] && [ -f "$WORK/l$last.mh.up" ]; then
+	for ev in up down; do
+		read -r a _ _ <<<"$(stats "$WORK/base.mh.$ev")"
+		read -r b _ _ <<<"$(stats "$WORK/l$last.mh.$ev")"
+		awk -v a="$a" -v b="$b" -v n="$last" -v e="$ev" 'BEGIN {
+			printf "  %s at %d links <= 2x its cost at 2 links: %.0f us vs %.0f us = %.2fx -> %s\n",
+				e, n, b, a, b / a, (b <= 2 * a) ? "met" : sprintf("MISSED by %.1fx", b / (2 * a)) }'
+	done
+fi
+cat "$WORK"/*.mh.up.fw "$WORK"/*.mh.down.fw | sort -u | tr '\n' ' ' | awk '{
+	ok = 1; for (i = 1; i <= NF; i++) if ($i != 2) ok = 0
+	printf "  one commit per table touched (mangle + nat = 2) per event, every case: commits seen {%s} -> %s\n",
+		$0, ok ? "met" : "MISSED" }'
+s=$(grep '^summary' "$WORK/fo-mh.flow")
+sg=$(sed 's/.*surviving_gap_ms=\(-*[0-9]*\).*/\1/' <<<"$s")
+echo "  zero outage for surviving links when an uplink vanishes: multihome ${sg} ms -> $([ "$sg" = 0 ] && echo met || echo MISSED)"
+echo
+echo "case wall time (s): $(tr '\n' ' ' <"$WORK/case-seconds"); total $(($(date +%s) - START)) s"
