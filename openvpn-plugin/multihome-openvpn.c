@@ -226,6 +226,16 @@ static int tunnel_from_env(const char *envp[], int need_addrs, struct tunnel *t,
 			 env_get(envp, "ifconfig_netmask"));
 		return -1;
 	}
+	if (!env_get(envp, "route_vpn_gateway")) {
+		/* OpenVPN sets it only when it has routes of its own to install
+		 * (none here with route-noexec-like setups).  A tun device is
+		 * layer 3: a device route works; a tap needs the gateway. */
+		const char *type = env_get(envp, "dev_type");
+		if (type && !strcmp(type, "tun"))
+			return 0;
+		snprintf(err, len, "route_vpn_gateway is not set (a tap link needs the server's route-gateway)");
+		return -1;
+	}
 	if (env_addr(envp, "route_vpn_gateway", &t->gateway, err, len) ||
 	    mh_addr_check(t->gateway, "route_vpn_gateway", err, len))
 		return -1;

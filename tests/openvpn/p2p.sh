@@ -117,3 +117,4 @@ wait_for 10 eval '! kill -0 '"${helper:-0}"
 HELPER_PID=$helper
 wait_for 5 eval '[ -z "$(vpn_leftovers)" ]'
 clean_checks "SIGKILL of OpenVPN"
+exit 0
