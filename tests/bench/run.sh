@@ -132,22 +132,34 @@ mh_background() {
 	done
 }
 
-# shell_background CASE N: links 0..N-2 as the shell scripts leave them
+# shell_background CASE N: links 0..N-2 as the shell scripts leave them.
+# Sets SHELL_OTHERS and SHELL_MODE (multipath beyond SHELL_GROUP_MAX links).
+SHELL_GROUP_MAX=100
 shell_background() {
-	local c=$1 n=$2 i members=
+	local c=$1 n=$2 i members= ifs= mp=
+	SHELL_MODE=group
+	[ "$n" -gt "$SHELL_GROUP_MAX" ] && SHELL_MODE=multipath
 	{
 		echo "rule add priority 99 lookup main suppress_prefixlength 0"
 		for ((i = 0; i < n - 1; i++)); do
 			echo "route replace default dev u$i table $((1000 + i))"
 			printf 'rule add priority %d fwmark 0x%x/0x1ff00 lookup %d\n' $((100 + i)) $(((i + 1) << 8)) $((1000 + i))
 			echo "rule add priority $((10100 + i)) from 100.64.$i.2 lookup $((1000 + i))"
-			echo "nexthop replace id $((1 + i)) dev u$i"
+			[ "$SHELL_MODE" = group ] && echo "nexthop replace id $((1 + i)) dev u$i"
 			members=${members:+$members/}$((1 + i))
+			ifs=${ifs:+$ifs,}u$i
+			mp="$mp nexthop dev u$i weight 1"
 		done
-		echo "nexthop replace id 100000 group $members"
-		echo "route replace default nhid 100000"
+		if [ "$SHELL_MODE" = group ]; then
+			echo "nexthop replace id 100000 group $members"
+			echo "route replace default nhid 100000"
+		fi
 	} >"$WORK/$c.shell.batch"
 	ip -n "$ID-$c" -batch "$WORK/$c.shell.batch" || die "$c: shell background"
+	if [ "$SHELL_MODE" = multipath ]; then # too long for a batch line
+		# shellcheck disable=SC2086
+		ip -n "$ID-$c" route replace default scope global $mp || die "$c: multipath route"
+	fi
 	{
 		echo "*mangle"
 		echo "-A OUTPUT -j CONNMARK --restore-mark --nfmask 0x1ff00 --ctmask 0x1ff00"
@@ -164,6 +176,7 @@ shell_background() {
 	} >"$WORK/$c.shell.ipt"
 	ip netns exec "$ID-$c" iptables-legacy-restore --noflush <"$WORK/$c.shell.ipt" || die "$c: shell firewall"
 	SHELL_OTHERS=$members
+	[ "$SHELL_MODE" = multipath ] && SHELL_OTHERS=$ifs
 }
 
 # ---- statistics -------------------------------------------------------------
@@ -210,7 +223,7 @@ run_case() {
 	mk_ns "$c-sh" "$n" "$nf"
 	shell_background "$c-sh" "$n"
 	ip netns exec "$ID-$c-sh" "$SHELL_LINK" "$pairs" "u$m" "100.64.$m.2" $((1000 + m)) "$mark" \
-		$((100 + m)) $((1 + m)) 100000 "$SHELL_OTHERS" >"$WORK/$c.sh.out" 2>"$WORK/$c.sh.log" ||
+		$((100 + m)) $((1 + m)) 100000 "$SHELL_OTHERS" "$SHELL_MODE" >"$WORK/$c.sh.out" 2>"$WORK/$c.sh.log" ||
 		die "$c: shell baseline failed: $(tail -3 "$WORK/$c.sh.log")"
 
 	for ev in up down; do
@@ -224,6 +237,7 @@ run_case() {
 	# the namespaces of a finished case go now: 256 links x 4 namespaces add up
 	ip netns del "$ID-$c" && ip netns del "$ID-$c-far" && ip netns del "$ID-$c-sh" && ip netns del "$ID-$c-sh-far"
 	t1=$(date +%s.%N)
+	[ "$SHELL_MODE" = multipath ] && echo "$n" >>"$WORK/shell-multipath"
 	echo "$c" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" >>"$WORK/case-seconds"
 }
 
@@ -328,6 +342,8 @@ for cs in "${CASES[@]}"; do
 	row "$c" "$n" "$nf" up
 	row "$c" "$n" "$nf" down
 done
+[ -f "$WORK/shell-multipath" ] &&
+	echo "(shell at $(sort -un "$WORK/shell-multipath" | tr '\n' ' ')links: ip route replace multipath instead of nexthop + group; iproute2 cannot send a group that large)"
 echo
 echo "Shell baseline per event, min / max:"
 for cs in "${CASES[@]}"; do
