@@ -11,6 +11,7 @@
 #                                                      |
 #                                         i2-adm 100.64.3.1 --- [adm2] 100.64.3.2
 #                                         (ISP2's control panel / its admin)
+#   srv eth0 10.0.0.1/24 --- lan-srv 10.0.0.2 [lan]  (a LAN client srv routes)
 #
 # Each "===pty===" is a real pppd pair: srv's pppd (peers file /etc/ppp/peers/ispN,
 # option "pty") runs the ISP's pppd in the ISP namespace (mh/isp-side.sh).  Both
@@ -25,13 +26,16 @@ PLUGIN=/usr/lib/pppd/2.4.9/multihome.so
 PROBE=/usr/bin/mh-probe
 CONNS=${MH_VM_CONNS:-100}
 
-result() { echo "RESULT $1 $2 $3"; }
+# The guest's uptime goes with every result: where the time goes under TCG.
+result() { echo "RESULT $1 $2 $3 [t=$(cut -d' ' -f1 /proc/uptime)s]"; }
 pass() { result pass "$1" "$2"; }
 skip() { result skip "$1" "$2"; }
 fail() {
 	result fail "$1" "$2"
 	diag "$1"
 }
+step() { echo "MH-VM: t=$(cut -d' ' -f1 /proc/uptime) $*"; }
+
 # check ID FUNC: FUNC sets D (what was measured) and returns the verdict.
 check() {
 	D=
@@ -52,6 +56,7 @@ diag() {
 }
 
 n() { ns=$1; shift; $IP netns exec "$ns" "$@"; }
+on() { ns=$1; shift; if [ "$ns" = - ]; then "$@"; else n "$ns" "$@"; fi; }
 
 # wait_until SECONDS CMD...: poll CMD every 0.2 s.
 wait_until() {
@@ -66,46 +71,73 @@ wait_until() {
 }
 
 # ---------------------------------------------------------------- topology
-veth() { # NS1 IF1 ADDR1 NS2 IF2 ADDR2 (NS "-" = srv)
-	$IP link add "$2" type veth peer name "$5"
-	[ "$1" = - ] || $IP link set "$2" netns "$1"
-	[ "$4" = - ] || $IP link set "$5" netns "$4"
-	on "$1" $IP addr add "$3" dev "$2"; on "$1" $IP link set "$2" up
-	on "$4" $IP addr add "$6" dev "$5"; on "$4" $IP link set "$5" up
-}
-on() { ns=$1; shift; if [ "$ns" = - ]; then "$@"; else n "$ns" "$@"; fi; }
-
+# Every exec costs tens of milliseconds under TCG: one "ip -batch" per
+# namespace, one shell per namespace for the rest.
 topology() {
-	for ns in isp1 isp2 inet adm2; do
-		$IP netns add $ns
-		n $ns $IP link set lo up
-	done
-	veth isp1 i1-inet 100.64.1.1/30 inet inet-i1 100.64.1.2/30
-	veth isp2 i2-inet 100.64.2.1/30 inet inet-i2 100.64.2.2/30
-	veth isp2 i2-adm 100.64.3.1/30 adm2 adm-i2 100.64.3.2/30
-	n isp1 $IP route add default via 100.64.1.2
-	n isp2 $IP route add default via 100.64.2.2
-	n adm2 $IP route add default via 100.64.3.1
-	n inet $IP route add 192.0.2.0/24 via 100.64.1.1
-	n inet $IP route add 203.0.113.0/24 via 100.64.2.1
-	n inet $IP route add 100.64.3.0/30 via 100.64.2.1
-	n inet $IP route add local 198.51.100.0/24 dev lo
-	for ns in isp1 isp2 inet; do n $ns sysctl -qw net.ipv4.ip_forward=1; done
+	for ns in isp1 isp2 inet adm2 lan; do $IP netns add $ns; done
+	$IP -b - <<-EOF
+	link add i1-inet netns isp1 type veth peer name inet-i1 netns inet
+	link add i2-inet netns isp2 type veth peer name inet-i2 netns inet
+	link add i2-adm netns isp2 type veth peer name adm-i2 netns adm2
+	link add eth0 type veth peer name lan-srv netns lan
+	addr add 10.0.0.1/24 dev eth0
+	link set eth0 up
+	link add foreign0 type dummy
+	link set foreign0 up
+	route add default dev foreign0 table 200
+	rule add priority 500 fwmark 0x100 lookup 200
+	EOF
+	$IP -n isp1 -b - <<-EOF
+	link set lo up
+	addr add 100.64.1.1/30 dev i1-inet
+	link set i1-inet up
+	route add default via 100.64.1.2
+	EOF
+	$IP -n isp2 -b - <<-EOF
+	link set lo up
+	addr add 100.64.2.1/30 dev i2-inet
+	link set i2-inet up
+	addr add 100.64.3.1/30 dev i2-adm
+	link set i2-adm up
+	route add default via 100.64.2.2
+	EOF
+	$IP -n inet -b - <<-EOF
+	link set lo up
+	addr add 100.64.1.2/30 dev inet-i1
+	link set inet-i1 up
+	addr add 100.64.2.2/30 dev inet-i2
+	link set inet-i2 up
+	route add 192.0.2.0/24 via 100.64.1.1
+	route add 203.0.113.0/24 via 100.64.2.1
+	route add 100.64.3.0/30 via 100.64.2.1
+	route add local 198.51.100.0/24 dev lo
+	EOF
+	$IP -n adm2 -b - <<-EOF
+	link set lo up
+	addr add 100.64.3.2/30 dev adm-i2
+	link set adm-i2 up
+	route add default via 100.64.3.1
+	EOF
+	$IP -n lan -b - <<-EOF
+	link set lo up
+	addr add 10.0.0.2/24 dev lan-srv
+	link set lan-srv up
+	route add default via 10.0.0.1
+	EOF
+	echo 1 >/proc/sys/net/ipv4/ip_forward
 	# Anti-spoofing at the ISPs, and a counter of what srv sends to adm2 by ISP1.
-	n isp1 $IPT -A FORWARD -i ppp+ -s 192.0.2.1 -d 100.64.3.2 -j ACCEPT
-	n isp1 $IPT -A FORWARD -i ppp+ ! -s 192.0.2.0/24 -j DROP
-	n isp2 $IPT -A FORWARD -i ppp+ ! -s 203.0.113.0/24 -j DROP
-	n inet $PROBE serve --tcp 80 --tcp 25 --max-time 900 >/dev/null &
+	n isp1 sh -c "echo 1 >/proc/sys/net/ipv4/ip_forward
+		$IPT -A FORWARD -i ppp+ -s 192.0.2.1 -d 100.64.3.2 -j ACCEPT
+		$IPT -A FORWARD -i ppp+ ! -s 192.0.2.0/24 -j DROP"
+	n isp2 sh -c "echo 1 >/proc/sys/net/ipv4/ip_forward
+		$IPT -A FORWARD -i ppp+ ! -s 203.0.113.0/24 -j DROP"
+	n inet sh -c "echo 1 >/proc/sys/net/ipv4/ip_forward
+		exec $PROBE serve --tcp 80 --tcp 25 --max-time 900" >/dev/null &
 	n adm2 $PROBE serve --tcp 80 --max-time 900 >/dev/null &
 	$PROBE serve --tcp 8080 --max-time 900 >/dev/null &
-	# Foreign state in srv that multihome must never touch.
-	$IP link add foreign0 type dummy
-	$IP link set foreign0 up
-	$IP route add default dev foreign0 table 200
-	$IP rule add priority 500 fwmark 0x100 lookup 200
+	# Foreign firewall state in srv that multihome must never touch.
 	$IPT -t mangle -A OUTPUT -d 10.99.0.1 -j MARK --set-mark 0x100
 	$IPT -t nat -A POSTROUTING -o foreign0 -j MASQUERADE
-	sleep 0.3
 }
 
 snapshot() {
@@ -141,8 +173,11 @@ seen_of() { sed -n 's/.* seen=\([0-9.]*\):.*/\1/p'; }
 seen_by() { $PROBE connect --tcp --port "$2" --timeout 3000 "$1" 2>/dev/null | seen_of; }
 # sweep FIRST LAST PORT: one connection to each of 198.51.100.FIRST..LAST;
 # "<seen address> <count>" lines and "fail N".
-sweep() {
-	$PROBE connect --tcp --port "$3" --timeout 3000 --parallel 8 "198.51.100.$1-$2" 2>/dev/null |
+sweep() { sweep_from - "$@"; }
+sweep_from() { # NS FIRST LAST PORT (NS "-" = srv)
+	ns=$1
+	shift
+	on "$ns" $PROBE connect --tcp --port "$3" --timeout 3000 --parallel 8 "198.51.100.$1-$2" 2>/dev/null |
 		awk '$2 ~ /^seen=/ { split(substr($2, 6), a, ":"); n[a[1]]++; next }
 		     { f++ }
 		     END { for (k in n) print k, n[k]; print "fail", f + 0 }'
@@ -166,8 +201,10 @@ else
 	fail boot "no /dev/ppp or modules missing: $(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
 fi
 
+step topology
 topology
 snapshot /tmp/before
+step "topology done"
 
 if [ -f "$PLUGIN" ]; then
 	HAVE_PLUGIN=1
@@ -183,9 +220,11 @@ else
 fi
 
 start_pppd $P1
-wait_until 30 has_addr ppp0 192.0.2.1
 start_pppd $P2
+wait_until 30 has_addr ppp0 192.0.2.1
+step "ppp0 up"
 wait_until 30 has_addr ppp1 203.0.113.10
+step "ppp1 up"
 if has_addr ppp0 192.0.2.1 && has_addr ppp1 203.0.113.10; then
 	pass ppp-links "ppp0 192.0.2.1, ppp1 203.0.113.10 (ISP sides in their own namespaces)"
 else
@@ -197,10 +236,8 @@ c_ppp_traffic() {
 }
 check ppp-traffic c_ppp_traffic
 
-PLUGIN_CHECKS="reg-rules reg-tables reg-nexthop reg-firewall reg-rpfilter balance nat
-	pin-port pin-dst ingress-reply reconnect-addr reconnect-rule reconnect-nat
-	down-withdraw down-traffic down-repin kill9-traffic kill9-survivor kill9-recover
-	final-clean bad-option wrong-version"
+# Every check of /mh/checks after the three above needs the plugin.
+PLUGIN_CHECKS=$(grep -v -e '^#' -e '^boot' -e '^ppp-' /mh/checks | cut -f1)
 if [ -z "$HAVE_PLUGIN" ]; then
 	for c in $PLUGIN_CHECKS; do skip "$c" "multihome.so not built (build/multihome.so)"; done
 	kill "$(pid_of $P1)" "$(pid_of $P2)" 2>/dev/null
@@ -308,6 +345,18 @@ c_ingress_reply() {
 	[ "$s" = 100.64.3.2 ] && [ "$via1" -gt 0 ] && [ "$via2" = 0 ]
 }
 check ingress-reply c_ingress_reply
+
+c_lan() {
+	sweep_from lan 1 40 80 >/tmp/lan.out
+	a=$(count_of /tmp/lan.out 192.0.2.1) b=$(count_of /tmp/lan.out 203.0.113.10)
+	sweep_from lan 1 5 25 >/tmp/lan25.out
+	p25=$(count_of /tmp/lan25.out 192.0.2.1)
+	pd=$(n lan $PROBE connect --tcp --port 80 --timeout 3000 100.64.3.2 | seen_of)
+	D="40 connections: ISP1 $a, ISP2 $b; tcp/25 by ISP1 $p25/5; pinned 100.64.3.2 saw '$pd'"
+	[ "$a" -gt "$b" ] && [ "$b" -gt 0 ] && [ $((a + b)) = 40 ] && [ "$p25" = 5 ] &&
+		[ "$pd" = 203.0.113.10 ]
+}
+check lan c_lan
 
 # ---- ISP2 hangs up; pppd redials and gets a new address
 kill "$(cat /run/isp-side-isp2.pid)"

@@ -89,7 +89,7 @@ cp "$here"/peers/* "$root/etc/ppp/peers/"
 # The guest's programs.
 mkdir -p "$root/mh"
 cp "$here/init" "$root/init"
-cp "$here/guest.sh" "$here/isp-side.sh" "$root/mh/"
+cp "$here/guest.sh" "$here/isp-side.sh" "$here/checks" "$root/mh/"
 chmod 755 "$root/init" "$root/mh/"*.sh
 
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 >"$out"

@@ -14,6 +14,7 @@
 #   MH_VM_KVM_PROBE  seconds (default 10)
 #   MH_VM_TIMEOUT  seconds for the whole guest run (default 170)
 #   MH_VM_CONNS    connections of the balancing check (default 100)
+#   MH_VM_PLUGIN   the multihome.so to test (default build/multihome.so)
 #   MH_VM_KEEP     keep build/vm/ (initramfs, console log) for inspection
 set -uo pipefail
 
@@ -71,7 +72,7 @@ mkdir -p "$work"
 probe=$repo/build/mh-probe
 [ -x "$probe" ] || skip_all "$probe not built (make)"
 
-plugin=$repo/build/multihome.so
+plugin=${MH_VM_PLUGIN:-$repo/build/multihome.so}
 plugin_old=
 if [ -f "$plugin" ]; then
 	# A copy claiming pppd 2.4.8: patch the pppd_version symbol's bytes.
