@@ -674,6 +674,11 @@ static const struct mh_link *member_link(const struct mh_registry *r, const stru
 
 /* ---- status ---- */
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct mh_link *)a)->cfg.name, ((const struct mh_link *)b)->cfg.name);
+}
+
 static int status(int json)
 {
 	static struct mh_registry reg;
@@ -705,8 +710,10 @@ static int status(int json)
 		close(reg.lockfd);
 		reg.lockfd = -1;
 	}
-	if (reg.links)
+	if (reg.links) {
+		qsort(reg.links, reg.n, sizeof *reg.links, by_name);
 		nup = mh_up_links(&reg, up);
+	}
 	read_balanced(&bal);
 	read_fw(&fw, up, nup, per);
 	is_nft = iptables_is_nft(nftpath, sizeof nftpath);

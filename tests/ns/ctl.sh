@@ -1,0 +1,419 @@
+#!/usr/bin/env bash
+# multihomectl against the reference scenario (issue 7), in network namespaces.
+#
+#   check     peers files and OpenVPN plugin lines: the examples are valid,
+#             bad options give the plugins' own messages (compared with what
+#             the pppd harness and a real OpenVPN print for the same values)
+#   status    both links of the scenario: text, --json, the balanced group's
+#             members and weights read from the kernel, exit 0 when clean;
+#             then every warning, provoked one at a time, with exit 1, and
+#             gone again once the cause is fixed (reapply where that is the fix):
+#               rp-filter-strict (per interface, and through conf.all)
+#               ip-forward-off, hooks-missing (firewall reload), rules-missing
+#               (ip rule deleted, firewall chain flushed), legacy-on-nft,
+#               interface-gone (pppd SIGKILLed)
+#   proto     `ip route` names protocol 109 "multihome" with the shipped
+#             rt_protos.d file (bind-mounted in a private mount namespace)
+#   flush     withdraws every object of multihome's, leaves foreign rules,
+#             routes, nexthops and firewall rules alone, empties the registry
+#   install   make install DESTDIR=... lands every file where pppd, OpenVPN,
+#             man and iproute2 look for it
+#
+# Topology and links: tests/lib/topo.sh (every name carries this PID; removed
+# on exit, failures included).
+
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib/check.sh
+. "$HERE/../lib/check.sh"
+# shellcheck source=../lib/topo.sh
+. "$HERE/../lib/topo.sh"
+
+CTL=$MH_BUILD/multihomectl
+OVPN_SO=$MH_BUILD/multihome-openvpn.so
+WORK=$(mktemp -d /tmp/mh-ctl.XXXXXX)
+# status reads the iptables alternative through MULTIHOME_IPTABLES: point it
+# at a legacy and an nft "iptables" of our own, whatever this host has.
+ln -s /usr/sbin/xtables-legacy-multi "$WORK/iptables-legacy"
+ln -s /usr/sbin/xtables-nft-multi "$WORK/iptables-nft"
+export MULTIHOME_IPTABLES=$WORK/iptables-legacy
+
+cleanup() {
+	topo_destroy
+	rm -rf "$WORK"
+	if [ -n "${_mh_own_results:-}" ]; then
+		mh_summary
+		rm -f "$MH_RESULTS"
+	fi
+}
+trap cleanup EXIT
+
+if [ ! -x "$CTL" ] || [ -n "$(topo_missing)" ]; then
+	skip "multihomectl tests" "not built: build/multihomectl $(topo_missing) (run make)"
+	exit 0
+fi
+
+# ctl ARGS...: multihomectl in srv; its exit status in $RC, output in $OUT.
+ctl() {
+	OUT=$(ip netns exec "$(ns_name srv)" env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" \
+		MULTIHOME_IPTABLES="$MULTIHOME_IPTABLES" "$CTL" "$@" 2>&1)
+	RC=$?
+}
+
+json_ok() { # JSON: parses
+	if command -v python3 >/dev/null; then
+		printf '%s' "$1" | python3 -c 'import json,sys; json.load(sys.stdin)'
+	elif command -v jq >/dev/null; then
+		printf '%s' "$1" | jq -e . >/dev/null
+	else
+		return 0
+	fi
+}
+
+# expect_warning DESC CODE: status exits 1, --json names CODE, text says warning.
+expect_warning() {
+	local desc=$1 code=$2 text
+	ctl status
+	text=$OUT
+	if [ "$RC" = 1 ] && grep -q '^warning: ' <<<"$text"; then
+		ctl status --json
+		if [ "$RC" = 1 ] && grep -q "\"code\":\"$code\"" <<<"$OUT" && json_ok "$OUT"; then
+			ok "status warns: $desc ($code, exit 1)"
+			return 0
+		fi
+	fi
+	not_ok "status warns: $desc ($code, exit 1)" "exit $RC: $(tail -n 3 <<<"$text$OUT")"
+}
+
+# expect_clean DESC: status exits 0 without warnings.
+expect_clean() {
+	ctl status
+	if [ "$RC" = 0 ] && ! grep -q '^warning' <<<"$OUT"; then
+		ok "$1"
+	else
+		not_ok "$1" "exit $RC: $(grep '^warning' <<<"$OUT" | head -n 3)"
+	fi
+}
+
+# ---------------------------------------------------------------- check
+test_check() {
+	local f msg want got
+	for f in "$MH_TOP"/examples/isp1 "$MH_TOP"/examples/isp2; do
+		check "check: ${f#"$MH_TOP"/} is valid (exit 0)" "$CTL" check "$f"
+	done
+
+	# Each bad value: check's message is the one pppd (the harness loading
+	# the real multihome.so) prints for the same file.
+	local -a bad=("multihome-weight 300" "multihome-mark 0x3/0x1" "multihome-table main"
+		"multihome-priority 50" 'multihome-pin "tcp port 99999"' "multihome-nat maybe"
+		"multihome-reply-via-link perhaps" "multihome-name bad/name")
+	local i=0 line
+	for line in "${bad[@]}"; do
+		i=$((i + 1))
+		f=$WORK/bad$i
+		printf 'plugin %s\n# a comment\nmultihome-name isp1\n%s\n' "$PLUGIN" "$line" >"$f"
+		"$CTL" check "$f" >"$WORK/out" 2>&1
+		got=$?
+		msg=$(sed -n "s|^$f:4: ||p" "$WORK/out")
+		want=$("$HARNESS" --file "$f" --plugin "$PLUGIN" 2>&1 | sed -n 's/^pppd: \(option .*\)/\1/p' | head -n 1)
+		if [ "$got" = 1 ] && [ -n "$msg" ] && [ "$msg" = "$want" ]; then
+			ok "check: '$line' refused as pppd does: $msg"
+		else
+			not_ok "check: '$line' refused as pppd does" "exit $got; check: '$msg'; pppd: '$want'"
+		fi
+	done
+
+	printf 'plugin %s\nmultihome-weight 2\ndefaultroute\n' "$PLUGIN" >"$WORK/defroute"
+	"$CTL" check "$WORK/defroute" >"$WORK/out" 2>&1
+	got=$?
+	if [ "$got" = 1 ] && grep -q "$WORK/defroute:3: multihome: option defaultroute conflicts" "$WORK/out"; then
+		ok "check: defaultroute refused, with its line"
+	else
+		not_ok "check: defaultroute refused, with its line" "exit $got: $(cat "$WORK/out")"
+	fi
+	printf 'multihome-weight 2\nplugin multihome.so\n' >"$WORK/order"
+	"$CTL" check "$WORK/order" >"$WORK/out" 2>&1
+	if [ $? = 1 ] && grep -q "order:1: unrecognized option 'multihome-weight'" "$WORK/out"; then
+		ok "check: a multihome option before 'plugin multihome.so' is refused"
+	else
+		not_ok "check: a multihome option before 'plugin multihome.so' is refused" "$(cat "$WORK/out")"
+	fi
+	printf 'user "someone"\nlinkname "bad name"\nplugin multihome.so\n' >"$WORK/linkname"
+	"$CTL" check "$WORK/linkname" >"$WORK/out" 2>&1
+	if [ $? = 1 ] && grep -q "option linkname: bad link name 'bad name'.*set multihome-name" "$WORK/out"; then
+		ok "check: a linkname unusable as the default link name is refused"
+	else
+		not_ok "check: a linkname unusable as the default link name is refused" "$(cat "$WORK/out")"
+	fi
+
+	# OpenVPN: the article's plugin line is valid; a bad argument gives the
+	# message OpenVPN itself prints when the plugin refuses to start.
+	{
+		echo "dev tun"
+		echo "; the VPN to the company"
+		echo "plugin $OVPN_SO name=vpn table=103 mark=0x4 priority=100 weight=0 \"pin=tcp 198.51.100.0/24 port 22\""
+	} >"$WORK/client.conf"
+	check "check: OpenVPN config with the article's plugin line is valid" "$CTL" check "$WORK/client.conf"
+	local arg
+	for arg in "weight=x" "table=254" "pin=tcp port 0" "mark" "colour=blue"; do
+		printf 'dev tun\nplugin %s name=vpn "%s"\n' "$OVPN_SO" "$arg" >"$WORK/bad.conf"
+		"$CTL" check "$WORK/bad.conf" >"$WORK/out" 2>&1
+		got=$?
+		msg=$(sed -n "s|^$WORK/bad.conf:2: ||p" "$WORK/out")
+		if command -v openvpn >/dev/null && [ -f "$OVPN_SO" ]; then
+			want=$(ip netns exec "$(ns_name srv)" timeout 20 openvpn --dev null --verb 3 \
+				--plugin "$OVPN_SO" name=vpn "$arg" 2>&1 | sed -n 's/.*PLUGIN multihome: //p' | head -n 1)
+		else
+			want=$msg
+		fi
+		if [ "$got" = 1 ] && [ -n "$msg" ] && [ "$msg" = "$want" ]; then
+			ok "check: OpenVPN argument '$arg' refused as OpenVPN does"
+		else
+			not_ok "check: OpenVPN argument '$arg' refused as OpenVPN does" \
+				"exit $got; check: '$msg'; openvpn: '$want'"
+		fi
+	done
+	printf 'dev tun\n' >"$WORK/none.conf"
+	"$CTL" check --type openvpn "$WORK/none.conf" >/dev/null 2>&1
+	got=$?
+	"$CTL" check /nonexistent/file >/dev/null 2>&1
+	if [ "$got" = 1 ] && [ $? = 2 ]; then
+		ok "check: a config without the plugin line exits 1, an unreadable file 2"
+	else
+		not_ok "check: a config without the plugin line exits 1, an unreadable file 2"
+	fi
+}
+
+# ---------------------------------------------------------------- status
+test_status() {
+	ctl status
+	if [ "$RC" = 0 ] && grep -q '^no links registered' <<<"$OUT" && [ ! -e "$MULTIHOME_RUNDIR" ]; then
+		ok "status: no registry yet: no links, exit 0, nothing created"
+	else
+		not_ok "status: no registry yet: no links, exit 0, nothing created" "exit $RC: $OUT"
+	fi
+	mkdir -p "$MULTIHOME_RUNDIR"
+	if ! link_start isp1 || ! link_start isp2; then
+		not_ok "status: links isp1 and isp2 come up" "$(tail -n 5 "$TOPO_DIR"/isp*.log 2>/dev/null)"
+		return 1
+	fi
+
+	ctl status
+	local text=$OUT
+	if [ "$RC" = 0 ] &&
+		grep -q '^link isp1: up on ppp0, since .*, pid [0-9]' <<<"$text" &&
+		grep -q 'table 101, mark 0x1/0x1, priority 101, weight 8, nat masquerade, reply-via-link yes' <<<"$text" &&
+		grep -q 'local 100.64.1.2, peer 100.64.1.1' <<<"$text" &&
+		grep -q 'pins: tcp port 25; udp 203.0.113.130/32 port 1130' <<<"$text" &&
+		grep -q '^link isp2: up on ppp1' <<<"$text" &&
+		grep -q 'pins: 198.51.100.192/26' <<<"$text" &&
+		grep -q '^balanced default route: nexthop group 0x6d68ffff: isp1 (ppp0) weight 8, isp2 (ppp1) weight 2$' <<<"$text"; then
+		ok "status: both links, their settings, pins, balanced group 8:2; exit 0"
+	else
+		not_ok "status: both links, their settings, pins, balanced group 8:2; exit 0" "exit $RC: $text"
+	fi
+	ctl status --json
+	if [ "$RC" = 0 ] && json_ok "$OUT" &&
+		grep -q '"name":"isp1","interface":"ppp0","state":"up","interface_present":true' <<<"$OUT" &&
+		grep -q '"table":102,"mark":"0x2","mask":"0x2","priority":102,"weight":2' <<<"$OUT" &&
+		grep -q '"balanced":{"kind":"nexthop-group","id":"0x6d68ffff","members":\[{"link":"isp1","interface":"ppp0","weight":8},{"link":"isp2","interface":"ppp1","weight":2}\]}' <<<"$OUT" &&
+		grep -q '"warnings":\[\]' <<<"$OUT"; then
+		ok "status --json: valid JSON, links, members and weights, no warnings"
+	else
+		not_ok "status --json: valid JSON, links, members and weights, no warnings" "exit $RC: $OUT"
+	fi
+
+	# rp_filter: effective value is max(all, interface)
+	n_srv sysctl -qw net.ipv4.conf.ppp0.rp_filter=1
+	expect_warning "strict rp_filter on ppp0" rp-filter-strict
+	n_srv sysctl -qw net.ipv4.conf.ppp0.rp_filter=0 net.ipv4.conf.all.rp_filter=1
+	expect_warning "strict rp_filter through conf.all (ppp0 at 0)" rp-filter-strict
+	n_srv sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.ppp0.rp_filter=2
+	expect_clean "status: clean again with loose rp_filter (exit 0)"
+
+	n_srv sysctl -qw net.ipv4.ip_forward=0
+	expect_warning "ip_forward off with the LAN's eth0 present" ip-forward-off
+	n_srv sysctl -qw net.ipv4.ip_forward=1
+	expect_clean "status: clean again with ip_forward on (exit 0)"
+
+	# a firewall reload that flushes the built-in chains
+	n_srv iptables-legacy -t mangle -F PREROUTING
+	n_srv iptables-legacy -t mangle -F OUTPUT
+	n_srv iptables-legacy -t nat -F POSTROUTING
+	expect_warning "firewall reload removed the jumps into our chains" hooks-missing
+	ctl reapply
+	[ "$RC" = 0 ] || not_ok "reapply after the firewall reload" "$OUT"
+	expect_clean "reapply restores the hooks: status clean (exit 0)"
+
+	n_srv ip rule del priority 101
+	expect_warning "isp1's fwmark rule deleted behind our back" rules-missing
+	ctl status
+	grep -q "kernel lacks its rule 'fwmark 0x1/0x1 lookup 101'" <<<"$OUT" ||
+		not_ok "rules-missing names the missing rule" "$OUT"
+	n_srv ip route flush table 102
+	n_srv iptables-legacy -t mangle -F MULTIHOME-MARK
+	expect_warning "isp2's table route and the pins' firewall rules gone" rules-missing
+	ctl reapply
+	[ "$RC" = 0 ] || not_ok "reapply after the deletions" "$OUT"
+	expect_clean "reapply restores rules, routes and pins: status clean (exit 0)"
+
+	MULTIHOME_IPTABLES=$WORK/iptables-nft expect_warning "legacy rules while iptables is iptables-nft" legacy-on-nft
+
+	# pppd of isp2 killed with SIGKILL: no ip-down, the unit disappears
+	link_stop isp2 kill
+	expect_warning "isp2's registry entry is up but ppp1 is gone" interface-gone
+	ctl status
+	if grep -q '^link isp2: up on ppp1 (interface gone)' <<<"$OUT" &&
+		grep -q '^balanced default route: nexthop group 0x6d68ffff: isp1 (ppp0) weight 8$' <<<"$OUT"; then
+		ok "status: the dead link is marked, the kernel's group holds isp1 only"
+	else
+		not_ok "status: the dead link is marked, the kernel's group holds isp1 only" "$OUT"
+	fi
+	ctl reapply
+	expect_clean "reapply prunes the dead link: status clean (exit 0)"
+	ctl status --json
+	if grep -q '"name":"isp2","interface":"ppp1","state":"down"' <<<"$OUT"; then
+		ok "status --json: isp2 down after reapply, its allocation kept"
+	else
+		not_ok "status --json: isp2 down after reapply, its allocation kept" "$OUT"
+	fi
+}
+
+# ---------------------------------------------------------------- proto name
+test_proto_name() {
+	local out
+	if ! command -v unshare >/dev/null || [ ! -d /etc/iproute2/rt_protos.d ]; then
+		skip "ip route shows 'proto multihome' with the shipped file" "no unshare or /etc/iproute2/rt_protos.d"
+		return 0
+	fi
+	mkdir -p "$WORK/rt_protos.d"
+	cp "$MH_TOP/etc/rt_protos.d/multihome.conf" "$WORK/rt_protos.d/"
+	out=$(unshare -m --propagation private sh -c \
+		'mount --bind "$1" /etc/iproute2/rt_protos.d && ip netns exec "$2" ip route show table 101' \
+		sh "$WORK/rt_protos.d" "$(ns_name srv)" 2>&1)
+	if grep -q 'default dev ppp0 proto multihome' <<<"$out"; then
+		ok "ip route show table 101: 'default dev ppp0 proto multihome' (rt_protos.d)"
+	else
+		not_ok "ip route show table 101: 'default dev ppp0 proto multihome' (rt_protos.d)" "$out"
+	fi
+}
+
+# ---------------------------------------------------------------- flush
+test_flush() {
+	local before after
+	# foreign state, some of it close to ours
+	n_srv ip rule add priority 98 fwmark 0x80/0x80 lookup 200
+	n_srv ip route add default dev eth0 table 200
+	n_srv ip nexthop add id 77 dev eth0
+	n_srv ip route add 203.0.113.0/28 nhid 77 table 200
+	n_srv iptables-legacy -t mangle -A PREROUTING -i eth0 -j MARK --set-mark 0x80
+	n_srv iptables-legacy -t nat -A POSTROUTING -o eth0 -j RETURN
+	n_srv iptables-legacy -t mangle -N FOREIGN
+	foreign() {
+		n_srv ip rule show | grep -v -e 'lookup 10[12]' -e 'suppress_prefixlength 0' \
+			-e 'from 100.64'
+		n_srv ip route show table 200
+		n_srv ip nexthop show id 77
+		n_srv iptables-legacy -t mangle -S | grep -v MULTIHOME
+		n_srv iptables-legacy -t nat -S | grep -v MULTIHOME
+	}
+	before=$(foreign)
+	ctl flush
+	if [ "$RC" != 0 ]; then
+		not_ok "flush exits 0" "$OUT"
+		return 1
+	fi
+	local left
+	left=$( {
+		n_srv ip -d rule show | grep -E 'proto (109|multihome)'
+		n_srv ip -d route show table all | grep -E 'proto (109|multihome)'
+		n_srv ip nexthop show | grep -E 'proto (109|multihome)'
+		n_srv iptables-legacy -t mangle -S | grep MULTIHOME
+		n_srv iptables-legacy -t nat -S | grep MULTIHOME
+	} 2>&1)
+	if [ -z "$left" ]; then
+		ok "flush: no rule, route, nexthop or chain of multihome's left"
+	else
+		not_ok "flush: no rule, route, nexthop or chain of multihome's left" "$left"
+	fi
+	after=$(foreign)
+	if [ "$before" = "$after" ] && grep -q 'fwmark 0x80/0x80 lookup 200' <<<"$after" &&
+		grep -q 'nhid 77' <<<"$after" && grep -q -- '-N FOREIGN' <<<"$after"; then
+		ok "flush: foreign rules, routes, nexthops and firewall rules untouched"
+	else
+		not_ok "flush: foreign rules, routes, nexthops and firewall rules untouched" \
+			"$(diff <(echo "$before") <(echo "$after"))"
+	fi
+	ctl status
+	if [ "$RC" = 0 ] && grep -q '^no links registered' <<<"$OUT" &&
+		grep -q '^balanced default route: none' <<<"$OUT" &&
+		! ls "$MULTIHOME_RUNDIR"/link.* >/dev/null 2>&1; then
+		ok "flush: registry emptied; status shows no links, exit 0"
+	else
+		not_ok "flush: registry emptied; status shows no links, exit 0" "exit $RC: $OUT"
+	fi
+	# the still-running pppd of isp1 goes down later: nothing to withdraw, no error
+	link_stop isp1 term
+	if [ -z "$(n_srv ip -d rule show | grep -E 'proto (109|multihome)')" ] &&
+		! grep -qi 'error' "$TOPO_DIR/isp1.log"; then
+		ok "flush: a link's later ip-down finds nothing to withdraw, no error"
+	else
+		not_ok "flush: a link's later ip-down finds nothing to withdraw, no error" \
+			"$(tail -n 3 "$TOPO_DIR/isp1.log")"
+	fi
+}
+
+# ---------------------------------------------------------------- install
+test_install() {
+	local d=$WORK/destdir pv ma out missing= f
+	pv=$(sed -n 's/^#define[[:space:]]*VERSION[[:space:]]*"\(.*\)"/\1/p' /usr/include/pppd/patchlevel.h 2>/dev/null)
+	ma=$(${CC:-cc} -print-multiarch 2>/dev/null)
+	if ! out=$(make -s -C "$MH_TOP" install DESTDIR="$d" PREFIX=/usr 2>&1); then
+		not_ok "make install DESTDIR=... PREFIX=/usr" "$(tail -n 5 <<<"$out")"
+		return 1
+	fi
+	for f in "/usr/lib/pppd/$pv/multihome.so" \
+		"/usr/lib/${ma:+$ma/}openvpn/plugins/multihome-openvpn.so" \
+		/usr/sbin/multihomectl /usr/share/man/man8/multihome.8 \
+		/usr/share/man/man8/multihomectl.8 /etc/iproute2/rt_protos.d/multihome.conf; do
+		[ -f "$d$f" ] || missing="$missing $f"
+	done
+	if [ -z "$missing" ] && [ -x "$d/usr/sbin/multihomectl" ] &&
+		cmp -s "$d/usr/lib/pppd/$pv/multihome.so" "$PLUGIN" &&
+		grep -qE '^109[[:space:]]+multihome$' "$d/etc/iproute2/rt_protos.d/multihome.conf"; then
+		ok "make install DESTDIR PREFIX=/usr: pppd $pv dir, OpenVPN plugins, sbin, man8, rt_protos.d"
+	else
+		not_ok "make install DESTDIR PREFIX=/usr: every file in place" "missing:$missing"
+	fi
+	rm -rf "$d"
+	if out=$(make -s -C "$MH_TOP" install DESTDIR="$d" 2>&1) &&
+		[ -x "$d/usr/local/sbin/multihomectl" ] &&
+		[ -f "$d/usr/local/lib/${ma:+$ma/}openvpn/plugins/multihome-openvpn.so" ] &&
+		[ -f "$d/usr/local/share/man/man8/multihomectl.8" ] &&
+		[ -f "$d/usr/lib/pppd/$pv/multihome.so" ]; then
+		ok "make install DESTDIR (default PREFIX=/usr/local; pppd's own plugin dir)"
+	else
+		not_ok "make install DESTDIR (default PREFIX=/usr/local; pppd's own plugin dir)" \
+			"$(tail -n 5 <<<"$out"; find "$d" -type f)"
+	fi
+	# the installed multihomectl works on its own (static core)
+	if "$d/usr/local/sbin/multihomectl" check "$MH_TOP/examples/isp1" >/dev/null 2>&1; then
+		ok "installed multihomectl runs (core linked in)"
+	else
+		not_ok "installed multihomectl runs (core linked in)"
+	fi
+}
+
+# ---------------------------------------------------------------- main
+if ! topo_create; then
+	not_ok "ctl: topology"
+	exit 1
+fi
+trap cleanup EXIT
+# status before any link: the registry directory does not exist yet
+rmdir "$MULTIHOME_RUNDIR"
+test_check
+test_status
+test_proto_name
+test_flush
+test_install
