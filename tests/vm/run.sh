@@ -20,7 +20,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# shellcheck source=../lib/check.sh
+# shellcheck source=tests/lib/check.sh
 . "$repo/tests/lib/check.sh"
 
 work=$repo/build/vm
@@ -157,7 +157,7 @@ if [ -z "$accel" ]; then
 		skip_all "the TCG guest did not reach /init within 60 s (log: $log)"
 	fi
 fi
-echo "vm: accelerator $(echo $accel | tr a-z A-Z); guest /init after $(elapsed "$tboot") s"
+echo "vm: accelerator ${accel^^}; guest /init after $(elapsed "$tboot") s"
 if ! wait_for '^MH-VM: done' "$timeout_s"; then
 	echo "vm: the guest did not finish within $timeout_s s; its missing checks fail"
 fi
@@ -189,6 +189,6 @@ if [ "$failed" = 1 ]; then
 	echo "vm: guest console (non-result lines, last 40):"
 	grep -v -e '^RESULT ' -e '^DIAG ' "$log.txt" | tail -n 40 | sed 's/^/      > /'
 fi
-echo "vm: $(echo $accel | tr a-z A-Z) guest boot to poweroff $tguest s; tier total $(elapsed "$t0") s"
+echo "vm: ${accel^^} guest boot to poweroff $tguest s; tier total $(elapsed "$t0") s"
 [ -n "${MH_VM_KEEP:-}" ] || [ "$failed" = 1 ] || rm -rf "$work"
 exit 0
