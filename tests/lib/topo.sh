@@ -45,10 +45,13 @@ declare -A LINK_TABLE=([isp1]=101 [isp2]=102)
 declare -A LINK_PID=()
 declare -A LINK_ADDR=()         # the address the link has now (dynamic ISP2)
 
+# shellcheck disable=SC2034  # used by the scripts that source this file
 LAN_CLIENT=192.0.2.2
 SRV_LAN=192.0.2.1
+# shellcheck disable=SC2034
 ADMIN_HOST=198.51.100.200       # ISP2's admin, inside ISP2's pinned /26
 ISP2_PANEL_NET=198.51.100.192/26
+# shellcheck disable=SC2034
 PANEL_RANGE=198.51.100.193-254  # every address of that /26 answers
 
 SERVE_PIDS=()

@@ -86,7 +86,8 @@ detail() {
 balancing() {
 	scenario_up balancing || return 0
 	measure srv --port 80 $BALANCE_DSTS
-	local msg="balancing: ISP1 share $I1/$N = $(pct "$I1" "$N")% (want 80±7%), ISP2 $I2; $HASH_SEED"
+	local msg
+	msg="balancing: ISP1 share $I1/$N = $(pct "$I1" "$N")% (want 80±7%), ISP2 $I2; $HASH_SEED"
 	if [ "$OK" = "$N" ] && [ "$OTHER" = 0 ] && share_ok "$I1" "$N" && entered_ok; then
 		ok "$msg"
 	else
@@ -295,7 +296,6 @@ traffic_matches() {
 }
 
 updown() {
-	local err
 	if ! topo_create; then not_ok "updown: topology"; topo_destroy; return 0; fi
 	plant_foreign
 	local before foreign_rules foreign_fw
@@ -316,7 +316,7 @@ updown() {
 			else
 				link_stop "$name" term || bad="$bad; $name did not stop on SIGTERM"
 				up=("${up[@]/$name/}")
-				up=($(printf '%s\n' "${up[@]}" | grep . | sort))
+				mapfile -t up < <(printf '%s\n' "${up[@]}" | grep . | sort)
 			fi
 			if traffic_matches "${up[@]}"; then
 				log="$log $step($I1/$I2)"
@@ -346,8 +346,14 @@ updown() {
 
 # ---- 7. an uplink killed with no ip-down ----
 killed_uplink() {
-	scenario_up killed_uplink || return 0
-	local msg def
+	local msg def before after
+	if ! topo_create; then not_ok "killed: topology"; topo_destroy; return 0; fi
+	before=$(srv_state)
+	if ! link_start isp1 || ! link_start isp2; then
+		not_ok "killed: links isp1 and isp2 come up" "$(tail -n 5 "$TOPO_DIR"/isp*.log 2>/dev/null)"
+		topo_destroy
+		return 0
+	fi
 
 	link_stop isp1 kill
 	def=$(n_srv ip route show default | head -n 1)
@@ -398,6 +404,18 @@ killed_uplink() {
 	else
 		not_ok "killed: ISP2 comes back with a new address" "$(tail -n 5 "$TOPO_DIR/isp2.log")"
 	fi
+
+	# ISP1 killed again, then ISP2 stops normally: its ip-down must also
+	# prune what the killed ISP1 left, so nothing of ours remains.
+	link_stop isp1 kill
+	link_stop isp2 term
+	after=$(srv_state)
+	msg="killed: ISP1 killed, then ISP2 down: nothing of ours left"
+	if [ "$after" = "$before" ]; then
+		ok "$msg"
+	else
+		not_ok "$msg" "$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | head -n 8)"
+	fi
 	topo_destroy
 }
 
@@ -420,5 +438,4 @@ main() {
 	[ "$(grep -c '^fail' "$MH_RESULTS")" = "$fails_before" ]
 }
 
-# shellcheck disable=SC2086
-main ${*:-$CHECKS}
+if [ $# -gt 0 ]; then main "$@"; else main $CHECKS; fi
