@@ -177,10 +177,12 @@ test_check() {
 	"$CTL" check --type openvpn "$WORK/none.conf" >/dev/null 2>&1
 	got=$?
 	"$CTL" check /nonexistent/file >/dev/null 2>&1
-	if [ "$got" = 1 ] && [ $? = 2 ]; then
+	local got2=$?
+	if [ "$got" = 1 ] && [ "$got2" = 2 ]; then
 		ok "check: a config without the plugin line exits 1, an unreadable file 2"
 	else
-		not_ok "check: a config without the plugin line exits 1, an unreadable file 2"
+		not_ok "check: a config without the plugin line exits 1, an unreadable file 2" \
+			"exits $got and $got2"
 	fi
 }
 
