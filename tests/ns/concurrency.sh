@@ -1,0 +1,358 @@
+#!/bin/bash
+# Issue 5, concurrency: 8 links, each driven by its own pppd (the harness),
+# come up and go down concurrently for 50 rounds in random order, while
+# iptables-legacy and iptables-legacy-restore write mangle and nat.
+# Afterwards: exactly the expected kernel state (invariants independent of
+# the core, and the same state as the surviving links brought up calmly one
+# by one in a fresh registry), traffic by the right links, no foreign
+# iptables update lost.  Root; namespaces of its own, removed on exit.
+GROUP=conc
+# ---- namespace helpers (the same block heads every tests/ns script of this group) ----
+# srv: the multihomed host; far: every link's far end (ISP), owns 203.0.113.0/24
+# and answers UDP 7000 there (mh-probe).  Link k: srv pppK <-> far cK, a
+# point-to-point veth (no ARP, /32 peers) standing in for a ppp unit:
+# local 100.64.K.2, peer 100.64.K.1, name lK, table 100+K, mark 1<<(K-1),
+# priority 100+K, pin "udp 203.0.113.K port 7000".  far drops packets from a
+# link whose source is not that link's address (strict rp_filter), so the
+# address the far end saw names the link a flow left by.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/lib/check.sh
+. "$TOP/tests/lib/check.sh"
+HARNESS=$TOP/build/mh-pppd-harness
+PLUGIN=$TOP/build/multihome.so
+PROBE=$TOP/build/mh-probe
+ID=mh${GROUP:-x}$$
+SRV=$ID-srv
+FAR=$ID-far
+TMP=$(mktemp -d "/tmp/mh-$GROUP.XXXXXX")
+chmod 755 "$TMP"
+export MULTIHOME_RUNDIR=$TMP/run
+declare -A ADDR=()      # link k -> its local address now
+BG=()
+
+cleanup() {
+	local p
+	for p in "${BG[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	ip netns del "$SRV" 2>/dev/null
+	ip netns del "$FAR" 2>/dev/null
+	[ -z "${MH_KEEP:-}" ] && rm -rf "$TMP"
+	return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+S() { ip netns exec "$SRV" "$@"; }
+F() { ip netns exec "$FAR" "$@"; }
+
+need_tools() {
+	local f
+	for f in "$HARNESS" "$PLUGIN" "$PROBE"; do
+		[ -e "$f" ] || { skip "$GROUP: namespace tests" "$f not built"; exit 0; }
+	done
+	[ "$(id -u)" = 0 ] || { skip "$GROUP: namespace tests" "needs root"; exit 0; }
+}
+
+net_create() {
+	ip netns add "$SRV" && ip netns add "$FAR" || return 1
+	local n
+	for n in "$SRV" "$FAR"; do
+		ip netns exec "$n" ip link set lo up
+		ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1 >/dev/null
+	done
+	S sysctl -qw net.ipv4.ip_forward=1 >/dev/null
+	F sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1 >/dev/null
+	F ip route add local 203.0.113.0/24 dev lo
+	# srv's LAN
+	S ip link add lan0 type veth peer name lan0p
+	S ip addr add 192.0.2.1/24 dev lan0
+	S ip link set lan0p up
+	S ip link set lan0 up
+	F "$PROBE" serve --udp 7000 --max-time 900 >"$TMP/serve.log" 2>&1 &
+	BG+=($!)
+	for n in $(seq 50); do grep -q ready "$TMP/serve.log" && return 0; sleep 0.05; done
+	echo "mh-probe serve did not start" >&2
+	return 1
+}
+
+# dev_add K [LOCAL]: link K's unit appears, addressed (a new ifindex each time).
+dev_add() {
+	local k=$1 a=${2:-100.64.$1.2} mac
+	S ip link add "ppp$k" type veth peer name "c$k" netns "$FAR" || return 1
+	mac=$(S cat "/sys/class/net/ppp$k/address")
+	F ip link set "c$k" address "$mac"
+	S ip link set "ppp$k" arp off
+	F ip link set "c$k" arp off
+	F ip addr add "100.64.$k.1/32" peer "$a/32" dev "c$k"
+	F sysctl -qw "net.ipv4.conf.c$k.rp_filter=1" >/dev/null
+	F ip link set "c$k" up
+	S ip addr add "$a/32" peer "100.64.$k.1/32" dev "ppp$k"
+	S ip link set "ppp$k" up
+	ADDR[$k]=$a
+}
+dev_del() { S ip link del "ppp$1" 2>/dev/null; return 0; }
+# dev_readdr K NEW: the far end hands out a new address on the same unit.
+dev_readdr() {
+	local k=$1 a=$2 old=${ADDR[$1]}
+	S ip addr del "$old/32" peer "100.64.$k.1/32" dev "ppp$k"
+	S ip addr add "$a/32" peer "100.64.$k.1/32" dev "ppp$k"
+	F ip addr del "100.64.$k.1/32" peer "$old/32" dev "c$k"
+	F ip addr add "100.64.$k.1/32" peer "$a/32" dev "c$k"
+	ADDR[$k]=$a
+}
+
+# peers K [EXTRA...]: write link K's peers file, print its path.
+peers() {
+	local k=$1 f=$TMP/peers-$1
+	shift
+	{
+		echo "plugin $PLUGIN"
+		echo "multihome-name l$k"
+		echo "multihome-table $((100 + k))"
+		printf 'multihome-mark 0x%x\n' $((1 << (k - 1)))
+		echo "multihome-priority $((100 + k))"
+		echo "multihome-pin \"udp 203.0.113.$k port 7000\""
+		local x
+		for x in "$@"; do echo "$x"; done
+	} >"$f"
+	echo "$f"
+}
+
+# hx K WORDS...: run link K's pppd (the harness) in the foreground.
+# hxbg LOG K WORDS...: in the background; HPID is its pid (signal it directly).
+hxargs() {
+	HXA=(--file "${PEERS_FILE[$1]:-$TMP/peers-$1}" --plugin "$PLUGIN" --ifname "ppp$1"
+	     --local "${ADDR[$1]:-100.64.$1.2}" --remote "100.64.$1.1" --linkname "l$1")
+}
+hx() {
+	local k=$1
+	shift
+	hxargs "$k"
+	S "$HARNESS" "${HXA[@]}" "$@"
+}
+hxbg() {
+	local log=$1 k=$2
+	shift 2
+	hxargs "$k"
+	ip netns exec "$SRV" "$HARNESS" "${HXA[@]}" "$@" >>"$log" 2>&1 &
+	HPID=$!
+	BG+=("$HPID")
+}
+declare -A PEERS_FILE=()
+
+# canon: multihome-relevant kernel state of srv as text; nexthop ids are
+# replaced by the device names they stand for (slots differ between runs).
+canon() {
+	local sedf=$TMP/nh.sed
+	S ip nexthop show 2>/dev/null | awk '
+		$1 == "id" && $3 == "dev" { printf "s/\\<%s\\>/nh(%s)/g\n", $2, $4 }
+		$1 == "id" && $3 == "group" { printf "s/\\<%s\\>/nh(group)/g\n", $2 }' >"$sedf"
+	{
+		echo "== rules"; S ip rule show
+		echo "== routes"; S ip route show table all | grep -v -e '^local ' -e '^broadcast ' \
+			-e 'table local' -e 'proto kernel' | sort
+		echo "== nexthops"; S ip nexthop show 2>/dev/null | sort
+		echo "== mangle"; S iptables-legacy-save -t mangle | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
+		echo "== nat"; S iptables-legacy-save -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
+	} | sed -f "$sedf" | awk '/^id nh\(group\) group / {
+		n = split($4, m, "/")
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && m[j - 1] > m[j]; j--) { t = m[j]; m[j] = m[j - 1]; m[j - 1] = t }
+		g = m[1]
+		for (i = 2; i <= n; i++) g = g "/" m[i]
+		$4 = g } { print }'
+}
+
+# invariants K...: core-independent checks that exactly links K... are up.
+# Prints what is wrong; returns 1 if anything is.
+invariants() {
+	local up=" $* " k bad=0 st=$TMP/inv.txt n t m
+	canon >"$st"
+	grep -q '^32767:' "$st" && grep -q '^\*nat' "$st" || { echo "cannot read the state"; return 1; }
+	for k in 1 2 3 4 5 6 7 8 9; do
+		t=$((100 + k)); m=$(printf '0x%x' $((1 << (k - 1))))
+		if [[ $up == *" $k "* ]]; then
+			n=$(grep -c "^$t:	from all fwmark $m/$m lookup $t proto 109" "$st")
+			[ "$n" = 1 ] || { echo "l$k: $n fwmark rules"; bad=1; }
+			n=$(grep -c "^1$(printf %04d $t):	from ${ADDR[$k]} lookup $t proto 109" "$st")
+			[ "$n" = 1 ] || { echo "l$k: $n source rules for ${ADDR[$k]}"; bad=1; }
+			n=$(grep -c "lookup $t " "$st")
+			[ "$n" = 2 ] || { echo "l$k: $n rules for table $t"; bad=1; }
+			n=$(grep -c "^default dev ppp$k table $t proto 109" "$st")
+			[ "$n" = 1 ] || { echo "l$k: $n default routes in table $t"; bad=1; }
+			n=$(grep -c "^id nh(ppp$k) dev ppp$k .*proto 109" "$st")
+			[ "$n" = 1 ] || { echo "l$k: $n nexthop objects"; bad=1; }
+			grep -q "^id nh(group) group.*nh(ppp$k)" "$st" || { echo "l$k: not in the group"; bad=1; }
+			n=$(grep -c -- "-A MULTIHOME-PRE -i ppp$k " "$st")
+			[ "$n" = 2 ] || { echo "l$k: $n ingress rules"; bad=1; }
+			n=$(grep -c -- "-A MULTIHOME-NAT -o ppp$k " "$st")
+			[ "$n" = 1 ] || { echo "l$k: $n NAT rules"; bad=1; }
+		else
+			n=$(grep -c -e "lookup $t " -e "table $t " -e "ppp$k\\>" -e "multihome l$k\"" "$st")
+			[ "$n" = 0 ] || { echo "l$k (down): $n leftovers"; grep -e "lookup $t " -e "table $t " -e "ppp$k\\>" "$st" | head -3; bad=1; }
+		fi
+	done
+	n=$(grep -c "^99:	from all lookup main suppress_prefixlength 0" "$st")
+	if [ -n "${*}" ]; then
+		[ "$n" = 1 ] || { echo "$n suppress rules"; bad=1; }
+		n=$(grep -c "^default nhid nh(group) .*proto 109" "$st")
+		[ "$n" = 1 ] || { echo "$n balanced default routes"; bad=1; }
+		for h in "-A PREROUTING -j MULTIHOME-PRE" "-A OUTPUT -j MULTIHOME-MARK" "-A POSTROUTING -j MULTIHOME-NAT"; do
+			n=$(grep -c -- "^$h\$" "$st")
+			[ "$n" = 1 ] || { echo "$n hooks '$h'"; bad=1; }
+		done
+	else
+		n=$(grep -c -e "proto 109" -e MULTIHOME "$st")
+		[ "$n" = 0 ] || { echo "$n objects of ours with no link up"; bad=1; }
+	fi
+	n=$(grep -c '^[0-9]' "$st"); m=$(grep '^[0-9]' "$st" | sort -u | wc -l)
+	[ "$n" = "$m" ] || { echo "duplicate rules"; bad=1; }
+	return $bad
+}
+
+# traffic K...: with exactly links K... up, UDP to 203.0.113.J (pinned to
+# lJ) must leave by lJ if it is up, else by some up link (balanced); a socket
+# bound to lJ's address leaves by lJ.  Prints what is wrong.
+traffic() {
+	local up=" $* " j out seen bad=0 dests="" ok_addrs=" "
+	for j in "$@"; do ok_addrs+="${ADDR[$j]} "; done
+	for j in 1 2 3 4 5 6 7 8; do [ -n "${ADDR[$j]:-}" ] && dests+=" 203.0.113.$j"; done
+	# shellcheck disable=SC2086
+	out=$(S "$PROBE" connect --udp --port 7000 --timeout 1000 --parallel 16 $dests 2>&1)
+	while read -r d s _; do
+		j=${d##*.}
+		seen=${s#seen=}; seen=${seen%:*}
+		if [[ $up == *" $j "* ]]; then
+			[ "$seen" = "${ADDR[$j]}" ] || { echo "pin of l$j: far end saw '$s'"; bad=1; }
+		elif [ -n "$*" ]; then
+			[[ $ok_addrs == *" $seen "* ]] || { echo "l$j down: balanced flow seen as '$s'"; bad=1; }
+		fi
+	done <<<"$out"
+	for j in "$@"; do
+		out=$(S "$PROBE" connect --udp --port 7000 --timeout 1000 --bind "${ADDR[$j]}" 203.0.113.200 2>&1)
+		[[ $out == *"seen=${ADDR[$j]}:"* ]] || { echo "bound to l$j's address: $out"; bad=1; }
+	done
+	return $bad
+}
+
+# wait_lines FILE PATTERN COUNT [SECONDS]: until FILE has COUNT lines matching.
+wait_lines() {
+	local t n
+	for t in $(seq $((${4:-30} * 20))); do
+		n=$(grep -c -- "$2" "$1" 2>/dev/null)
+		[ "${n:-0}" -ge "$3" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# ---- end of helpers ----
+
+need_tools
+ROUNDS=${MH_CONC_ROUNDS:-50}
+NLINKS=8
+net_create || { not_ok "concurrency: namespaces" "setup failed"; exit 0; }
+for k in $(seq $NLINKS); do dev_add "$k"; peers "$k" >/dev/null; done
+
+# ---- a foreign writer: iptables-legacy and iptables-legacy-restore ----
+S iptables-legacy -w -t mangle -N FOREIGN-M
+S iptables-legacy -w -t mangle -A OUTPUT -j FOREIGN-M
+S iptables-legacy -w -t mangle -N FOREIGN-R
+S iptables-legacy -w -t mangle -A FOREIGN-R -m comment --comment r0 -j RETURN
+S iptables-legacy -w -t nat -N FOREIGN-N
+S iptables-legacy -w -t nat -A POSTROUTING -j FOREIGN-N
+NFW=${MH_CONC_FW:-120}
+foreign_writer() {
+	local i
+	for i in $(seq "$NFW"); do
+		S iptables-legacy -w -t mangle -A FOREIGN-M -m comment --comment "m$i" -j RETURN || echo "FAIL append m$i"
+		# a replace keeps the rule count: the case a blind commit would wipe
+		S iptables-legacy -w -t mangle -R FOREIGN-R 1 -m comment --comment "r$i" -j RETURN || echo "FAIL replace r$i"
+		printf '*nat\n-A FOREIGN-N -d 198.51.100.%d/32 -m comment --comment n%d -j RETURN\nCOMMIT\n' \
+			$((i % 250 + 1)) "$i" | S iptables-legacy-restore -w --noflush || echo "FAIL restore n$i"
+	done
+	echo "writer done"
+}
+foreign_writer >"$TMP/writer.log" 2>&1 &
+WRITER=$!
+BG+=($WRITER)
+
+# ---- 8 links flapping ----
+declare -A FINAL=() LPID=()
+for k in $(seq $NLINKS); do
+	words=(sleep $((RANDOM % 20)))
+	for r in $(seq "$ROUNDS"); do
+		words+=(up sleep $((RANDOM % 12)) down sleep $((RANDOM % 12)))
+	done
+	if ((RANDOM % 2)); then words+=(up); FINAL[$k]=1; fi
+	words+=(wait down exit)
+	hxbg "$TMP/l$k.log" "$k" --time "${words[@]}"
+	LPID[$k]=$HPID
+done
+want_up=()
+for k in $(seq $NLINKS); do [ -n "${FINAL[$k]:-}" ] && want_up+=("$k"); done
+# every harness has run its last event when its --time lines are all there
+done_all=1
+for k in $(seq $NLINKS); do
+	n=$((2 * ROUNDS + ${FINAL[$k]:-0}))
+	wait_lines "$TMP/l$k.log" '^event \(up\|down\)' "$n" 120 || done_all=0
+done
+wait "$WRITER" 2>/dev/null
+if [ $done_all = 1 ]; then
+	ok "concurrency: 8 links x $ROUNDS up/down rounds finished"
+else
+	not_ok "concurrency: 8 links x $ROUNDS up/down rounds finished" "$(tail -n 3 "$TMP"/l*.log)"
+fi
+errs=$(grep -h 'multihome:' "$TMP"/l*.log | grep -iv -e 'plugin loaded' | grep -i -e error -e fail -e refused -e 'timed out' | head -n 5)
+if [ -z "$errs" ]; then
+	ok "concurrency: no event failed ($((NLINKS * (2 * ROUNDS))) + ${#want_up[@]} events)"
+else
+	not_ok "concurrency: no event failed" "$errs"
+fi
+
+out=$(invariants "${want_up[@]}")
+if [ -z "$out" ]; then
+	ok "concurrency: state exact for up links {${want_up[*]}}: tables, rules, nexthops, chains"
+else
+	not_ok "concurrency: state exact for up links {${want_up[*]}}" "$out"
+fi
+out=$(traffic "${want_up[@]}")
+if [ -z "$out" ]; then
+	ok "concurrency: traffic: pins and bound sockets leave by their links"
+else
+	not_ok "concurrency: traffic: pins and bound sockets leave by their links" "$out"
+fi
+
+# foreign updates: none lost
+m=$(S iptables-legacy -t mangle -S FOREIGN-M | grep -c -- '--comment m')
+seq_ok=$(S iptables-legacy -t mangle -S FOREIGN-M | grep -o 'comment m[0-9]*' | sed 's/comment m//' | tr '\n' ' ')
+r=$(S iptables-legacy -t mangle -S FOREIGN-R | grep -o 'comment r[0-9]*')
+n=$(S iptables-legacy -t nat -S FOREIGN-N | grep -c -- '--comment n')
+wfail=$(grep FAIL "$TMP/writer.log" | head -n 3)
+if [ "$m" = "$NFW" ] && [ "$seq_ok" = "$(seq -s ' ' "$NFW") " ] && [ "$r" = "comment r$NFW" ] &&
+	[ "$n" = "$NFW" ] && [ -z "$wfail" ]; then
+	ok "concurrency: iptables-legacy(-restore) writers: all $((3 * NFW)) updates kept"
+else
+	not_ok "concurrency: iptables-legacy(-restore) writers: all $((3 * NFW)) updates kept" \
+		"mangle appends $m/$NFW, replace '$r' (want r$NFW), nat restores $n/$NFW; $wfail"
+fi
+
+# the same links brought up calmly in a fresh registry give the same state
+canon >"$TMP/after-chaos.txt"
+for k in $(seq $NLINKS); do kill -TERM "${LPID[$k]}" 2>/dev/null; done
+for k in $(seq $NLINKS); do wait "${LPID[$k]}" 2>/dev/null; done
+out=$(invariants)
+if [ -z "$out" ]; then
+	ok "concurrency: after every link's ip-down nothing of ours is left"
+else
+	not_ok "concurrency: after every link's ip-down nothing of ours is left" "$out"
+fi
+export MULTIHOME_RUNDIR=$TMP/run-calm
+for k in "${want_up[@]}"; do hx "$k" up >>"$TMP/calm.log" 2>&1; done
+canon >"$TMP/calm.txt"
+if diff -u "$TMP/calm.txt" "$TMP/after-chaos.txt" >"$TMP/diff.txt"; then
+	ok "concurrency: state after the flapping == the same links brought up calmly"
+else
+	not_ok "concurrency: state after the flapping == the same links brought up calmly" \
+		"$(grep '^[-+][^-+]' "$TMP/diff.txt" | head -n 6)"
+fi
