@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A TLS client/server tunnel with `pull` (certificates made here): the server in
 # corp pushes topology subnet, its route-gateway and redirect-gateway; the client
-# (user nobody, persist-tun) ignores redirect-gateway as examples/client.conf
-# does, and registers the link with the pushed gateway.
+# is examples/client.conf (user nobody, persist-tun, pull-filter ignore
+# redirect-gateway) with this run's addresses and files.
 #
 # Covered: ROUTE_UP as root with pulled options (privileges drop only at
 # "Initialization Sequence Completed"), "pulled options changed" on reconnect
@@ -47,17 +47,19 @@ tls_server() {
 	wait_for 5 test -s "$T/pid/corp-ovpn.pid"
 }
 
+# The client is examples/client.conf itself, with this run's server, files and plugin.
 tls_client() {
 	local d=$T/pki
 	CLIENT_LOG=$T/tls-client.log
 	CLIENT_PIDFILE=$T/pid/tls-client.pid
 	for f in "$CLIENT_LOG" "$CLIENT_PIDFILE"; do install -m 644 -o nobody /dev/null "$f"; done
-	n srv openvpn --client --dev tun0 --proto udp --remote $VPNSERVER 1130 --nobind \
-		--ca "$d/ca.crt" --cert "$d/client.crt" --key "$d/client.key" --remote-cert-tls server \
-		--pull-filter ignore redirect-gateway --connect-retry 1 1 \
-		--user nobody --group nogroup --persist-key --persist-tun \
-		--plugin "$OVPN_SO" "${OVPN_ARGS[@]}" \
-		--verb 3 --log "$CLIENT_LOG" --daemon --writepid "$CLIENT_PIDFILE" 2>/dev/null
+	sed -e "s|^remote .*|remote $VPNSERVER 1130|" \
+		-e "s|^ca .*|ca $d/ca.crt|" -e "s|^cert .*|cert $d/client.crt|" -e "s|^key .*|key $d/client.key|" \
+		-e "s|^plugin [^ ]*multihome-openvpn.so|plugin $OVPN_SO|" \
+		"$TOP/examples/client.conf" >"$T/client.conf"
+	chmod 644 "$T/client.conf"
+	n srv openvpn --config "$T/client.conf" --connect-retry 1 1 \
+		--log "$CLIENT_LOG" --daemon --writepid "$CLIENT_PIDFILE" 2>/dev/null
 	wait_for 5 test -s "$CLIENT_PIDFILE"
 	CLIENT_PID=$(cat "$CLIENT_PIDFILE")
 }
