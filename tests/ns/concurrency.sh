@@ -152,8 +152,8 @@ canon() {
 	{
 		echo "== rules"; S ip rule show
 		echo "== routes"; S ip route show table all | grep -v -e '^local ' -e '^broadcast ' \
-			-e 'table local' -e 'proto kernel' | sort
-		echo "== nexthops"; S ip nexthop show 2>/dev/null | sort
+			-e 'table local' -e 'proto kernel' | sed -f "$sedf" | sort
+		echo "== nexthops"; S ip nexthop show 2>/dev/null | sed -f "$sedf" | sort
 		echo "== mangle"; S iptables-legacy-save -t mangle | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
 		echo "== nat"; S iptables-legacy-save -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
 	} | sed -f "$sedf" | awk '/^id nh\(group\) group / {
