@@ -14,6 +14,7 @@
 
 #define WORD_MAX 1024           /* pppd's MAXWORDLEN */
 #define ARGS_MAX 64
+#define OVPN_ARG_MAX 2048     /* the plugin's MHO_ARGS_MAX / 2 */
 
 static const char *base_name(const char *path)
 {
@@ -367,23 +368,30 @@ static int check_openvpn(const char *file, FILE *f)
 		if (strcmp(base_name(argv[1]), "multihome-openvpn.so"))
 			continue;
 		plugins++;
-		/* the plugin's own argument parsing (args_parse), message for message */
+		/* the plugin's own argument parsing (args_parse), message for message:
+		 * a word without '=' continues the previous KEY=VALUE (OpenVPN split
+		 * an unquoted "pin=tcp port 25" at its blanks) */
 		mh_config_init(&cfg);
-		for (i = 2; i < n; i++) {
-			char key[64];
-			char *eq = strchr(argv[i], '=');
-			if (!eq || eq == argv[i] || (size_t)(eq - argv[i]) >= sizeof key) {
+		for (i = 2; i < n && !bad;) {
+			char key[64], arg[OVPN_ARG_MAX];
+			size_t len = (size_t)snprintf(arg, sizeof arg, "%s", argv[i++]);
+			char *eq;
+			if (strchr(arg, '='))
+				while (i < n && !strchr(argv[i], '=') && len < sizeof arg)
+					len += (size_t)snprintf(arg + len, sizeof arg - len, " %s", argv[i++]);
+			eq = strchr(arg, '=');
+			if (len >= sizeof arg || !eq || eq == arg || (size_t)(eq - arg) >= sizeof key) {
 				snprintf(msg, sizeof msg, "plugin argument '%.80s': expected KEY=VALUE "
 					 "(e.g. table=103); keys: name table mark priority weight nat "
-					 "reply-via-link pin", argv[i]);
+					 "reply-via-link pin", arg);
 				say_err(file, line, msg);
 				bad = 1;
 				continue;
 			}
-			memcpy(key, argv[i], (size_t)(eq - argv[i]));
-			key[eq - argv[i]] = 0;
+			memcpy(key, arg, (size_t)(eq - arg));
+			key[eq - arg] = 0;
 			if (mh_config_set(&cfg, key, eq + 1, key, err, sizeof err)) {
-				snprintf(msg, sizeof msg, "plugin argument '%.80s': %s", argv[i], err);
+				snprintf(msg, sizeof msg, "plugin argument '%.80s': %s", arg, err);
 				say_err(file, line, msg);
 				bad = 1;
 			}

@@ -24,9 +24,9 @@
 
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../lib/check.sh
+# shellcheck source=tests/lib/check.sh
 . "$HERE/../lib/check.sh"
-# shellcheck source=../lib/topo.sh
+# shellcheck source=tests/lib/topo.sh
 . "$HERE/../lib/topo.sh"
 
 CTL=$MH_BUILD/multihomectl
@@ -290,6 +290,7 @@ test_proto_name() {
 	fi
 	mkdir -p "$WORK/rt_protos.d"
 	cp "$MH_TOP/etc/rt_protos.d/multihome.conf" "$WORK/rt_protos.d/"
+	# shellcheck disable=SC2016 # $1 and $2 are the inner shell's
 	out=$(unshare -m --propagation private sh -c \
 		'mount --bind "$1" /etc/iproute2/rt_protos.d && ip netns exec "$2" ip route show table 101' \
 		sh "$WORK/rt_protos.d" "$(ns_name srv)" 2>&1)
@@ -356,7 +357,7 @@ test_flush() {
 	fi
 	# the still-running pppd of isp1 goes down later: nothing to withdraw, no error
 	link_stop isp1 term
-	if [ -z "$(n_srv ip -d rule show | grep -E 'proto (109|multihome)')" ] &&
+	if ! n_srv ip -d rule show | grep -qE 'proto (109|multihome)' &&
 		! grep -qi 'error' "$TOPO_DIR/isp1.log"; then
 		ok "flush: a link's later ip-down finds nothing to withdraw, no error"
 	else
@@ -367,7 +368,7 @@ test_flush() {
 
 # ---------------------------------------------------------------- install
 test_install() {
-	local d=$WORK/destdir pv ma out missing= f
+	local d=$WORK/destdir pv ma out missing='' f
 	pv=$(sed -n 's/^#define[[:space:]]*VERSION[[:space:]]*"\(.*\)"/\1/p' /usr/include/pppd/patchlevel.h 2>/dev/null)
 	ma=$(${CC:-cc} -print-multiarch 2>/dev/null)
 	if ! out=$(make -s -C "$MH_TOP" install DESTDIR="$d" PREFIX=/usr 2>&1); then

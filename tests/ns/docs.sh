@@ -14,7 +14,7 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
-# shellcheck source=../lib/check.sh
+# shellcheck source=tests/lib/check.sh
 . "$HERE/../lib/check.sh"
 
 MAN1=$TOP/man/multihome.8
