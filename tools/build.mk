@@ -39,6 +39,7 @@ install: $(PPPD_PLUGIN) $(OVPN_SO) $(CTL)
 	$(INSTALL) -m 0644 man/multihome.8 man/multihomectl.8 $(DESTDIR)$(MAN8DIR)/
 	$(INSTALL) -m 0644 etc/rt_protos.d/multihome.conf $(DESTDIR)$(RT_PROTOS_DIR)/multihome.conf
 
+.PHONY: uninstall
 uninstall:
 	rm -f $(DESTDIR)$(PPPD_PLUGIN_DIR)/multihome.so \
 		$(DESTDIR)$(OPENVPN_PLUGIN_DIR)/multihome-openvpn.so \

@@ -813,8 +813,8 @@ static int status(int json)
 		for (i = 0; i < K.nifs && !other; i++) {
 			const struct kif *k = &K.ifs[i];
 			int link_if = 0;
-			if (k->flags & IFF_LOOPBACK)
-				continue;
+			if ((k->flags & IFF_LOOPBACK) || !(k->flags & IFF_UP))
+				continue;       /* down: fallback tunnels (tunl0, sit0) and the like */
 			for (j = 0; j < nup; j++)
 				if (!strcmp(up[j]->ifname, k->name))
 					link_if = 1;
