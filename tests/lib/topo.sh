@@ -267,7 +267,12 @@ link_device() {
 # that runs ip-up and stays up until link_stop.  Returns once the link's
 # table has its default route (or fails after 5 s).
 link_start() {
-	local name=$1 addr=${2:-${LINK_LOCAL[$1]}} peers t
+	link_spawn "$@" && link_wait_up "$1"
+}
+
+# link_spawn NAME [LOCAL]: device and pppd, without waiting for ip-up.
+link_spawn() {
+	local name=$1 addr=${2:-${LINK_LOCAL[$1]}} peers
 	peers=$(peers_file "$name")
 	link_device "$name" "$addr" || return 1
 	ip netns exec "$(ns_name srv)" env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" \
@@ -276,6 +281,11 @@ link_start() {
 		--remote "${LINK_PEER[$name]}" --linkname "$name" up wait down exit \
 		>>"$TOPO_DIR/$name.log" 2>&1 &
 	LINK_PID[$name]=$!
+}
+
+# link_wait_up NAME: wait (5 s at most) for link NAME's table route.
+link_wait_up() {
+	local name=$1 t
 	for t in $(seq 100); do
 		if nsx srv ip route show table "${LINK_TABLE[$name]}" 2>/dev/null | grep -q '^default'; then
 			return 0
@@ -303,6 +313,18 @@ link_stop() {
 	fi
 	unset "LINK_PID[$name]"
 	nsx srv ip link del "${LINK_IF[$name]}" 2>/dev/null
+	return $rc
+}
+
+# links_stop_together NAME...: SIGTERM to every pppd at once, then wait.
+links_stop_together() {
+	local name rc=0
+	for name in "$@"; do
+		[ -n "${LINK_PID[$name]:-}" ] && kill -TERM "${LINK_PID[$name]}" 2>/dev/null
+	done
+	for name in "$@"; do
+		link_stop "$name" term || rc=1
+	done
 	return $rc
 }
 

@@ -341,6 +341,29 @@ updown() {
 			not_ok "updown: $order" "${bad#; }"
 		fi
 	done
+
+	# Both pppd at the same moment (the registry lock serializes them), 5 times.
+	local round
+	bad="" log=""
+	for round in 1 2 3 4 5; do
+		link_spawn isp1 && link_spawn isp2
+		link_wait_up isp1 2>/dev/null || bad="$bad; round $round: isp1 did not come up"
+		link_wait_up isp2 2>/dev/null || bad="$bad; round $round: isp2 did not come up"
+		if traffic_matches isp1 isp2; then
+			log="$log $I1/$I2"
+		else
+			bad="$bad; round $round, both up: $(detail | head -n 1)"
+		fi
+		links_stop_together isp1 isp2 || bad="$bad; round $round: a pppd did not stop"
+		after=$(srv_state)
+		[ "$after" = "$before" ] ||
+			bad="$bad; round $round, left behind: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | head -n 8 | tr '\n' '|')"
+	done
+	if [ -z "$bad" ]; then
+		ok "updown: both up at once, both down at once, 5 rounds: traffic (ISP1/ISP2 of 40):$log; state restored"
+	else
+		not_ok "updown: both up at once, both down at once, 5 rounds" "${bad#; }"
+	fi
 	topo_destroy
 }
 
