@@ -187,7 +187,7 @@ ovpn_p2p_server() {
 	n corp openvpn --dev tun0 --ifconfig $TUN_CORP $TUN_SRV --secret "$T/static.key" \
 		--cipher AES-256-CBC --data-ciphers-fallback AES-256-CBC --port 1130 --float \
 		--ping 1 --ping-restart 30 --verb 3 --log "$T/corp-ovpn.log" \
-		--daemon --writepid "$T/pid/corp-ovpn.pid" 2>/dev/null
+		--daemon --writepid "$T/pid/corp-ovpn.pid" >/dev/null 2>&1
 	wait_for 5 test -s "$T/pid/corp-ovpn.pid"
 }
 
@@ -203,7 +203,7 @@ ovpn_p2p_client() {
 		--cipher AES-256-CBC --data-ciphers-fallback AES-256-CBC \
 		--remote $VPNSERVER 1130 --nobind --ping 1 --ping-restart 10 --persist-key \
 		--plugin "$OVPN_SO" "${OVPN_ARGS[@]}" \
-		--verb 3 --log "$CLIENT_LOG" --daemon --writepid "$CLIENT_PIDFILE" "$@" 2>/dev/null
+		--verb 3 --log "$CLIENT_LOG" --daemon --writepid "$CLIENT_PIDFILE" "$@" >/dev/null 2>&1
 	wait_for 5 test -s "$CLIENT_PIDFILE"
 	CLIENT_PID=$(cat "$CLIENT_PIDFILE")
 }

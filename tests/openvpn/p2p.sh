@@ -10,6 +10,9 @@
 #      SIGHUP (close + open again), ISP1 down/up under the tunnel, SIGTERM
 #   3. nobody with persist-tun: SIGUSR1 keeps tun0 (no down/up), SIGHUP
 #   4. OpenVPN killed with SIGKILL: the helper withdraws the link on its own
+#   5. OpenVPN in the foreground of a terminal session, stopped by Ctrl-C (SIGINT
+#      to its process group): the helper, in a session of its own, serves the
+#      down events
 # Topology: see ovpn-lib.bash.
 set -u
 . "$(dirname "$0")/ovpn-lib.bash"
@@ -117,4 +120,28 @@ wait_for 10 eval '! kill -0 '"${helper:-0}"
 HELPER_PID=$helper
 wait_for 5 eval '[ -z "$(vpn_leftovers)" ]'
 clean_checks "SIGKILL of OpenVPN"
+
+# ---- 5. foreground, Ctrl-C ----
+for f in fg.log; do install -m 644 -o nobody /dev/null "$T/$f"; done
+CLIENT_LOG=$T/fg.log
+ip netns exec "${NS_PREFIX}srv" setsid openvpn --dev tun0 --ifconfig $TUN_SRV $TUN_CORP \
+	--secret "$T/static.key" --cipher AES-256-CBC --data-ciphers-fallback AES-256-CBC \
+	--remote $VPNSERVER 1130 --nobind --ping 1 --persist-key --user nobody --group nogroup \
+	--plugin "$OVPN_SO" "${OVPN_ARGS[@]}" --verb 3 --log "$CLIENT_LOG" </dev/null >/dev/null 2>&1 &
+CLIENT_PID=$!
+if wait_log "$UP_MSG" 0 && wait_for 10 tunnel_alive; then
+	helper=$(sed -n "s/.*root helper for link '[^']*' started (pid \([0-9]*\)).*/\1/p" "$CLIENT_LOG" | tail -1)
+	check "foreground: the helper is in a session of its own" \
+		eval '[ "$(ps -o sid= -p '"$helper"')" != "$(ps -o sid= -p $CLIENT_PID)" ]'
+	vpn_checks "foreground"
+	kill -INT -- "-$CLIENT_PID"     # what the terminal does on Ctrl-C
+	wait_for 10 eval '! kill -0 $CLIENT_PID'
+	wait_for 5 eval '! kill -0 '"$helper"
+	HELPER_PID=$helper
+	check "foreground: Ctrl-C: down events ran through the helper" \
+		eval 'grep -q "route-predown: link .vpn. on tun0 withdrawn" "$CLIENT_LOG"'
+	clean_checks "foreground: after Ctrl-C"
+else
+	not_ok "foreground: tunnel up" "$(tail -5 "$CLIENT_LOG")"
+fi
 exit 0

@@ -43,7 +43,7 @@ tls_server() {
 		--push "topology subnet" --push "route-gateway $TUN_CORP" --push "redirect-gateway def1" \
 		--ca "$d/ca.crt" --cert "$d/server.crt" --key "$d/server.key" --dh none \
 		--port 1130 --keepalive 1 10 --explicit-exit-notify 1 \
-		--verb 3 --log-append "$T/corp-ovpn.log" --daemon --writepid "$T/pid/corp-ovpn.pid" "$@" 2>/dev/null
+		--verb 3 --log-append "$T/corp-ovpn.log" --daemon --writepid "$T/pid/corp-ovpn.pid" "$@" >/dev/null 2>&1
 	wait_for 5 test -s "$T/pid/corp-ovpn.pid"
 }
 
@@ -59,7 +59,7 @@ tls_client() {
 		"$TOP/examples/client.conf" >"$T/client.conf"
 	chmod 644 "$T/client.conf"
 	n srv openvpn --config "$T/client.conf" --connect-retry 1 1 \
-		--log "$CLIENT_LOG" --daemon --writepid "$CLIENT_PIDFILE" 2>/dev/null
+		--log "$CLIENT_LOG" --daemon --writepid "$CLIENT_PIDFILE" >/dev/null 2>&1
 	wait_for 5 test -s "$CLIENT_PIDFILE"
 	CLIENT_PID=$(cat "$CLIENT_PIDFILE")
 }
