@@ -15,7 +15,8 @@
 #   MH_VM_TIMEOUT  seconds for the whole guest run (default 170)
 #   MH_VM_CONNS    connections of the balancing check (default 100)
 #   MH_VM_PLUGIN   the multihome.so to test (default build/multihome.so)
-#   MH_VM_KEEP     keep build/vm/ (initramfs, console log) for inspection
+#   MH_VM_KEEP     keep the work directory (initramfs, console log); it is
+#                  also kept, and named, when a check fails
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,8 +24,9 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/lib/check.sh
 . "$repo/tests/lib/check.sh"
 
-work=$repo/build/vm
-log=$work/console.log
+# Own directory per run: several runs (make check of teammates) may overlap.
+work=
+log=
 accel_mode=${MH_VM_ACCEL:-auto}
 timeout_s=${MH_VM_TIMEOUT:-170}
 probe_s=${MH_VM_KVM_PROBE:-10}
@@ -44,6 +46,7 @@ skip_all() {
 	echo "## all ${#ids[@]} of its checks are recorded as SKIPPED"
 	echo "##############################################################"
 	for i in "${!ids[@]}"; do skip "vm: ${descs[$i]}" "$1"; done
+	if [ -n "$work" ] && [ -z "${MH_VM_KEEP:-}" ]; then rm -rf "$work"; fi
 	exit 0
 }
 
@@ -65,8 +68,8 @@ done
 kernel=/boot/vmlinuz-$kver
 [ -r "$kernel" ] || skip_all "$kernel not readable"
 
-rm -rf "$work"
-mkdir -p "$work"
+work=$(mktemp -d "${TMPDIR:-/tmp}/mh-vm.XXXXXX")
+log=$work/console.log
 
 # ------------------------------------------------------------ guest contents
 probe=$repo/build/mh-probe
@@ -190,5 +193,9 @@ if [ "$failed" = 1 ]; then
 	grep -v -e '^RESULT ' -e '^DIAG ' "$log.txt" | tail -n 40 | sed 's/^/      > /'
 fi
 echo "vm: ${accel^^} guest boot to poweroff $tguest s; tier total $(elapsed "$t0") s"
-[ -n "${MH_VM_KEEP:-}" ] || [ "$failed" = 1 ] || rm -rf "$work"
+if [ -n "${MH_VM_KEEP:-}" ] || [ "$failed" = 1 ]; then
+	echo "vm: kept $work (console.log, initramfs.gz)"
+else
+	rm -rf "$work"
+fi
 exit 0
