@@ -1,0 +1,439 @@
+#!/bin/bash
+# Issue 5, faults: a link's pppd killed with SIGKILL at random points of its
+# ip-up/ip-down (many times, random delays into a tight up/down loop, so the
+# kill lands before, inside and after the netlink batch and the firewall
+# commits); then the unit disappears (another link's next event must prune
+# it), or the pppd is restarted on a new unit or on the same one (no
+# duplicates).  Every outcome is compared, as text, with the state of the
+# same links brought up calmly in a fresh registry.  Then reconnects with a
+# new local address (dynamic-IP ISP): source rule and SNAT/MASQUERADE follow,
+# nothing of the old address is left.  Root; namespaces of its own.
+GROUP=faults
+# ---- namespace helpers (the same block heads every tests/ns script of this group) ----
+# srv: the multihomed host; far: every link's far end (ISP), owns 203.0.113.0/24
+# and answers UDP 7000 there (mh-probe).  Link k: srv pppK <-> far cK, a
+# point-to-point veth (no ARP, /32 peers) standing in for a ppp unit:
+# local 100.64.K.2, peer 100.64.K.1, name lK, table 100+K, mark 1<<(K-1),
+# priority 100+K, pin "udp 203.0.113.K port 7000".  far drops packets from a
+# link whose source is not that link's address (strict rp_filter), so the
+# address the far end saw names the link a flow left by.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/lib/check.sh
+. "$TOP/tests/lib/check.sh"
+HARNESS=$TOP/build/mh-pppd-harness
+PLUGIN=$TOP/build/multihome.so
+PROBE=$TOP/build/mh-probe
+ID=mh${GROUP:-x}$$
+SRV=$ID-srv
+FAR=$ID-far
+TMP=$(mktemp -d "/tmp/mh-$GROUP.XXXXXX")
+chmod 755 "$TMP"
+export MULTIHOME_RUNDIR=$TMP/run
+declare -A ADDR=()      # link k -> its local address now
+BG=()
+
+cleanup() {
+	local p
+	for p in "${BG[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	ip netns del "$SRV" 2>/dev/null
+	ip netns del "$FAR" 2>/dev/null
+	[ -z "${MH_KEEP:-}" ] && rm -rf "$TMP"
+	return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+S() { ip netns exec "$SRV" "$@"; }
+F() { ip netns exec "$FAR" "$@"; }
+
+need_tools() {
+	local f
+	for f in "$HARNESS" "$PLUGIN" "$PROBE"; do
+		[ -e "$f" ] || { skip "$GROUP: namespace tests" "$f not built"; exit 0; }
+	done
+	[ "$(id -u)" = 0 ] || { skip "$GROUP: namespace tests" "needs root"; exit 0; }
+}
+
+net_create() {
+	ip netns add "$SRV" && ip netns add "$FAR" || return 1
+	local n
+	for n in "$SRV" "$FAR"; do
+		ip netns exec "$n" ip link set lo up
+		ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1 >/dev/null
+	done
+	S sysctl -qw net.ipv4.ip_forward=1 >/dev/null
+	F sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1 >/dev/null
+	F ip route add local 203.0.113.0/24 dev lo
+	# srv's LAN
+	S ip link add lan0 type veth peer name lan0p
+	S ip addr add 192.0.2.1/24 dev lan0
+	S ip link set lan0p up
+	S ip link set lan0 up
+	F "$PROBE" serve --udp 7000 --max-time 900 >"$TMP/serve.log" 2>&1 &
+	BG+=($!)
+	for n in $(seq 50); do grep -q ready "$TMP/serve.log" && return 0; sleep 0.05; done
+	echo "mh-probe serve did not start" >&2
+	return 1
+}
+
+# dev_add K [LOCAL]: link K's unit appears, addressed (a new ifindex each time).
+dev_add() {
+	local k=$1 a=${2:-100.64.$1.2} mac
+	S ip link add "ppp$k" type veth peer name "c$k" netns "$FAR" || return 1
+	mac=$(S cat "/sys/class/net/ppp$k/address")
+	F ip link set "c$k" address "$mac"
+	S ip link set "ppp$k" arp off
+	F ip link set "c$k" arp off
+	F ip addr add "100.64.$k.1/32" peer "$a/32" dev "c$k"
+	F sysctl -qw "net.ipv4.conf.c$k.rp_filter=1" >/dev/null
+	F ip link set "c$k" up
+	S ip addr add "$a/32" peer "100.64.$k.1/32" dev "ppp$k"
+	S ip link set "ppp$k" up
+	ADDR[$k]=$a
+}
+dev_del() { S ip link del "ppp$1" 2>/dev/null; return 0; }
+# dev_readdr K NEW: the far end hands out a new address on the same unit.
+dev_readdr() {
+	local k=$1 a=$2 old=${ADDR[$1]}
+	S ip addr del "$old/32" peer "100.64.$k.1/32" dev "ppp$k"
+	S ip addr add "$a/32" peer "100.64.$k.1/32" dev "ppp$k"
+	F ip addr del "100.64.$k.1/32" peer "$old/32" dev "c$k"
+	F ip addr add "100.64.$k.1/32" peer "$a/32" dev "c$k"
+	ADDR[$k]=$a
+}
+
+# peers K [EXTRA...]: write link K's peers file, print its path.
+peers() {
+	local k=$1 f=$TMP/peers-$1
+	shift
+	{
+		echo "plugin $PLUGIN"
+		echo "multihome-name l$k"
+		echo "multihome-table $((100 + k))"
+		printf 'multihome-mark 0x%x\n' $((1 << (k - 1)))
+		echo "multihome-priority $((100 + k))"
+		echo "multihome-pin \"udp 203.0.113.$k port 7000\""
+		local x
+		for x in "$@"; do echo "$x"; done
+	} >"$f"
+	echo "$f"
+}
+
+# hx K WORDS...: run link K's pppd (the harness) in the foreground.
+# hxbg LOG K WORDS...: in the background; HPID is its pid (signal it directly).
+hxargs() {
+	HXA=(--file "${PEERS_FILE[$1]:-$TMP/peers-$1}" --plugin "$PLUGIN" --ifname "ppp$1"
+	     --local "${ADDR[$1]:-100.64.$1.2}" --remote "100.64.$1.1" --linkname "l$1")
+}
+hx() {
+	local k=$1
+	shift
+	hxargs "$k"
+	S "$HARNESS" "${HXA[@]}" "$@"
+}
+hxbg() {
+	local log=$1 k=$2
+	shift 2
+	hxargs "$k"
+	ip netns exec "$SRV" "$HARNESS" "${HXA[@]}" "$@" >>"$log" 2>&1 &
+	HPID=$!
+	BG+=("$HPID")
+}
+declare -A PEERS_FILE=()
+
+# canon: multihome-relevant kernel state of srv as text; nexthop ids are
+# replaced by the device names they stand for (slots differ between runs).
+canon() {
+	local sedf=$TMP/nh.sed
+	S ip nexthop show 2>/dev/null | awk '
+		$1 == "id" && $3 == "dev" { printf "s/\\<%s\\>/nh(%s)/g\n", $2, $4 }
+		$1 == "id" && $3 == "group" { printf "s/\\<%s\\>/nh(group)/g\n", $2 }' >"$sedf"
+	{
+		echo "== rules"; S ip rule show
+		echo "== routes"; S ip route show table all | grep -v -e '^local ' -e '^broadcast ' \
+			-e 'table local' -e 'proto kernel' | sed -f "$sedf" | sort
+		echo "== nexthops"; S ip nexthop show 2>/dev/null | sed -f "$sedf" | sort
+		echo "== mangle"; S iptables-legacy-save -t mangle | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
+		echo "== nat"; S iptables-legacy-save -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
+	} | sed -f "$sedf" | awk '/^id nh\(group\) group / {
+		n = split($4, m, "/")
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && m[j - 1] > m[j]; j--) { t = m[j]; m[j] = m[j - 1]; m[j - 1] = t }
+		g = m[1]
+		for (i = 2; i <= n; i++) g = g "/" m[i]
+		$4 = g } { print }'
+}
+
+# invariants K...: core-independent checks that exactly links K... are up.
+# Prints what is wrong; returns 1 if anything is.
+invariants() {
+	local up=" $* " k bad=0 st=$TMP/inv.txt n t m
+	canon >"$st"
+	grep -q '^32767:' "$st" && grep -q '^\*nat' "$st" || { echo "cannot read the state"; return 1; }
+	for k in 1 2 3 4 5 6 7 8 9; do
+		t=$((100 + k)); m=$(printf '0x%x' $((1 << (k - 1))))
+		if [[ $up == *" $k "* ]]; then
+			n=$(grep -c "^$t:	from all fwmark $m/$m lookup $t proto 109" "$st")
+			[ "$n" = 1 ] || { echo "l$k: $n fwmark rules"; bad=1; }
+			n=$(grep -c "^1$(printf %04d $t):	from ${ADDR[$k]} lookup $t proto 109" "$st")
+			[ "$n" = 1 ] || { echo "l$k: $n source rules for ${ADDR[$k]}"; bad=1; }
+			n=$(grep -c "lookup $t " "$st")
+			[ "$n" = 2 ] || { echo "l$k: $n rules for table $t"; bad=1; }
+			n=$(grep -c "^default dev ppp$k table $t proto 109" "$st")
+			[ "$n" = 1 ] || { echo "l$k: $n default routes in table $t"; bad=1; }
+			n=$(grep -c "^id nh(ppp$k) dev ppp$k .*proto 109" "$st")
+			[ "$n" = 1 ] || { echo "l$k: $n nexthop objects"; bad=1; }
+			grep -q "^id nh(group) group.*nh(ppp$k)" "$st" || { echo "l$k: not in the group"; bad=1; }
+			n=$(grep -c -- "-A MULTIHOME-PRE -i ppp$k " "$st")
+			[ "$n" = 2 ] || { echo "l$k: $n ingress rules"; bad=1; }
+			n=$(grep -c -- "-A MULTIHOME-NAT -o ppp$k " "$st")
+			[ "$n" = 1 ] || { echo "l$k: $n NAT rules"; bad=1; }
+		else
+			n=$(grep -c -e "lookup $t " -e "table $t " -e "ppp$k\\>" -e "multihome l$k\"" "$st")
+			[ "$n" = 0 ] || { echo "l$k (down): $n leftovers"; grep -e "lookup $t " -e "table $t " -e "ppp$k\\>" "$st" | head -3; bad=1; }
+		fi
+	done
+	n=$(grep -c "^99:	from all lookup main suppress_prefixlength 0" "$st")
+	if [ -n "${*}" ]; then
+		[ "$n" = 1 ] || { echo "$n suppress rules"; bad=1; }
+		n=$(grep -c "^default nhid nh(group) .*proto 109" "$st")
+		[ "$n" = 1 ] || { echo "$n balanced default routes"; bad=1; }
+		for h in "-A PREROUTING -j MULTIHOME-PRE" "-A OUTPUT -j MULTIHOME-MARK" "-A POSTROUTING -j MULTIHOME-NAT"; do
+			n=$(grep -c -- "^$h\$" "$st")
+			[ "$n" = 1 ] || { echo "$n hooks '$h'"; bad=1; }
+		done
+	else
+		n=$(grep -c -e "proto 109" -e MULTIHOME "$st")
+		[ "$n" = 0 ] || { echo "$n objects of ours with no link up"; bad=1; }
+	fi
+	n=$(grep -c '^[0-9]' "$st"); m=$(grep '^[0-9]' "$st" | sort -u | wc -l)
+	[ "$n" = "$m" ] || { echo "duplicate rules"; bad=1; }
+	return $bad
+}
+
+# traffic K...: with exactly links K... up, UDP to 203.0.113.J (pinned to
+# lJ) must leave by lJ if it is up, else by some up link (balanced); a socket
+# bound to lJ's address leaves by lJ.  Prints what is wrong.
+traffic() {
+	local up=" $* " j out seen bad=0 dests="" ok_addrs=" "
+	for j in "$@"; do ok_addrs+="${ADDR[$j]} "; done
+	for j in 1 2 3 4 5 6 7 8; do [ -n "${ADDR[$j]:-}" ] && dests+=" 203.0.113.$j"; done
+	# shellcheck disable=SC2086
+	out=$(S "$PROBE" connect --udp --port 7000 --timeout 1000 --parallel 16 $dests 2>&1)
+	while read -r d s _; do
+		j=${d##*.}
+		seen=${s#seen=}; seen=${seen%:*}
+		if [[ $up == *" $j "* ]]; then
+			[ "$seen" = "${ADDR[$j]}" ] || { echo "pin of l$j: far end saw '$s'"; bad=1; }
+		elif [ -n "$*" ]; then
+			[[ $ok_addrs == *" $seen "* ]] || { echo "l$j down: balanced flow seen as '$s'"; bad=1; }
+		fi
+	done <<<"$out"
+	for j in "$@"; do
+		out=$(S "$PROBE" connect --udp --port 7000 --timeout 1000 --bind "${ADDR[$j]}" 203.0.113.200 2>&1)
+		[[ $out == *"seen=${ADDR[$j]}:"* ]] || { echo "bound to l$j's address: $out"; bad=1; }
+	done
+	return $bad
+}
+
+# wait_lines FILE PATTERN COUNT [SECONDS]: until FILE has COUNT lines matching.
+wait_lines() {
+	local t n
+	for t in $(seq $((${4:-30} * 20))); do
+		n=$(grep -c -- "$2" "$1" 2>/dev/null)
+		[ "${n:-0}" -ge "$3" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# ---- end of helpers ----
+
+need_tools
+ITERS=${MH_FAULT_ITERS:-40}
+ALL=(1 2 3 4)
+net_create || { not_ok "faults: namespaces" "setup failed"; exit 0; }
+for k in "${ALL[@]}"; do dev_add "$k"; peers "$k" >/dev/null; done
+
+# ref NAME K...: the state with links K... up, brought up calmly one by one
+# in a fresh registry, then withdrawn again.
+ref() {
+	local name=$1 k saved=$MULTIHOME_RUNDIR
+	shift
+	export MULTIHOME_RUNDIR=$TMP/run-ref-$name
+	for k in "$@"; do hx "$k" up >>"$TMP/ref.log" 2>&1; done
+	canon >"$TMP/ref-$name.txt"
+	for k in "$@"; do hx "$k" up down >>"$TMP/ref.log" 2>&1; done
+	export MULTIHOME_RUNDIR=$saved
+}
+ref all "${ALL[@]}"
+for v in "${ALL[@]}"; do ref "no$v" "${ALL[@]/$v/}"; done
+ref none
+if grep -q 'proto 109' "$TMP/ref-all.txt" && ! grep -q -e 'proto 109' -e MULTIHOME "$TMP/ref-none.txt" &&
+	[ -z "$(invariants)" ]; then
+	ok "faults: reference states built (all up, each one missing, none)"
+else
+	not_ok "faults: reference states built" "$(tail -n 5 "$TMP/ref.log")"
+fi
+
+# same REF: current state equals the reference; else the diff, once per REF
+same() {
+	canon >"$TMP/now.txt"
+	diff -u "$TMP/ref-$1.txt" "$TMP/now.txt" >"$TMP/diff.txt" && return 0
+	grep '^[-+][^-+]' "$TMP/diff.txt" | head -n 4 >>"$TMP/why.txt"
+	return 1
+}
+
+for k in "${ALL[@]}"; do hx "$k" up >>"$TMP/setup.log" 2>&1; done
+if same all; then
+	ok "faults: 4 links up"
+else
+	not_ok "faults: 4 links up" "$(cat "$TMP/why.txt")"
+fi
+
+declare -A tried=([gone]=0 [newunit]=0 [sameunit]=0) bad=([gone]=0 [newunit]=0 [sameunit]=0)
+partial=0 pruned_bad=0
+: >"$TMP/why.txt"
+for it in $(seq "$ITERS"); do
+	v=${ALL[RANDOM % 4]}
+	hxbg "$TMP/victim.log" "$v" repeat 2000 down up
+	sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
+	kill -KILL "$HPID" 2>/dev/null
+	wait "$HPID" 2>/dev/null
+	# did the kill land inside a transaction?
+	canon >"$TMP/pre.txt"
+	cmp -s "$TMP/pre.txt" "$TMP/ref-all.txt" || cmp -s "$TMP/pre.txt" "$TMP/ref-no$v.txt" ||
+		{ partial=$((partial + 1)); cp "$TMP/pre.txt" "$TMP/partial-$partial.txt"; }
+	case $((RANDOM % 3)) in
+	0)	# pppd dead, the kernel removes its unit; another link's event comes next
+		how=gone
+		tried[$how]=$((tried[$how] + 1))
+		dev_del "$v"
+		w=${ALL[(v % 4)]}
+		hx "$w" up >>"$TMP/events.log" 2>&1
+		same "no$v" || { bad[$how]=$((bad[$how] + 1)); echo "it $it: l$v gone, after l$w's event" >>"$TMP/why.txt"; }
+		grep -q '^state down' "$MULTIHOME_RUNDIR/link.l$v" 2>/dev/null ||
+			{ pruned_bad=$((pruned_bad + 1)); echo "it $it: registry entry of l$v not pruned: $(grep '^state' "$MULTIHOME_RUNDIR/link.l$v" 2>&1)" >>"$TMP/why.txt"; }
+		dev_add "$v"
+		hx "$v" up >>"$TMP/events.log" 2>&1
+		same all || { bad[$how]=$((bad[$how] + 1)); echo "it $it: l$v back" >>"$TMP/why.txt"; }
+		;;
+	1)	# pppd restarted (pon): a new unit of the same name
+		how=newunit
+		tried[$how]=$((tried[$how] + 1))
+		dev_del "$v"
+		dev_add "$v"
+		hx "$v" up >>"$TMP/events.log" 2>&1
+		same all || { bad[$how]=$((bad[$how] + 1)); echo "it $it: l$v restarted on a new unit" >>"$TMP/why.txt"; }
+		;;
+	2)	# pppd restarted while its unit survived (same ifindex)
+		how=sameunit
+		tried[$how]=$((tried[$how] + 1))
+		hx "$v" up >>"$TMP/events.log" 2>&1
+		same all || { bad[$how]=$((bad[$how] + 1)); echo "it $it: l$v restarted on the same unit" >>"$TMP/why.txt"; }
+		;;
+	esac
+done
+echo "      $ITERS SIGKILLs, $partial of them left a state between two clean ones"
+for how in gone newunit sameunit; do
+	case $how in
+	gone) d="SIGKILL, unit gone: next event of another link prunes it exactly" ;;
+	newunit) d="SIGKILL, restart on a new unit: exact state, no duplicates" ;;
+	sameunit) d="SIGKILL, restart on the same unit: exact state, no duplicates" ;;
+	esac
+	if [ "${tried[$how]}" = 0 ]; then
+		skip "faults: $d" "not drawn in $ITERS tries"
+	elif [ "${bad[$how]}" = 0 ]; then
+		ok "faults: $d (${tried[$how]}x)"
+	else
+		not_ok "faults: $d (${bad[$how]} of ${tried[$how]} wrong)" "$(head -n 8 "$TMP/why.txt")"
+	fi
+done
+if [ "$pruned_bad" = 0 ]; then
+	ok "faults: registry entry of a vanished link pruned to down"
+else
+	not_ok "faults: registry entry of a vanished link pruned to down" "$(grep registry "$TMP/why.txt" | head -n 3)"
+fi
+out=$(traffic "${ALL[@]}")
+if [ -z "$out" ]; then
+	ok "faults: traffic by the right links after the faults"
+else
+	not_ok "faults: traffic by the right links after the faults" "$out"
+fi
+
+# ---- reconnects with a new local address ----
+for k in "${ALL[@]}"; do hx "$k" up down >>"$TMP/events.log" 2>&1; done
+out=$(invariants)
+[ -z "$out" ] || not_ok "faults: every link withdrawn before the reconnect tests" "$out"
+
+# no_old ADDR: the old address appears nowhere in our state
+no_old() { ! canon | grep -q -F -e "$1 " -e "$1/" -e "to-source $1"; }
+
+# 1. pppd persist: ip-down, the ISP hands out a new address, ip-up (snat)
+cp "$(peers 1 "multihome-nat snat")" "$TMP/peers-1-snat"
+PEERS_FILE[1]=$TMP/peers-1-snat
+old=${ADDR[1]}
+new=100.64.1.66
+hxbg "$TMP/recon1.log" 1 --time up wait down wait addr "$new" up wait down exit
+p1=$HPID
+wait_lines "$TMP/recon1.log" '^event up' 1 10
+kill -HUP "$p1"
+wait_lines "$TMP/recon1.log" '^event down' 1 10
+dev_readdr 1 "$new"
+kill -HUP "$p1"
+wait_lines "$TMP/recon1.log" '^event up' 2 10
+st=$(canon)
+errs=""
+[ -z "$(invariants 1)" ] || errs+="$(invariants 1); "
+no_old "$old" || errs+="old address $old still in: $(canon | grep -F "$old" | head -n 2); "
+grep -q -- "-A MULTIHOME-NAT -o ppp1 .*-j SNAT --to-source $new\$" <<<"$st" || errs+="no SNAT to $new; "
+t=$(traffic 1) || errs+="$t"
+if [ -z "$errs" ]; then
+	ok "faults: reconnect (ip-down, new address, ip-up): source rule, SNAT, traffic follow"
+else
+	not_ok "faults: reconnect (ip-down, new address, ip-up): source rule, SNAT, traffic follow" "$errs"
+fi
+kill -TERM "$p1"
+wait "$p1" 2>/dev/null
+out=$(invariants)
+if [ -z "$out" ]; then ok "faults: ip-down after the reconnect leaves nothing"; else
+	not_ok "faults: ip-down after the reconnect leaves nothing" "$out"; fi
+
+# 2. new address with no ip-down in between (masquerade): ip-up again
+hx 2 up >>"$TMP/events.log" 2>&1
+old=${ADDR[2]}
+dev_readdr 2 100.64.2.66
+hx 2 up >>"$TMP/events.log" 2>&1
+errs=""
+[ -z "$(invariants 2)" ] || errs+="$(invariants 2); "
+no_old "$old" || errs+="old address $old still in: $(canon | grep -F "$old" | head -n 2); "
+t=$(traffic 2) || errs+="$t"
+if [ -z "$errs" ]; then
+	ok "faults: new address without ip-down (ip-up again): only the new one is used"
+else
+	not_ok "faults: new address without ip-down (ip-up again): only the new one is used" "$errs"
+fi
+
+# 3. SIGKILL, then a new unit with a new address (snat on link 3)
+cp "$(peers 3 "multihome-nat snat")" "$TMP/peers-3-snat"
+PEERS_FILE[3]=$TMP/peers-3-snat
+hxbg "$TMP/recon3.log" 3 --time up wait down exit
+p3=$HPID
+wait_lines "$TMP/recon3.log" '^event up' 1 10
+kill -KILL "$p3"
+wait "$p3" 2>/dev/null
+old=${ADDR[3]}
+dev_del 3
+dev_add 3 100.64.3.66
+hx 3 up >>"$TMP/events.log" 2>&1
+errs=""
+[ -z "$(invariants 2 3)" ] || errs+="$(invariants 2 3); "
+no_old "$old" || errs+="old address $old still in: $(canon | grep -F "$old" | head -n 2); "
+grep -q -- "-j SNAT --to-source 100.64.3.66\$" <<<"$(canon)" || errs+="no SNAT to the new address; "
+t=$(traffic 2 3) || errs+="$t"
+if [ -z "$errs" ]; then
+	ok "faults: SIGKILL then a new unit with a new address: nothing of the old left"
+else
+	not_ok "faults: SIGKILL then a new unit with a new address: nothing of the old left" "$errs"
+fi
