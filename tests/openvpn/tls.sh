@@ -7,7 +7,8 @@
 # Covered: ROUTE_UP as root with pulled options (privileges drop only at
 # "Initialization Sequence Completed"), "pulled options changed" on reconnect
 # (the server hands out another address: tun0 reopened, all events unprivileged),
-# SIGUSR1 with persist-tun and unchanged options, SIGTERM; traffic each time.
+# SIGUSR1 with persist-tun and unchanged options, a pushed gateway off the
+# tunnel's subnet (refused), SIGTERM; traffic each time.
 # Topology: see ovpn-lib.bash.
 set -u
 . "$(dirname "$0")/ovpn-lib.bash"
@@ -111,6 +112,20 @@ if wait_log "$UP_MSG" 0 20 && wait_for 15 tunnel_alive; then
 	wait_for 10 tunnel_alive
 	check "tls: SIGUSR1 with persist-tun keeps the link" eval '[ "$(log_count withdrawn)" = "$d" ]'
 	vpn_checks "tls, after SIGUSR1" "$second"
+
+	# a hostile server: its pushed gateway is not on the tunnel's subnet
+	kill "$(cat "$T/pid/corp-ovpn.pid")"
+	wait_for 5 eval '! n corp ip link show tun0 >/dev/null 2>&1'
+	c=$(log_count "refusing the tunnel's environment")
+	tls_server 100.64.100.30 100.64.100.39 --push "route 100.64.101.0 255.255.255.0" \
+		--push "route-gateway 100.64.101.1"
+	if wait_log "refusing the tunnel's environment" "$c" 30; then
+		ok "tls: a pushed route-gateway off the tunnel's subnet is refused"
+		check "tls: ... and nothing of the vpn link is installed" eval '[ -z "$(vpn_leftovers)" ]'
+	else
+		not_ok "tls: a pushed route-gateway off the tunnel's subnet is refused" \
+			"$(grep -i multihome "$CLIENT_LOG" | tail -3)"
+	fi
 else
 	not_ok "tls: pulled tunnel up, link registered at ROUTE_UP" "$(tail -5 "$CLIENT_LOG")"
 fi
