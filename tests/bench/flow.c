@@ -13,6 +13,7 @@
  *       --at-ms it forks `sh -c CMD` (e.g. "ip link del u1") without
  *       pausing the sender.  After a 300 ms drain it prints per DEST
  *           flow DEST before=A after=B answered=N/M gap_ms=G lost=L class=C
+ *                send_errors=E [last_error=TEXT]
  *       where A/B are the addresses the far end saw last before / first
  *       after CMD, G the longest run of unanswered packets after CMD (in ms,
  *       run x interval; "-1" when the flow was still unanswered at the end
@@ -30,6 +31,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +53,8 @@ struct dest {
 	struct sockaddr_in sa;
 	unsigned char *got;     /* got[seq]: answered */
 	uint32_t *seen;         /* seen[seq]: the address the far end saw */
+	unsigned senderr;       /* sendto failed (e.g. ENETUNREACH: no route) */
+	int lasterr;
 };
 
 static long long now_us(void)
@@ -69,6 +73,19 @@ static void usage(void)
 	exit(2);
 }
 
+/* A busy machine must not turn scheduling delays into "outage": big socket
+ * buffers (SO_RCVBUFFORCE, root) and a real-time priority for the probe. */
+static void robust(int fd)
+{
+	int big = 8 << 20;
+	struct sched_param sp = { .sched_priority = 10 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
+	sched_setscheduler(0, SCHED_FIFO, &sp);
+}
+
 static int reflect(int port, int max_sec)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -80,6 +97,7 @@ static int reflect(int port, int max_sec)
 		perror("reflect: bind");
 		return 1;
 	}
+	robust(fd);
 	printf("ready\n");
 	fflush(stdout);
 	while (now_us() < end) {
@@ -185,10 +203,7 @@ int main(int argc, char **argv)
 		perror("socket");
 		return 1;
 	}
-	{
-		int big = 1 << 20;
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-	}
+	robust(fd);
 	t0 = now_us();
 	unsigned exec_seq = npk;
 	for (seq = 0; seq < npk; seq++) {
@@ -200,13 +215,18 @@ int main(int argc, char **argv)
 			exec_seq = seq;
 			child = fork();
 			if (child == 0) {
+				struct sched_param sp0 = { .sched_priority = 0 };
+				sched_setscheduler(0, SCHED_OTHER, &sp0);
 				execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 				_exit(127);
 			}
 		}
 		for (k = 0; k < nd; k++) {
 			struct pkt p = { MAGIC, k, seq, 0 };
-			sendto(fd, &p, sizeof p, MSG_DONTWAIT, (void *)&d[k].sa, sizeof d[k].sa);
+			if (sendto(fd, &p, sizeof p, MSG_DONTWAIT, (void *)&d[k].sa, sizeof d[k].sa) < 0) {
+				d[k].senderr++;
+				d[k].lasterr = errno;
+			}
 		}
 		drain(fd, d, nd, npk);
 		if (child > 0 && !tdone && waitpid(child, NULL, WNOHANG) == child)
@@ -278,9 +298,11 @@ int main(int argc, char **argv)
 		}
 		if (gap < 0)
 			recovered = 0;
-		printf("flow %s before=%s after=%s answered=%u/%u gap_ms=%d lost=%u class=%s\n",
+		printf("flow %s before=%s after=%s answered=%u/%u gap_ms=%d lost=%u class=%s "
+		       "send_errors=%u%s%s\n",
 		       ip(d[k].sa.sin_addr.s_addr, c), ip(before, a), ip(after, b), answered, npk,
-		       gap, lost, moved ? "moved" : "surviving");
+		       gap, lost, moved ? "moved" : "surviving", d[k].senderr,
+		       d[k].senderr ? " last_error=" : "", d[k].senderr ? strerror(d[k].lasterr) : "");
 	}
 	printf("summary surviving_flows=%d surviving_gap_ms=%d moved_flows=%d moved_gap_ms=%d "
 	       "recovered=%s exec_ms=%.1f window_after_ms=%lld\n",

@@ -7,6 +7,12 @@
 #   tests/bench/run.sh            (what `make bench` runs)
 #   BENCH_EVENTS=100 BENCH_SCALE_EVENTS=50 BENCH_LINKS="2 16 64 256"
 #   BENCH_FOREIGN="0 1000 10000" tests/bench/run.sh
+#   BENCH_PROFILE=1 ...   also strace -c and callgrind 10 events of each case
+#   BENCH_KEEP=1 ...      keep the work directory (raw numbers, logs)
+#
+# Foreign rules: -A FOREIGN -s 203.0.113.X/32 -p tcp -m tcp --dport P -j MARK
+# --set-xmark 0x40000000/0x40000000 in mangle (a chain jumped to from FORWARD),
+# loaded with iptables-legacy-restore before anything else.
 #
 # Topology of every case (srv = the multihomed host, far = the ISPs' side):
 #
@@ -99,7 +105,7 @@ mk_ns() {
 			echo ":FOREIGN - [0:0]"
 			echo "-A FORWARD -j FOREIGN"
 			for ((i = 0; i < nf; i++)); do
-				echo "-A FOREIGN -s 203.0.113.$((i % 256))/32 -p tcp -m tcp --dport $((1024 + i)) -m comment --comment \"foreign $i\" -j MARK --set-xmark 0x40000000/0x40000000"
+				echo "-A FOREIGN -s 203.0.113.$((i % 256))/32 -p tcp -m tcp --dport $((1024 + i)) -j MARK --set-xmark 0x40000000/0x40000000"
 			done
 			echo "COMMIT"
 		} >"$WORK/$c.foreign"
@@ -220,6 +226,8 @@ run_case() {
 	grep -c ' up on ' "$WORK/$c.mh.log" | grep -qx "$pairs" ||
 		die "$c: not every up event succeeded: $(grep -v ' up on \| down on ' "$WORK/$c.mh.log" | tail -3)"
 
+	[ -n "${BENCH_PROFILE:-}" ] && profile "$c" "$m"
+
 	mk_ns "$c-sh" "$n" "$nf"
 	shell_background "$c-sh" "$n"
 	ip netns exec "$ID-$c-sh" "$SHELL_LINK" "$pairs" "u$m" "100.64.$m.2" $((1000 + m)) "$mark" \
@@ -239,6 +247,31 @@ run_case() {
 	t1=$(date +%s.%N)
 	[ "$SHELL_MODE" = multipath ] && echo "$n" >>"$WORK/shell-multipath"
 	echo "$c" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" >>"$WORK/case-seconds"
+}
+
+# profile CASE I: where an event's time goes (BENCH_PROFILE=1): wall time per
+# syscall (strace -w -c) and user-space instructions per function inside the
+# core (callgrind, collected only within mh_link_up/mh_link_down), 10 events.
+profile() {
+	local c=$1 m=$2 f=$WORK/$1.profile
+	{
+		echo "== $c: strace -f -w -c, repeat 5 up down (wall time per syscall)"
+		harness "$c" "$m" repeat 5 up down 2>/dev/null >/dev/null
+		MULTIHOME_RUNDIR=$WORK/run.$c ip netns exec "$ID-$c" strace -f -w -c -o "$f.strace" \
+			"$HARNESS" --file "$(peers "$m")" --ifname "u$m" --local "100.64.$m.2" \
+			--remote "100.64.$m.1" repeat 5 up down >/dev/null 2>&1
+		head -n 16 "$f.strace"
+		echo "== $c: callgrind, repeat 5 up down (inclusive instructions, top functions)"
+		MULTIHOME_RUNDIR=$WORK/run.$c ip netns exec "$ID-$c" valgrind -q --tool=callgrind \
+			--callgrind-out-file="$f.cg" --toggle-collect='mh_link_up' --toggle-collect='mh_link_down' \
+			"$HARNESS" --file "$(peers "$m")" --ifname "u$m" --local "100.64.$m.2" \
+			--remote "100.64.$m.1" repeat 5 up down >/dev/null 2>&1
+		callgrind_annotate --inclusive=yes "$f.cg" 2>/dev/null | grep -E '^ *[0-9,]+ ' |
+			grep -v 'pppd-harness\|libc-start\|below main\|ld-linux' | head -n 25
+		echo "== $c: callgrind, self instructions, top functions"
+		callgrind_annotate "$f.cg" 2>/dev/null | grep -E '^ *[0-9,]+ ' | head -n 12
+	} >"$f" 2>&1
+	echo "bench: profile of $c in $f" >&2
 }
 
 # row CASE LINKS FOREIGN EVENT: one line of the table
@@ -402,4 +435,12 @@ s=$(grep '^summary' "$WORK/fo-mh.flow")
 sg=$(sed 's/.*surviving_gap_ms=\(-*[0-9]*\).*/\1/' <<<"$s")
 echo "  zero outage for surviving links when an uplink vanishes: multihome ${sg} ms -> $([ "$sg" = 0 ] && echo met || echo MISSED)"
 echo
+if [ -n "${BENCH_PROFILE:-}" ]; then
+	echo "Profiles (BENCH_PROFILE=1; 10 events each, strace/callgrind slow them down):"
+	for cs in "${CASES[@]}"; do
+		read -r c _ _ <<<"$cs"
+		cat "$WORK/$c.profile"
+		echo
+	done
+fi
 echo "case wall time (s): $(tr '\n' ' ' <"$WORK/case-seconds"); total $(($(date +%s) - START)) s"
