@@ -17,6 +17,7 @@
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 B=${MH_BUILD:-$TOP/build}
+# shellcheck source=tests/lib/check.sh
 . "$TOP/tests/lib/check.sh"
 
 OVPN_SO=$B/multihome-openvpn.so
@@ -254,7 +255,7 @@ isp_intact() {
 
 # vpn_checks LABEL: registered once; company by tun0; weight 0; ingress answered
 vpn_checks() {
-	local label=$1 out tx0 tx1 bad seen local_addr=${2:-$TUN_SRV}
+	local label=$1 out tx0 tx1 bad local_addr=${2:-$TUN_SRV}
 
 	check "$label: vpn link registered exactly once (fwmark rule, table 103)" \
 		eval '[ "$(vpn_fwmark_rules)" = 1 ] && [ "$(vpn_from_rules '"$local_addr"')" = 1 ] && n srv ip -4 route show table 103 | grep -q "dev tun0"'
@@ -304,8 +305,8 @@ transport_moved() {
 # transport_via ISP1|ISP2 LABEL: over a burst of tunnel traffic, the VPN
 # server saw the transport only from that ISP's address (retried for ~10 s)
 transport_via() {
-	local want=$1 label=$2 a0 b0 a1 b1 i
-	for i in $(seq 1 10); do
+	local want=$1 label=$2 a0 b0 a1 b1
+	for _ in $(seq 1 10); do
 		read -r a0 b0 <<<"$(transport_counts)"
 		n srv "$PROBE" connect --tcp --port 80 --timeout 1000 --repeat 4 $TUN_CORP >/dev/null 2>&1
 		read -r a1 b1 <<<"$(transport_counts)"

@@ -15,6 +15,7 @@
 #      down events
 # Topology: see ovpn-lib.bash.
 set -u
+# shellcheck source=tests/openvpn/ovpn-lib.bash
 . "$(dirname "$0")/ovpn-lib.bash"
 ovpn_require
 topo_up
@@ -97,6 +98,7 @@ ovpn_p2p_client persist --user nobody --group nogroup --persist-tun
 if wait_log "$UP_MSG" 0 && wait_for 10 tunnel_alive; then
 	vpn_checks "persist-tun"
 	c=$(log_count "Initialization Sequence Completed")
+	# shellcheck disable=SC2034 # read by the eval below
 	d=$(log_count "withdrawn")
 	kill -USR1 "$CLIENT_PID"
 	wait_log "Initialization Sequence Completed" "$c" 20
@@ -122,7 +124,7 @@ wait_for 5 eval '[ -z "$(vpn_leftovers)" ]'
 clean_checks "SIGKILL of OpenVPN"
 
 # ---- 5. foreground, Ctrl-C ----
-for f in fg.log; do install -m 644 -o nobody /dev/null "$T/$f"; done
+install -m 644 -o nobody /dev/null "$T/fg.log"
 CLIENT_LOG=$T/fg.log
 ip netns exec "${NS_PREFIX}srv" setsid openvpn --dev tun0 --ifconfig $TUN_SRV $TUN_CORP \
 	--secret "$T/static.key" --cipher AES-256-CBC --data-ciphers-fallback AES-256-CBC \

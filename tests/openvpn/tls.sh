@@ -11,6 +11,7 @@
 # tunnel's subnet (refused), SIGTERM; traffic each time.
 # Topology: see ovpn-lib.bash.
 set -u
+# shellcheck source=tests/openvpn/ovpn-lib.bash
 . "$(dirname "$0")/ovpn-lib.bash"
 ovpn_require
 command -v openssl >/dev/null || { skip "openvpn: tls.sh" "openssl is not installed"; exit 0; }
