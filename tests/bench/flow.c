@@ -14,8 +14,8 @@
  *       pausing the sender.  After a 300 ms drain it prints per DEST
  *           flow DEST before=A after=B answered=N/M gap_ms=G lost=L class=C
  *                send_errors=E [last_error=TEXT]
- *       where A/B are the addresses the far end saw last before / first
- *       after CMD, G the longest run of unanswered packets after CMD (in ms,
+ *       where A/B are the addresses the far end saw last before CMD / last
+ *       of all (B "none" when the flow never recovered), G the longest run of unanswered packets after CMD (in ms,
  *       run x interval; "-1" when the flow was still unanswered at the end
  *       of the window: never recovered), C is
  *       "moved" when A is --gone, else "surviving".  Then one summary line
@@ -262,8 +262,8 @@ int main(int argc, char **argv)
 				answered++;
 				if (s < exec_seq)
 					before = d[k].seen[s];
-				else if (!after)
-					after = d[k].seen[s];
+				else
+					after = d[k].seen[s];     /* the last one answered */
 			}
 			if (s < exec_seq)
 				continue;
@@ -286,6 +286,8 @@ int main(int argc, char **argv)
 		else if (run > worst)
 			worst = run;
 		gap = any_after ? (int)((long long)worst * interval / 1000) : -1;
+		if (gap < 0)
+			after = 0;              /* "none": it never recovered */
 		moved = gone && before == gone;
 		if (moved) {
 			nm++;

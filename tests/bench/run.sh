@@ -339,7 +339,8 @@ fo_row() { # KIND LABEL
 # ---- main ---------------------------------------------------------------------
 
 START=$(date +%s)
-echo "multihome bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r), $(iptables-legacy -V)"
+echo "multihome bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r), $(iptables-legacy -V), $(ip -V | sed 's/, libbpf.*//')"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine inflates both columns)"
 echo "command: $( [ -n "${SUDO_USER:-}" ] && echo sudo )make bench  (tests/bench/run.sh; BENCH_EVENTS=$EVENTS BENCH_SCALE_EVENTS=$SCALE_EVENTS BENCH_LINKS=\"$LINKS\" BENCH_FOREIGN=\"$FOREIGN\")"
 echo
 
@@ -443,4 +444,4 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
 		echo
 	done
 fi
-echo "case wall time (s): $(tr '\n' ' ' <"$WORK/case-seconds"); total $(($(date +%s) - START)) s"
+echo "case wall time (s): $(tr '\n' ' ' <"$WORK/case-seconds"); total $(($(date +%s) - START)) s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
