@@ -32,12 +32,17 @@ declare -A ADDR=()      # link k -> its local address now
 BG=()
 
 cleanup() {
-	local p
+	local p rc=0
 	for p in "${BG[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	ip netns del "$SRV" 2>/dev/null
 	ip netns del "$FAR" 2>/dev/null
 	[ -z "${MH_KEEP:-}" ] && rm -rf "$TMP"
+	if [ -n "${_mh_own_results:-}" ]; then     # run alone: check.sh's summary
+		mh_summary || rc=1
+		rm -f "$MH_RESULTS"
+		exit $rc
+	fi
 	return 0
 }
 trap cleanup EXIT
@@ -70,8 +75,9 @@ net_create() {
 	S ip addr add 192.0.2.1/24 dev lan0
 	S ip link set lan0p up
 	S ip link set lan0 up
-	F "$PROBE" serve --udp 7000 --max-time 900 >"$TMP/serve.log" 2>&1 &
+	F "$PROBE" serve --udp 7000 --udp 7001 --max-time 900 >"$TMP/serve.log" 2>&1 &
 	BG+=($!)
+	disown $!
 	for n in $(seq 50); do grep -q ready "$TMP/serve.log" && return 0; sleep 0.05; done
 	echo "mh-probe serve did not start" >&2
 	return 1
@@ -124,7 +130,7 @@ peers() {
 # hxbg LOG K WORDS...: in the background; HPID is its pid (signal it directly).
 hxargs() {
 	HXA=(--file "${PEERS_FILE[$1]:-$TMP/peers-$1}" --plugin "$PLUGIN" --ifname "ppp$1"
-	     --local "${ADDR[$1]:-100.64.$1.2}" --remote "100.64.$1.1" --linkname "l$1")
+	     --local "${ADDR[$1]:-100.64.$1.2}" --remote "${RMT[$1]:-100.64.$1.1}" --linkname "l$1")
 }
 hx() {
 	local k=$1
@@ -140,7 +146,7 @@ hxbg() {
 	HPID=$!
 	BG+=("$HPID")
 }
-declare -A PEERS_FILE=()
+declare -A PEERS_FILE=() RMT=()
 
 # canon: multihome-relevant kernel state of srv as text; nexthop ids are
 # replaced by the device names they stand for (slots differ between runs).
