@@ -444,15 +444,31 @@ c_kill9_recover() {
 }
 check kill9-recover c_kill9_recover
 
+# ---- a third link whose peers file has nothing of multihome but the plugin
+start_pppd minimal
+c_minimal() {
+	wait_until 40 has_addr ppp2 192.0.2.2
+	wait_until 10 rules_have 'from 192.0.2.2 lookup'
+	t=$($IP rule | sed -n 's/.*from 192\.0\.2\.2 lookup \([^ ]*\).*/\1/p')
+	fw=$($IP rule | grep -c "fwmark .* lookup $t ")
+	named=$($IPT -t mangle -S | grep -c '"multihome minimal"')
+	s=$($PROBE connect --tcp --port 80 --timeout 3000 --bind 192.0.2.2 198.51.100.7 | seen_of)
+	D="table '$t', fwmark rules for it $fw, members: $(nh_members); mangle rules named 'minimal' (pppd's linkname): $named; bound to 192.0.2.2 the far end saw '$s'"
+	[ -n "$t" ] && [ "$t" != 101 ] && [ "$t" != 102 ] && [ "$fw" = 1 ] &&
+		echo " $(nh_members)" | grep -q ' ppp2,1 ' && [ "$named" -ge 1 ] && [ "$s" = 192.0.2.2 ]
+}
+check minimal c_minimal
+
 # ---- everything down
-P1=$(pid_of isp1) P2=$(pid_of isp2)
-kill -TERM "$P1" "$P2"
+P1=$(pid_of isp1) P2=$(pid_of isp2) P3=$(pid_of minimal)
+kill -TERM "$P1" "$P2" "$P3"
 wait_until 20 gone "$P1"
 wait_until 20 gone "$P2"
+wait_until 20 gone "$P3"
 c_final_clean() {
 	snapshot /tmp/after
 	D="diff against the state before any pppd: $(diff /tmp/before /tmp/after | grep '^[-+][^-+]' | tr '\t\n' ' ')"
-	gone "$P1" && gone "$P2" && diff /tmp/before /tmp/after >/dev/null
+	gone "$P1" && gone "$P2" && gone "$P3" && diff /tmp/before /tmp/after >/dev/null
 }
 check final-clean c_final_clean
 
