@@ -84,7 +84,11 @@ if wait_log "$UP_MSG" 0 && wait_for 10 tunnel_alive; then
 	n srv ip link set ppp0 up
 	isp_signal isp1
 	wait_for 10 has_table 101
+	# The flow returns only because its pre-NAT source changes with the balanced
+	# route's choice for the server (ppp0 here): with the same source, the
+	# connmark restored from ISP2's ingress would keep it on ISP2 (see below).
 	transport_via ISP1 "ISP1 back: the tunnel's transport returns to ISP1"
+	n srv ip -4 route get $VPNSERVER | head -1 | sed 's/^/      balanced route for the VPN server: /'
 	vpn_checks "nobody, after ISP1 down and up"
 else
 	not_ok "nobody: tunnel up, link registered at ROUTE_UP" "$(tail -5 "$CLIENT_LOG")"
