@@ -53,6 +53,10 @@ for t in ip iptables-legacy iptables-legacy-restore; do
 	command -v $t >/dev/null || die "missing $t"
 done
 
+for n in $LINKS; do
+	[ "$n" -ge 2 ] && [ "$n" -le 256 ] 2>/dev/null || die "BENCH_LINKS: $n is not in 2..256"
+done
+
 ID=mhb$$
 # tmpfs, as production /run is: the registry's cost is part of an event
 WORK=$(mktemp -d /dev/shm/mh-bench.XXXXXX) || die "mktemp"
@@ -142,7 +146,7 @@ mh_background() {
 # Sets SHELL_OTHERS and SHELL_MODE (multipath beyond SHELL_GROUP_MAX links).
 SHELL_GROUP_MAX=100
 shell_background() {
-	local c=$1 n=$2 i members= ifs= mp=
+	local c=$1 n=$2 i members='' ifs='' mp=''
 	SHELL_MODE=group
 	[ "$n" -gt "$SHELL_GROUP_MAX" ] && SHELL_MODE=multipath
 	{
@@ -276,7 +280,7 @@ profile() {
 
 # row CASE LINKS FOREIGN EVENT: one line of the table
 row() {
-	local c=$1 n=$2 nf=$3 ev=$4 mh sh r med min max smed
+	local c=$1 n=$2 nf=$3 ev=$4 r med min max smed
 	read -r med min max <<<"$(stats "$WORK/$c.mh.$ev")"
 	read -r smed _ _ <<<"$(stats "$WORK/$c.sh.$ev")"
 	read -r r _ _ <<<"$(ratio_stats "$WORK/$c.mh.$ev" "$WORK/$c.sh.$ev")"
@@ -323,7 +327,7 @@ failover() {
 }
 
 fo_row() { # KIND LABEL
-	local k=$1 s ns sg nm mg rec ex after
+	local k=$1 s ns sg nm mg ex after
 	s=$(grep '^summary' "$WORK/fo-$k.flow")
 	ns=$(sed 's/.*surviving_flows=\([0-9]*\).*/\1/' <<<"$s")
 	sg=$(sed 's/.*surviving_gap_ms=\(-*[0-9]*\).*/\1/' <<<"$s")
@@ -406,10 +410,6 @@ echo
 
 # ---- targets --------------------------------------------------------------------
 echo "Targets:"
-read -r bu _ _ <<<"$(stats "$WORK/base.mh.up")"
-read -r bd _ _ <<<"$(stats "$WORK/base.mh.down")"
-read -r su _ _ <<<"$(stats "$WORK/base.sh.up")"
-read -r sd _ _ <<<"$(stats "$WORK/base.sh.down")"
 read -r ru _ _ <<<"$(stats "$WORK/base.mh.up.ratio")"
 read -r rd _ _ <<<"$(stats "$WORK/base.mh.down.ratio")"
 awk -v u="$ru" -v d="$rd" 'BEGIN {
