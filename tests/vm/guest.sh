@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck shell=dash
 # The VM tier's scenario, run by /init inside the guest (busybox sh).
 #
 #   srv = the guest's own namespace (the home server; pppd runs here)
@@ -55,12 +56,12 @@ diag() {
 	} 2>&1 | sed "s/^/DIAG $1 /"
 }
 
-n() { ns=$1; shift; $IP netns exec "$ns" "$@"; }
-on() { ns=$1; shift; if [ "$ns" = - ]; then "$@"; else n "$ns" "$@"; fi; }
+n() { local ns=$1; shift; $IP netns exec "$ns" "$@"; }
+on() { local ns=$1; shift; if [ "$ns" = - ]; then "$@"; else n "$ns" "$@"; fi; }
 
 # wait_until SECONDS CMD...: poll CMD every 0.2 s.
 wait_until() {
-	t=$(($1 * 5))
+	local t=$(($1 * 5))
 	shift
 	while [ $t -gt 0 ]; do
 		"$@" && return 0
@@ -175,7 +176,7 @@ seen_by() { $PROBE connect --tcp --port "$2" --timeout 3000 "$1" 2>/dev/null | s
 # "<seen address> <count>" lines and "fail N".
 sweep() { sweep_from - "$@"; }
 sweep_from() { # NS FIRST LAST PORT (NS "-" = srv)
-	ns=$1
+	local ns=$1
 	shift
 	on "$ns" $PROBE connect --tcp --port "$3" --timeout 3000 --parallel 8 "198.51.100.$1-$2" 2>/dev/null |
 		awk '$2 ~ /^seen=/ { split(substr($2, 6), a, ":"); n[a[1]]++; next }
