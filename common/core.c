@@ -71,14 +71,39 @@ static int apply(struct mh_registry *r, char *err, size_t len)
 	return mh_fw_apply(up, n, err, len);
 }
 
-/* The kernel is the truth: a link whose interface is gone is down. */
+static int iface_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct mh_iface *)x)->name, ((const struct mh_iface *)y)->name);
+}
+
+/* The kernel is the truth: a link whose interface is gone is down.  One
+ * link dump for all of them (an ioctl per link costs more past a few). */
 static unsigned prune(struct mh_registry *r)
 {
-	unsigned i, pruned = 0;
+	static struct mh_iface ifs[4096];
+	unsigned i, pruned = 0, nup = 0;
+	int nifs = -1;
 
+	for (i = 0; i < r->n; i++)
+		nup += r->links[i].up;
+	if (nup > 4)
+		nifs = mh_nl_ifaces(ifs, sizeof ifs / sizeof ifs[0]);
+	if (nifs >= 0)
+		qsort(ifs, (size_t)nifs, sizeof ifs[0], iface_cmp);
 	for (i = 0; i < r->n; i++) {
 		struct mh_link *l = &r->links[i];
-		if (!l->up || (int)if_nametoindex(l->ifname) == l->ifindex)
+		int index;
+		if (!l->up)
+			continue;
+		if (nifs >= 0) {
+			struct mh_iface key, *f;
+			snprintf(key.name, sizeof key.name, "%s", l->ifname);
+			f = bsearch(&key, ifs, (size_t)nifs, sizeof key, iface_cmp);
+			index = f ? f->index : 0;
+		} else {
+			index = (int)if_nametoindex(l->ifname);
+		}
+		if (index == l->ifindex)
 			continue;
 		mh_log(MH_LOG_INFO, "%s: interface %s (index %d) is gone; withdrawing the link",
 		       l->cfg.name, l->ifname, l->ifindex);

@@ -11,6 +11,7 @@ struct mh_registry {
 	struct mh_link *links;  /* MH_MAX_LINKS entries */
 	unsigned n;
 	int lockfd;
+	uint64_t gen;           /* bumped in the lock file by every change */
 };
 
 int  mh_reg_open(struct mh_registry *r, char *err, size_t len);  /* lock + load */
@@ -30,6 +31,12 @@ uint32_t mh_mark_union(const struct mh_link *const *links, unsigned n);
 /* rtnetlink: make every object tagged MH_RT_PROTO match the desired state
  * in one batch.  Fills stats->nl_msgs. */
 int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
+/* All interfaces of this namespace (index, name); returns how many, or -1. */
+struct mh_iface {
+	int index;
+	char name[IF_NAMESIZE];
+};
+int mh_nl_ifaces(struct mh_iface *out, unsigned max);
 /* Is ADDR inside a prefix configured on an interface other than IFINDEX? */
 int mh_nl_addr_foreign_prefix(uint32_t addr_be, int ifindex, char *why, size_t len);
 

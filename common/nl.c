@@ -15,6 +15,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
+#include <linux/if_link.h>
 #include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 
@@ -70,14 +71,19 @@ struct nl {
 	char errmsg[MH_ERR_MAX];
 	/* per message: errnos that are fine (a delete of what is already gone) */
 	int ok_errno[CHUNK / 16];
-	char what[CHUNK / 16][48];
+	const char *what[CHUNK / 16];   /* string literals */
 };
 
 static int nl_open(struct nl *nl)
 {
 	int one = 1;
 
-	memset(nl, 0, sizeof *nl);
+	nl->sock = NULL;
+	nl->used = 0;
+	nl->pending = 0;
+	nl->sent = 0;
+	nl->err = 0;
+	nl->errmsg[0] = 0;
 	nl->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
 	if (!nl->sock)
 		return -1;
@@ -361,7 +367,7 @@ static struct nlmsghdr *nl_msg(struct nl *nl, uint16_t type, uint16_t flags, int
 	if (!nl->pending)
 		nl->first_seq = h->nlmsg_seq;
 	nl->ok_errno[nl->pending] = ok_errno;
-	snprintf(nl->what[nl->pending], sizeof nl->what[0], "%s", what);
+	nl->what[nl->pending] = what;
 	return h;
 }
 
@@ -529,21 +535,55 @@ static unsigned desired_rules(const struct mh_link *const *links, unsigned n, st
 	return k;
 }
 
-static int rule_eq(const struct rule *a, const struct rule *b)
+#define CMP(f) if (a->f != b->f) return a->f < b->f ? -1 : 1
+static int rule_cmp(const void *x, const void *y)
 {
-	return a->prio == b->prio && a->table == b->table && a->mark == b->mark &&
-	       a->mask == b->mask && a->src == b->src && a->src_len == b->src_len &&
-	       a->suppress == b->suppress;
+	const struct rule *a = x, *b = y;
+
+	CMP(prio); CMP(table); CMP(mark); CMP(mask); CMP(src); CMP(src_len); CMP(suppress);
+	return 0;
+}
+#undef CMP
+
+static int nh_cmp(const void *x, const void *y)
+{
+	const struct nh *a = x, *b = y;
+
+	return a->id < b->id ? -1 : a->id > b->id;
 }
 
 static const struct nh *find_nh(const struct kstate *k, uint32_t id)
 {
-	unsigned i;
+	struct nh key = { .id = id };
 
-	for (i = 0; i < k->nnhs; i++)
-		if (k->nhs[i].id == id)
-			return &k->nhs[i];
-	return NULL;
+	return bsearch(&key, k->nhs, k->nnhs, sizeof key, nh_cmp);
+}
+
+static int route_cmp(const void *x, const void *y)
+{
+	const struct route *a = x, *b = y;
+
+	if (a->table != b->table)
+		return a->table < b->table ? -1 : 1;
+	if (a->oif != b->oif)
+		return a->oif < b->oif ? -1 : 1;
+	if (a->gw != b->gw)
+		return a->gw < b->gw ? -1 : 1;
+	return a->nhid < b->nhid ? -1 : a->nhid > b->nhid;
+}
+
+static int link_table_cmp(const void *x, const void *y)
+{
+	const struct mh_link *a = *(const struct mh_link *const *)x;
+	const struct mh_link *b = *(const struct mh_link *const *)y;
+
+	return a->cfg.table < b->cfg.table ? -1 : a->cfg.table > b->cfg.table;
+}
+
+/* The route a link's own table should hold. */
+static struct route link_route(const struct mh_link *l)
+{
+	return (struct route){ .table = l->cfg.table, .oif = l->ifindex, .gw = l->gateway };
 }
 
 static int cmp_grp(const void *a, const void *b)
@@ -556,6 +596,7 @@ static int cmp_grp(const void *a, const void *b)
 int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len)
 {
 	static struct rule want[MAX_OBJ];
+	static const struct mh_link *bytable[MH_MAX_LINKS];
 	struct kstate *k;
 	struct nl nl;
 	struct nexthop_grp grp[MH_MAX_LINKS];
@@ -603,16 +644,16 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 		}
 	}
 
+	qsort(k->routes, k->nroutes, sizeof k->routes[0], route_cmp);
+	qsort(k->nhs, k->nnhs, sizeof k->nhs[0], nh_cmp);
+	memcpy(bytable, links, n * sizeof *links);
+	qsort(bytable, n, sizeof *bytable, link_table_cmp);
+
 	/* 1. each link's own table */
 	for (i = 0; i < n; i++) {
-		const struct mh_link *l = links[i];
-		int have = 0;
-		for (j = 0; j < k->nroutes; j++)
-			if (k->routes[j].table == l->cfg.table && k->routes[j].oif == l->ifindex &&
-			    k->routes[j].gw == l->gateway && !k->routes[j].nhid)
-				have = 1;
-		if (!have)
-			put_link_route(&nl, l);
+		struct route want_r = link_route(links[i]);
+		if (!bsearch(&want_r, k->routes, k->nroutes, sizeof want_r, route_cmp))
+			put_link_route(&nl, links[i]);
 	}
 	/* 2. nexthops and the balanced group, then main's default */
 	if (k->have_nexthops) {
@@ -650,46 +691,53 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 	} else if (ngrp) {
 		put_default_multipath(&nl, links, n);
 	}
-	/* 3. rules: add what is missing */
+	/* 3. rules: sorted by priority, merged; add what is missing, then
+	 * withdraw what is ours and no longer wanted (duplicates too) */
 	nwant = desired_rules(links, n, want);
-	for (i = 0; i < nwant; i++) {
-		int have = 0;
-		for (j = 0; j < k->nrules; j++)
-			if (rule_eq(&want[i], &k->rules[j]))
-				have = 1;
-		if (!have)
+	qsort(want, nwant, sizeof want[0], rule_cmp);
+	qsort(k->rules, k->nrules, sizeof k->rules[0], rule_cmp);
+	for (i = 0, j = 0; i < nwant; i++) {
+		while (j < k->nrules && rule_cmp(&k->rules[j], &want[i]) < 0)
+			j++;
+		if (j >= k->nrules || rule_cmp(&k->rules[j], &want[i]))
 			put_rule(&nl, &want[i], 1);
 	}
-	/* 4. withdraw what is ours and no longer wanted: rules, routes, nexthops */
-	for (j = 0; j < k->nrules; j++) {
-		int keep = 0;
-		for (i = 0; i < nwant; i++)
-			if (rule_eq(&want[i], &k->rules[j]))
-				keep = 1;
-		for (i = 0; i < j; i++) /* a duplicate of ours: remove it too */
-			if (rule_eq(&k->rules[i], &k->rules[j]))
-				keep = 0;
+	for (j = 0, i = 0; j < k->nrules; j++) {
+		int keep;
+		while (i < nwant && rule_cmp(&want[i], &k->rules[j]) < 0)
+			i++;
+		keep = i < nwant && !rule_cmp(&want[i], &k->rules[j]) &&
+		       !(j > 0 && !rule_cmp(&k->rules[j - 1], &k->rules[j]));
 		if (!keep)
 			put_rule(&nl, &k->rules[j], 0);
 	}
+	/* routes and nexthops */
 	for (j = 0; j < k->nroutes; j++) {
 		const struct route *r = &k->routes[j];
 		int keep = 0;
 		if (r->table == RT_TABLE_MAIN)
 			keep = ngrp && (k->have_nexthops ? r->nhid == MH_NH_GROUP_ID : r->multipath);
-		for (i = 0; i < n && !keep; i++)
-			keep = r->table == links[i]->cfg.table && r->oif == links[i]->ifindex &&
-			       r->gw == links[i]->gateway && !r->nhid;
+		else {
+			struct mh_link key;
+			const struct mh_link *kp = &key, *const *owner;
+			key.cfg.table = r->table;
+			owner = bsearch(&kp, bytable, n, sizeof *bytable, link_table_cmp);
+			if (owner) {
+				struct route want_r = link_route(*owner);
+				keep = !route_cmp(&want_r, r);
+			}
+		}
 		if (!keep)
 			del_route(&nl, r);
 	}
 	for (j = 0; j < k->nnhs; j++) {
 		uint32_t id = k->nhs[j].id;
 		int keep = 0;
+		struct nexthop_grp key = { .id = id };
 		if (id == MH_NH_GROUP_ID)
 			keep = ngrp > 0;
-		for (i = 0; i < ngrp && !keep; i++)
-			keep = grp[i].id == id;
+		else
+			keep = bsearch(&key, grp, ngrp, sizeof key, cmp_grp) != NULL;
 		if (!keep)
 			del_nh(&nl, id);
 	}
@@ -705,6 +753,49 @@ out:
 free_k:
 	free(k);
 	return rc;
+}
+
+/* ---- interfaces ---- */
+
+struct iface_q {
+	struct mh_iface *out;
+	unsigned n, max;
+};
+
+static int link_cb(const struct nlmsghdr *h, void *data)
+{
+	struct iface_q *q = data;
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(h);
+	const struct nlattr *a;
+
+	if (h->nlmsg_type != RTM_NEWLINK || q->n >= q->max)
+		return 0;
+	mnl_attr_for_each(a, h, sizeof *ifi)
+		if (mnl_attr_get_type(a) == IFLA_IFNAME) {
+			snprintf(q->out[q->n].name, sizeof q->out[0].name, "%s", mnl_attr_get_str(a));
+			q->out[q->n].index = ifi->ifi_index;
+			q->n++;
+		}
+	return 0;
+}
+
+int mh_nl_ifaces(struct mh_iface *out, unsigned max)
+{
+	struct iface_q q = { .out = out, .max = max };
+	char buf[128];
+	struct nl nl;
+	struct nlmsghdr *h;
+	int rc;
+
+	if (nl_open(&nl) < 0)
+		return -1;
+	h = mnl_nlmsg_put_header(buf);
+	h->nlmsg_type = RTM_GETLINK;
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(h, sizeof *ifi);
+	ifi->ifi_family = AF_UNSPEC;
+	rc = nl_dump(&nl, h, link_cb, &q);
+	nl_close(&nl);
+	return rc < 0 ? -1 : (int)q.n;
 }
 
 /* ---- addresses ---- */

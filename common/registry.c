@@ -250,6 +250,71 @@ static int read_entry(int dfd, const char *file, struct mh_link *l, char *err, s
 	return mh_reg_parse(buf, l, err, len);
 }
 
+/* A process keeps the registry it last saw, tagged with the generation
+ * number every writer bumps in the lock file (under the lock).  An event
+ * re-reads the entries only when another process changed them since. */
+static struct {
+	struct mh_link *links;
+	unsigned n;
+	uint64_t gen;
+	int valid;
+	char rundir[256];
+	dev_t dev;              /* the lock file itself: a new directory is a new registry */
+	ino_t ino;
+} cache;
+static int reg_changed, reg_cache_bad;
+
+static uint64_t read_gen(int fd)
+{
+	uint64_t g = 0;
+
+	if (pread(fd, &g, sizeof g, 0) != (ssize_t)sizeof g)
+		return 0;
+	return g;
+}
+
+static void lock_id(int fd, dev_t *dev, ino_t *ino)
+{
+	struct stat st;
+
+	*dev = 0;
+	*ino = 0;
+	if (fstat(fd, &st) == 0) {
+		*dev = st.st_dev;
+		*ino = st.st_ino;
+	}
+}
+
+static void cache_put(const struct mh_registry *r, uint64_t gen)
+{
+	if (!cache.links)
+		cache.links = malloc(MH_MAX_LINKS * sizeof *cache.links);
+	if (!cache.links || strlen(mh_rundir()) >= sizeof cache.rundir) {
+		cache.valid = 0;
+		return;
+	}
+	memcpy(cache.links, r->links, r->n * sizeof *r->links);
+	cache.n = r->n;
+	cache.gen = gen;
+	lock_id(r->lockfd, &cache.dev, &cache.ino);
+	strcpy(cache.rundir, mh_rundir());
+	cache.valid = 1;
+}
+
+static int cache_get(struct mh_registry *r, uint64_t gen)
+{
+	dev_t dev;
+	ino_t ino;
+
+	lock_id(r->lockfd, &dev, &ino);
+	if (!cache.valid || cache.gen != gen || strcmp(cache.rundir, mh_rundir()) ||
+	    cache.dev != dev || cache.ino != ino)
+		return 0;
+	memcpy(r->links, cache.links, cache.n * sizeof *r->links);
+	r->n = cache.n;
+	return 1;
+}
+
 int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 {
 	DIR *dir;
@@ -259,7 +324,7 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 	r->lockfd = -1;
 	if (rundir_ready(err, len) < 0)
 		return -1;
-	r->links = calloc(MH_MAX_LINKS, sizeof *r->links);
+	r->links = malloc(MH_MAX_LINKS * sizeof *r->links);
 	if (!r->links) {
 		snprintf(err, len, "out of memory");
 		return -1;
@@ -270,6 +335,10 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 		r->links = NULL;
 		return -1;
 	}
+	reg_changed = reg_cache_bad = 0;
+	r->gen = read_gen(r->lockfd);
+	if (cache_get(r, r->gen))
+		return 0;
 	dir = opendir(mh_rundir());
 	if (!dir) {
 		mh_reg_close(r);
@@ -299,11 +368,22 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 		r->n++;
 	}
 	closedir(dir);
+	cache_put(r, r->gen);
 	return 0;
 }
 
 void mh_reg_close(struct mh_registry *r)
 {
+	if (r->lockfd >= 0 && reg_changed) {
+		uint64_t gen = r->gen + 1;
+		if (pwrite(r->lockfd, &gen, sizeof gen, 0) != (ssize_t)sizeof gen)
+			reg_cache_bad = 1;
+		if (reg_cache_bad)
+			cache.valid = 0;
+		else
+			cache_put(r, gen); /* what we wrote is what is on disk */
+	}
+	reg_changed = 0;
 	if (r->lockfd >= 0)
 		close(r->lockfd); /* releases the flock */
 	r->lockfd = -1;
@@ -328,6 +408,8 @@ int mh_reg_store(const struct mh_link *l, char *err, size_t len)
 	int fd;
 	size_t n;
 
+	reg_changed = 1;
+	reg_cache_bad++;        /* until the entry is on disk */
 	if (mh_reg_format(l, text, sizeof text) < 0) {
 		snprintf(err, len, "registry entry for %s too large", l->cfg.name);
 		return -1;
@@ -351,6 +433,7 @@ int mh_reg_store(const struct mh_link *l, char *err, size_t len)
 		unlink(tmp);
 		return fail(err, len, "cannot rename to %s: %s", path, e);
 	}
+	reg_cache_bad--;
 	return 0;
 }
 
@@ -359,6 +442,8 @@ int mh_reg_forget(const char *name, char *err, size_t len)
 	char path[600];
 
 	snprintf(path, sizeof path, "%s/%s%s", mh_rundir(), ENTRY_PREFIX, name);
+	reg_changed = 1;
+	reg_cache_bad = 1;      /* the caller's list still holds the entry */
 	if (unlink(path) < 0 && errno != ENOENT)
 		return fail(err, len, "cannot remove %s: %s", path, errno);
 	return 0;
