@@ -293,12 +293,17 @@ static int check_link(struct mh_link *l, char *err, size_t len)
 		snprintf(err, len, "link %s refused: %s", l->cfg.name, why);
 		return -1;
 	}
-	if (mh_nl_addr_foreign_prefix(l->local, l->ifindex, why, sizeof why)) {
+	{       /* none of them may claim a network of the host (the LAN) */
+		static const char *const what[] = { "local address", "peer address", "gateway" };
+		const uint32_t addrs[] = { l->local, l->peer, l->gateway };
 		char a[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &l->local, a, sizeof a);
-		snprintf(err, len, "link %s refused: local address %s lies in %s, a network of this host",
-			 l->cfg.name, a, why);
-		return -1;
+		int hit = mh_nl_addr_foreign_prefix(addrs, 3, l->ifindex, why, sizeof why);
+		if (hit) {
+			inet_ntop(AF_INET, &addrs[hit - 1], a, sizeof a);
+			snprintf(err, len, "link %s refused: %s %s lies in %s, a network of this host",
+				 l->cfg.name, what[hit - 1], a, why);
+			return -1;
+		}
 	}
 	return 0;
 }

@@ -37,8 +37,9 @@ struct mh_iface {
 	char name[IF_NAMESIZE];
 };
 int mh_nl_ifaces(struct mh_iface *out, unsigned max);
-/* Is ADDR inside a prefix configured on an interface other than IFINDEX? */
-int mh_nl_addr_foreign_prefix(uint32_t addr_be, int ifindex, char *why, size_t len);
+/* Does one of ADDRS (0 = absent) lie inside a prefix configured on an
+ * interface other than IFINDEX?  Returns its index + 1, or 0. */
+int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, int ifindex, char *why, size_t len);
 
 /* firewall backend (libiptc): rebuild multihome's chains, one commit per table. */
 int mh_fw_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);

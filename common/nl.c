@@ -801,9 +801,10 @@ int mh_nl_ifaces(struct mh_iface *out, unsigned max)
 /* ---- addresses ---- */
 
 struct addr_q {
-	uint32_t addr;
+	const uint32_t *addrs;
+	unsigned n;
 	int ifindex;
-	int hit;
+	int hit;                /* index + 1 of the first address found in a foreign prefix */
 	char why[96];
 };
 
@@ -813,6 +814,7 @@ static int addr_cb(const struct nlmsghdr *h, void *data)
 	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(h);
 	const struct nlattr *a;
 	uint32_t local = 0, mask;
+	unsigned i;
 
 	if (h->nlmsg_type != RTM_NEWADDR || ifa->ifa_family != AF_INET ||
 	    (int)ifa->ifa_index == q->ifindex || q->hit)
@@ -820,23 +822,25 @@ static int addr_cb(const struct nlmsghdr *h, void *data)
 	mnl_attr_for_each(a, h, sizeof *ifa)
 		if (mnl_attr_get_type(a) == IFA_LOCAL)
 			local = mnl_attr_get_u32(a);
-	if (!local || ifa->ifa_prefixlen == 0)
+	if (!local || ifa->ifa_prefixlen == 0 || ifa->ifa_prefixlen >= 32)
 		return 0;
 	mask = htonl(0xffffffffu << (32 - ifa->ifa_prefixlen));
-	if ((local & mask) == (q->addr & mask) && ifa->ifa_prefixlen < 32) {
+	for (i = 0; i < q->n && !q->hit; i++) {
 		char ifn[IF_NAMESIZE] = "?", p[INET_ADDRSTRLEN];
 		uint32_t net = local & mask;
+		if (!q->addrs[i] || (q->addrs[i] & mask) != net)
+			continue;
 		if_indextoname(ifa->ifa_index, ifn);
 		inet_ntop(AF_INET, &net, p, sizeof p);
 		snprintf(q->why, sizeof q->why, "%s/%u on %s", p, ifa->ifa_prefixlen, ifn);
-		q->hit = 1;
+		q->hit = (int)i + 1;
 	}
 	return 0;
 }
 
-int mh_nl_addr_foreign_prefix(uint32_t addr_be, int ifindex, char *why, size_t len)
+int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, int ifindex, char *why, size_t len)
 {
-	struct addr_q q = { .addr = addr_be, .ifindex = ifindex };
+	struct addr_q q = { .addrs = addrs, .n = n, .ifindex = ifindex };
 	char buf[128];
 	struct nl nl;
 	struct nlmsghdr *h;
