@@ -120,6 +120,8 @@ static void store_all(struct mh_registry *r)
 	char e[MH_ERR_MAX];
 	unsigned i;
 
+	r->synced = 1;
+
 	for (i = 0; i < r->n; i++) {
 		if (!r->links[i].dirty)
 			continue;
@@ -389,6 +391,11 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 		goto fail;
 	}
 	set_rp_filter(in->ifname);
+	{
+		const struct mh_link *up[MH_MAX_LINKS];
+		unsigned nup = mh_up_links(&r, up);
+		mh_ct_bring_home(slot, up, nup);
+	}
 	store_all(&r);
 	mh_reg_close(&r);
 	end();

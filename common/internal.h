@@ -12,10 +12,15 @@ struct mh_registry {
 	unsigned n;
 	int lockfd;
 	uint64_t gen;           /* bumped in the lock file by every change */
+	int synced;             /* set by the caller: links[] is exactly what is on disk */
 };
 
 int  mh_reg_open(struct mh_registry *r, char *err, size_t len);  /* lock + load */
 void mh_reg_close(struct mh_registry *r);                        /* unlock + free */
+/* A process caches the registry between events, valid while the generation
+ * in the lock file is unchanged; only writers that hold the lock bump it.
+ * Whoever edits entries behind the core's back must drop the cache. */
+void mh_reg_forget_cache(void);
 int  mh_reg_store(const struct mh_link *l, char *err, size_t len);
 int  mh_reg_forget(const char *name, char *err, size_t len);
 int  mh_reg_parse(const char *text, struct mh_link *l, char *err, size_t len);
@@ -43,6 +48,9 @@ int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, int ifindex, ch
 
 /* firewall backend (libiptc): rebuild multihome's chains, one commit per table. */
 int mh_fw_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
+
+/* conntrack: restart pinned flows of LINK that left by another link. */
+int mh_ct_bring_home(const struct mh_link *link, const struct mh_link *const *up, unsigned nup);
 
 /* time and stats */
 long long mh_now_usec(void);

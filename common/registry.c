@@ -315,6 +315,11 @@ static int cache_get(struct mh_registry *r, uint64_t gen)
 	return 1;
 }
 
+void mh_reg_forget_cache(void)
+{
+	cache.valid = 0;
+}
+
 int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 {
 	DIR *dir;
@@ -336,6 +341,7 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 		return -1;
 	}
 	reg_changed = reg_cache_bad = 0;
+	r->synced = 0;
 	r->gen = read_gen(r->lockfd);
 	if (cache_get(r, r->gen))
 		return 0;
@@ -378,10 +384,8 @@ void mh_reg_close(struct mh_registry *r)
 		uint64_t gen = r->gen + 1;
 		if (pwrite(r->lockfd, &gen, sizeof gen, 0) != (ssize_t)sizeof gen)
 			reg_cache_bad = 1;
-		if (reg_cache_bad)
-			cache.valid = 0;
-		else
-			cache_put(r, gen); /* what we wrote is what is on disk */
+		if (!reg_cache_bad && r->synced)
+			cache_put(r, gen); /* the caller says its list is what is on disk */
 	}
 	reg_changed = 0;
 	if (r->lockfd >= 0)
@@ -409,6 +413,7 @@ int mh_reg_store(const struct mh_link *l, char *err, size_t len)
 	size_t n;
 
 	reg_changed = 1;
+	cache.valid = 0;
 	reg_cache_bad++;        /* until the entry is on disk */
 	if (mh_reg_format(l, text, sizeof text) < 0) {
 		snprintf(err, len, "registry entry for %s too large", l->cfg.name);
@@ -443,6 +448,7 @@ int mh_reg_forget(const char *name, char *err, size_t len)
 
 	snprintf(path, sizeof path, "%s/%s%s", mh_rundir(), ENTRY_PREFIX, name);
 	reg_changed = 1;
+	cache.valid = 0;
 	reg_cache_bad = 1;      /* the caller's list still holds the entry */
 	if (unlink(path) < 0 && errno != ENOENT)
 		return fail(err, len, "cannot remove %s: %s", path, errno);
