@@ -348,6 +348,8 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 {
 	struct mh_registry r;
 	struct mh_link *slot, saved, *old;
+	static uint32_t locals[MH_MAX_LINKS];
+	unsigned nlocals;
 	char a[INET_ADDRSTRLEN], e2[MH_ERR_MAX];
 	int had;
 
@@ -393,11 +395,16 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	set_rp_filter(in->ifname);
 	{
 		const struct mh_link *up[MH_MAX_LINKS];
-		unsigned nup = mh_up_links(&r, up);
-		mh_ct_bring_home(slot, up, nup);
+		unsigned i;
+		nlocals = mh_up_links(&r, up);
+		for (i = 0; i < nlocals; i++)
+			locals[i] = up[i]->local;
 	}
+	*in = *slot;
 	store_all(&r);
 	mh_reg_close(&r);
+	/* outside the lock: it only deletes conntrack entries */
+	mh_ct_bring_home(in, locals, nlocals);
 	end();
 	inet_ntop(AF_INET, &in->local, a, sizeof a);
 	mh_log(MH_LOG_INFO, "%s up on %s: local %s, table %u, mark 0x%x/0x%x, priority %u, weight %u, "

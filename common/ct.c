@@ -39,8 +39,8 @@ struct victim {
 
 struct ct_q {
 	const struct mh_link *link;
-	const struct mh_link *const *up;
-	unsigned nup;
+	const uint32_t *locals;
+	unsigned nlocals;
 	struct victim *v;
 	unsigned n;
 };
@@ -103,8 +103,8 @@ static int ct_cb(const struct nlmsghdr *h, void *data)
 	if (!orig || r.dst == q->link->local || q->n >= MAX_DELETE ||
 	    orig->nla_len > sizeof q->v[0].orig)
 		return 0;
-	for (i = 0; i < q->nup; i++)
-		if (o.dst == q->up[i]->local)
+	for (i = 0; i < q->nlocals; i++)
+		if (o.dst == q->locals[i])
 			return 0;
 	for (i = 0; i < q->link->cfg.npins; i++)
 		if (pin_matches(&q->link->cfg.pins[i], &o))
@@ -151,15 +151,18 @@ static struct nlmsghdr *ct_msg(char *buf, uint16_t type, uint16_t flags, uint32_
 	return h;
 }
 
-int mh_ct_bring_home(const struct mh_link *link, const struct mh_link *const *up, unsigned nup)
+int mh_ct_bring_home(const struct mh_link *link, const uint32_t *locals, unsigned nlocals)
 {
-	struct ct_q q = { .link = link, .up = up, .nup = nup };
+	struct ct_q q = { .link = link, .locals = locals, .nlocals = nlocals };
 	struct mnl_socket *nl;
 	char buf[512];
 	uint32_t seq = (uint32_t)time(NULL);
 	unsigned i, gone = 0;
 
-	if (!link->cfg.npins || link->cfg.nat == MH_NAT_OFF)
+	/* only another up link can have carried this link's pinned flows (a
+	 * down link's NATed flows die with its device); the dump walks the
+	 * whole conntrack hash, which costs (30 ms at 262144 buckets) */
+	if (!link->cfg.npins || link->cfg.nat == MH_NAT_OFF || nlocals < 2)
 		return 0;
 	q.v = malloc(MAX_DELETE * sizeof *q.v);
 	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);

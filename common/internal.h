@@ -49,8 +49,9 @@ int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, int ifindex, ch
 /* firewall backend (libiptc): rebuild multihome's chains, one commit per table. */
 int mh_fw_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
 
-/* conntrack: restart pinned flows of LINK that left by another link. */
-int mh_ct_bring_home(const struct mh_link *link, const struct mh_link *const *up, unsigned nup);
+/* conntrack: restart pinned flows of LINK that left by another link.
+ * LOCALS: the local addresses of all up links (LINK's included). */
+int mh_ct_bring_home(const struct mh_link *link, const uint32_t *locals, unsigned nlocals);
 
 /* time and stats */
 long long mh_now_usec(void);
