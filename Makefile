@@ -14,7 +14,7 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE
 CPPFLAGS += -Icommon
 B        := build
 
-PKG_LIBS := $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl) -lip4tc
+PKG_LIBS := $(shell pkg-config --libs libmnl libnftnl 2>/dev/null || echo -lmnl -lnftnl) -lip4tc
 MNL_CFLAGS := $(shell pkg-config --cflags libmnl 2>/dev/null)
 CPPFLAGS += $(MNL_CFLAGS)
 

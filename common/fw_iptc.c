@@ -371,7 +371,7 @@ static int xtables_lock(char *err, size_t len)
 	return fd;
 }
 
-int mh_fw_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len)
+int mh_fw_iptc_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len)
 {
 	int fd = xtables_lock(err, len), rc;
 

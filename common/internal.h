@@ -46,8 +46,17 @@ int mh_nl_ifaces(struct mh_iface *out, unsigned max);
  * interface other than IFINDEX?  Returns its index + 1, or 0. */
 int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, int ifindex, char *why, size_t len);
 
-/* firewall backend (libiptc): rebuild multihome's chains, one commit per table. */
+/* The firewall: the backend chosen by mh_fw_backend() gets the desired
+ * state; the other one is emptied of anything of ours once, when the choice
+ * changes (remembered in the run directory). */
+enum mh_fw_backend { MH_FW_IPTABLES = 0, MH_FW_NFT };
+enum mh_fw_backend mh_fw_backend(void);
+const char *mh_fw_backend_name(enum mh_fw_backend b);
 int mh_fw_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
+/* libiptc (legacy x_tables): rebuild multihome's chains, one commit per table */
+int mh_fw_iptc_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
+/* nftables (libnftnl): table ip multihome, changed incrementally in one batch */
+int mh_fw_nft_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
 
 /* conntrack: restart pinned flows of LINK that left by another link.
  * LOCALS: the local addresses of all up links (LINK's included). */
