@@ -55,8 +55,6 @@ struct kstate {
 	unsigned ngrp;
 	int have_group;
 	int have_nexthops;
-	int foreign_default;    /* a default route in main not ours, metric 0 */
-	char foreign_desc[96];
 };
 
 struct nl {
@@ -185,8 +183,6 @@ static int route_cb(const struct nlmsghdr *h, void *data)
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(h);
 	const struct nlattr *a;
 	struct route r = { 0 };
-	uint32_t metric = 0;
-
 	if (h->nlmsg_type != RTM_NEWROUTE || rtm->rtm_family != AF_INET || rtm->rtm_dst_len)
 		return 0;
 	r.table = rtm->rtm_table;
@@ -197,21 +193,10 @@ static int route_cb(const struct nlmsghdr *h, void *data)
 		case RTA_GATEWAY: r.gw = mnl_attr_get_u32(a); break;
 		case RTA_NH_ID: r.nhid = mnl_attr_get_u32(a); break;
 		case RTA_MULTIPATH: r.multipath = 1; break;
-		case RTA_PRIORITY: metric = mnl_attr_get_u32(a); break;
 		}
 	}
-	if (rtm->rtm_protocol != MH_RT_PROTO) {
-		if (r.table == RT_TABLE_MAIN && metric == 0 && rtm->rtm_type == RTN_UNICAST &&
-		    !k->foreign_default) {
-			char ifn[IF_NAMESIZE] = "?";
-			k->foreign_default = 1;
-			if (r.oif)
-				if_indextoname((unsigned)r.oif, ifn);
-			snprintf(k->foreign_desc, sizeof k->foreign_desc, "default dev %s proto %u",
-				 ifn, rtm->rtm_protocol);
-		}
+	if (rtm->rtm_protocol != MH_RT_PROTO)
 		return 0;
-	}
 	if (k->nroutes < MAX_OBJ)
 		k->routes[k->nroutes++] = r;
 	return 0;
@@ -264,10 +249,13 @@ static int read_kernel(struct nl *nl, struct kstate *k)
 	if (nl_dump(nl, h, rule_cb, k) < 0)
 		return -1;
 
+	/* strict checking lets the kernel filter by protocol: only ours come back
+	 * (route_cb filters again for kernels that ignore it) */
 	h = mnl_nlmsg_put_header(buf);
 	h->nlmsg_type = RTM_GETROUTE;
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(h, sizeof *rtm);
 	rtm->rtm_family = AF_INET;
+	rtm->rtm_protocol = MH_RT_PROTO;
 	if (nl_dump(nl, h, route_cb, k) < 0)
 		return -1;
 
@@ -285,6 +273,12 @@ static int read_kernel(struct nl *nl, struct kstate *k)
 }
 
 /* ---- the batch ---- */
+
+static const char add_default[] = "add balanced default route";
+static const char foreign_default[] =
+	"add balanced default route: table main already holds a default route that multihome "
+	"did not install (metric 0); give it a higher metric to keep it as a fallback "
+	"(e.g. 'metric 100') or remove it (pppd: no 'defaultroute')";
 
 static int ack_cb_one(struct nl *nl, const struct nlmsghdr *h)
 {
@@ -306,8 +300,11 @@ static int ack_cb_one(struct nl *nl, const struct nlmsghdr *h)
 				ext = mnl_attr_get_str(a);
 	}
 	if (!nl->err) {
+		const char *what = nl->what[idx];
+		if (what == add_default && -e->error == EEXIST)
+			what = foreign_default;
 		nl->err = -e->error;
-		snprintf(nl->errmsg, sizeof nl->errmsg, "%s: %s%s%s", nl->what[idx],
+		snprintf(nl->errmsg, sizeof nl->errmsg, "%s: %s%s%s", what,
 			 strerror(-e->error), ext ? " (" : "", ext ? ext : "");
 		if (ext)
 			strncat(nl->errmsg, ")", sizeof nl->errmsg - strlen(nl->errmsg) - 1);
@@ -479,10 +476,12 @@ static void del_nh(struct nl *nl, uint32_t id)
 	nl_done(nl, h);
 }
 
+
+/* Ours is not there (the dump said so): create it, never replacing a
+ * foreign default route of the same metric. */
 static void put_default_nhid(struct nl *nl)
 {
-	struct nlmsghdr *h = nl_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, 0,
-				    "add balanced default route");
+	struct nlmsghdr *h = nl_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, 0, add_default);
 
 	route_hdr(h, RT_TABLE_MAIN);
 	mnl_attr_put_u32(h, RTA_NH_ID, MH_NH_GROUP_ID);
@@ -490,10 +489,12 @@ static void put_default_nhid(struct nl *nl)
 }
 
 /* Kernels without nexthop objects: one RTA_MULTIPATH route. */
-static void put_default_multipath(struct nl *nl, const struct mh_link *const *links, unsigned n)
+static void put_default_multipath(struct nl *nl, const struct mh_link *const *links, unsigned n,
+				  int ours_there)
 {
-	struct nlmsghdr *h = nl_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, 0,
-				    "add balanced default route (multipath)");
+	struct nlmsghdr *h = nl_msg(nl, RTM_NEWROUTE,
+				    NLM_F_CREATE | (ours_there ? NLM_F_REPLACE : NLM_F_EXCL), 0,
+				    add_default);
 	struct nlattr *mp;
 	unsigned i;
 
@@ -606,7 +607,7 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 	k = malloc(sizeof *k);
 	if (k) {
 		k->nrules = k->nroutes = k->nnhs = k->ngrp = 0;
-		k->have_group = k->foreign_default = 0;
+		k->have_group = 0;
 	}
 	if (!k) {
 		snprintf(err, len, "out of memory");
@@ -630,19 +631,6 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 			ngrp++;
 		}
 	qsort(grp, ngrp, sizeof grp[0], cmp_grp);
-
-	/* Is the main default route ours to write? */
-	if (ngrp && k->foreign_default) {
-		int ours = 0;
-		for (i = 0; i < k->nroutes; i++)
-			ours |= k->routes[i].table == RT_TABLE_MAIN;
-		if (!ours) {
-			snprintf(err, len, "table main already holds a default route multihome did not install (%s, metric 0); "
-				 "give it a higher metric to keep it as a fallback (e.g. 'metric 100'), or remove it "
-				 "(pppd: no 'defaultroute')", k->foreign_desc);
-			goto out;
-		}
-	}
 
 	qsort(k->routes, k->nroutes, sizeof k->routes[0], route_cmp);
 	qsort(k->nhs, k->nnhs, sizeof k->nhs[0], nh_cmp);
@@ -689,7 +677,10 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 				put_default_nhid(&nl);
 		}
 	} else if (ngrp) {
-		put_default_multipath(&nl, links, n);
+		int ours = 0;
+		for (j = 0; j < k->nroutes; j++)
+			ours |= k->routes[j].table == RT_TABLE_MAIN;
+		put_default_multipath(&nl, links, n, ours);
 	}
 	/* 3. rules: sorted by priority, merged; add what is missing, then
 	 * withdraw what is ours and no longer wanted (duplicates too) */
