@@ -314,6 +314,8 @@ if ! command -v nft >/dev/null; then
 	skip "nft backend" "no nft command"
 	exit 0
 fi
-for c in ${*:-$CHECKS}; do
+# shellcheck disable=SC2086  # a list of names
+[ $# -gt 0 ] || set -- $CHECKS
+for c in "$@"; do
 	"$c"
 done
