@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "internal.h"
 
@@ -323,6 +324,30 @@ static void set_rp_filter(const char *ifname)
 		close(fd);
 }
 
+/* Restart pinned flows that left by another link (common/ct.c).  The
+ * conntrack dump walks the whole hash table (tens of ms on a big host), so
+ * it runs in a grandchild: the event returns at once, the host (pppd,
+ * OpenVPN) never sees a child of ours, and nothing is exec'd. */
+static void bring_home(const struct mh_link *l, const uint32_t *locals, unsigned n)
+{
+	pid_t pid;
+
+	if (!mh_ct_wanted(l, n))
+		return;
+	pid = fork();
+	if (pid < 0) {
+		mh_ct_bring_home(l, locals, n);
+		return;
+	}
+	if (pid == 0) {
+		if (fork() == 0)
+			mh_ct_bring_home(l, locals, n);
+		_exit(0);
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 static int pid_alive(int pid)
 {
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
@@ -403,9 +428,8 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	*in = *slot;
 	store_all(&r);
 	mh_reg_close(&r);
-	/* outside the lock: it only deletes conntrack entries */
-	mh_ct_bring_home(in, locals, nlocals);
 	end();
+	bring_home(in, locals, nlocals);
 	inet_ntop(AF_INET, &in->local, a, sizeof a);
 	mh_log(MH_LOG_INFO, "%s up on %s: local %s, table %u, mark 0x%x/0x%x, priority %u, weight %u, "
 	       "%u pins; %u netlink messages, %u firewall commits, %lld us",

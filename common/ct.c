@@ -151,6 +151,13 @@ static struct nlmsghdr *ct_msg(char *buf, uint16_t type, uint16_t flags, uint32_
 	return h;
 }
 
+int mh_ct_wanted(const struct mh_link *link, unsigned nlocals)
+{
+	/* only another up link can have carried this link's pinned flows (a
+	 * down link's NATed flows die with its device) */
+	return link->cfg.npins && link->cfg.nat != MH_NAT_OFF && nlocals >= 2;
+}
+
 int mh_ct_bring_home(const struct mh_link *link, const uint32_t *locals, unsigned nlocals)
 {
 	struct ct_q q = { .link = link, .locals = locals, .nlocals = nlocals };
@@ -159,10 +166,7 @@ int mh_ct_bring_home(const struct mh_link *link, const uint32_t *locals, unsigne
 	uint32_t seq = (uint32_t)time(NULL);
 	unsigned i, gone = 0;
 
-	/* only another up link can have carried this link's pinned flows (a
-	 * down link's NATed flows die with its device); the dump walks the
-	 * whole conntrack hash, which costs (30 ms at 262144 buckets) */
-	if (!link->cfg.npins || link->cfg.nat == MH_NAT_OFF || nlocals < 2)
+	if (!mh_ct_wanted(link, nlocals))
 		return 0;
 	q.v = malloc(MAX_DELETE * sizeof *q.v);
 	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);

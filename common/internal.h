@@ -61,6 +61,7 @@ int mh_fw_nft_apply(const struct mh_link *const *links, unsigned n, char *err, s
 /* conntrack: restart pinned flows of LINK that left by another link.
  * LOCALS: the local addresses of all up links (LINK's included). */
 int mh_ct_bring_home(const struct mh_link *link, const uint32_t *locals, unsigned nlocals);
+int mh_ct_wanted(const struct mh_link *link, unsigned nlocals);
 
 /* time and stats */
 long long mh_now_usec(void);
