@@ -34,6 +34,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,7 +318,8 @@ struct elem {
 struct elems {
 	struct elem *v;
 	unsigned n, cap;
-	struct elem **by_key;   /* sorted by key (elems_index) */
+	struct elem **by_key;   /* hash of the keys (elems_index) */
+	unsigned hmask;
 };
 
 struct krule {
@@ -348,55 +350,77 @@ static void udata_comment(const void *u, uint32_t len, char *out, size_t outlen)
 	}
 }
 
+/* Element dumps are parsed by hand: libnftnl's objects cost ~1 us an element. */
+static void elem_parse(struct elem *x, const struct nlattr *el)
+{
+	const struct nlattr *a, *b, *c;
+
+	mnl_attr_for_each_nested(a, el) {
+		switch (mnl_attr_get_type(a)) {
+		case NFTA_SET_ELEM_KEY:
+			mnl_attr_for_each_nested(b, a)
+				if (mnl_attr_get_type(b) == NFTA_DATA_VALUE) {
+					uint16_t l = mnl_attr_get_payload_len(b);
+					memcpy(x->key, mnl_attr_get_payload(b), l < sizeof x->key ? l : sizeof x->key);
+				}
+			break;
+		case NFTA_SET_ELEM_DATA:
+			mnl_attr_for_each_nested(b, a) {
+				if (mnl_attr_get_type(b) == NFTA_DATA_VALUE && mnl_attr_get_payload_len(b) == 4)
+					memcpy(&x->addr, mnl_attr_get_payload(b), 4);
+				if (mnl_attr_get_type(b) != NFTA_DATA_VERDICT)
+					continue;
+				mnl_attr_for_each_nested(c, b) {
+					if (mnl_attr_get_type(c) == NFTA_VERDICT_CODE)
+						x->verdict = ntohl(mnl_attr_get_u32(c));
+					else if (mnl_attr_get_type(c) == NFTA_VERDICT_CHAIN) {
+						uint16_t l = mnl_attr_get_payload_len(c);
+						if (l >= sizeof x->chain)
+							l = sizeof x->chain - 1;
+						memcpy(x->chain, mnl_attr_get_payload(c), l);
+						x->chain[l] = 0;
+					}
+				}
+			}
+			break;
+		case NFTA_SET_ELEM_USERDATA:
+			udata_comment(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), x->comment,
+				      sizeof x->comment);
+			break;
+		}
+	}
+}
+
 static int elems_cb(const struct nlmsghdr *h, void *data)
 {
 	struct elems *es = data;
-	struct nftnl_set *s = nftnl_set_alloc();
-	struct nftnl_set_elems_iter *it;
-	struct nftnl_set_elem *e;
+	const struct nlattr *a, *el;
 
-	if (!s)
-		return -1;
-	if (nftnl_set_elems_nlmsg_parse(h, s) < 0) {
-		nftnl_set_free(s);
-		return -1;
-	}
-	it = nftnl_set_elems_iter_create(s);
-	for (e = it ? nftnl_set_elems_iter_next(it) : NULL; e; e = nftnl_set_elems_iter_next(it)) {
-		struct elem *x;
-		const void *p;
-		uint32_t l;
-
-		if (es->n == es->cap) {
-			unsigned cap = es->cap ? es->cap * 2 : 64;
-			struct elem *v = realloc(es->v, cap * sizeof *v);
-			if (!v)
-				break;
-			es->v = v;
-			es->cap = cap;
+	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(el, a) {
+			struct elem *x;
+			if (mnl_attr_get_type(el) != NFTA_LIST_ELEM)
+				continue;
+			if (es->n == es->cap) {
+				unsigned cap = es->cap ? es->cap * 2 : 64;
+				struct elem *v = realloc(es->v, cap * sizeof *v);
+				if (!v)
+					return -1;
+				es->v = v;
+				es->cap = cap;
+			}
+			x = &es->v[es->n++];
+			memset(x->key, 0, sizeof x->key);
+			x->verdict = 0;
+			x->chain[0] = 0;
+			x->addr = 0;
+			x->comment[0] = 0;
+			x->keep = 0;
+			elem_parse(x, el);
 		}
-		x = &es->v[es->n++];
-		memset(x, 0, sizeof *x);
-		p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &l);
-		if (p)
-			memcpy(x->key, p, l < sizeof x->key ? l : sizeof x->key);
-		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT))
-			x->verdict = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT);
-		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) {
-			const char *c = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
-			size_t cl = strnlen(c, sizeof x->chain - 1);
-			memcpy(x->chain, c, cl);
-		}
-		p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &l);
-		if (p && l == 4)
-			memcpy(&x->addr, p, 4);
-		p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &l);
-		if (p)
-			udata_comment(p, l, x->comment, sizeof x->comment);
 	}
-	if (it)
-		nftnl_set_elems_iter_destroy(it);
-	nftnl_set_free(s);
 	return 0;
 }
 
@@ -1032,70 +1056,99 @@ static int eb_send(struct nft *n, struct eb *b, uint16_t type)
 
 /* ---- sorted lookups ---- */
 
-static int elem_cmp(const void *a, const void *b)
+/* Hash sets (open addressing, FNV-1a): the diff is O(n), no sorting. */
+static uint32_t fnv(const void *p, size_t len)
 {
-	return memcmp((*(const struct elem *const *)a)->key, (*(const struct elem *const *)b)->key, IF_NAMESIZE);
+	const unsigned char *c = p;
+	uint32_t h = 2166136261u;
+
+	while (len--) {
+		h ^= *c++;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static unsigned hsize(unsigned n)
+{
+	unsigned sz = 16;
+
+	while (sz < 2 * n + 2)
+		sz <<= 1;
+	return sz;
 }
 
 static int elems_index(struct elems *es)
 {
-	unsigned i;
+	unsigned i, sz = hsize(es->n);
 
-	es->by_key = malloc((es->n + 1) * sizeof *es->by_key);
+	es->by_key = calloc(sz, sizeof *es->by_key);
 	if (!es->by_key)
 		return -1;
-	for (i = 0; i < es->n; i++)
-		es->by_key[i] = &es->v[i];
-	if (es->n > 1)
-		qsort(es->by_key, es->n, sizeof *es->by_key, elem_cmp);
+	es->hmask = sz - 1;
+	for (i = 0; i < es->n; i++) {
+		uint32_t h = fnv(es->v[i].key, IF_NAMESIZE) & es->hmask;
+		while (es->by_key[h])
+			h = (h + 1) & es->hmask;
+		es->by_key[h] = &es->v[i];
+	}
 	return 0;
 }
 
 static struct elem *elem_find(struct elems *es, const void *key, size_t klen)
 {
-	struct elem k, *kp = &k, **r;
+	char k[IF_NAMESIZE];
+	uint32_t h;
 
-	memcpy(k.key, key, klen);
-	memset(k.key + klen, 0, sizeof k.key - klen);
-	r = es->n ? bsearch(&kp, es->by_key, es->n, sizeof *es->by_key, elem_cmp) : NULL;
-	return r ? *r : NULL;
+	if (!es->n)
+		return NULL;
+	memcpy(k, key, klen);
+	memset(k + klen, 0, sizeof k - klen);
+	for (h = fnv(k, sizeof k) & es->hmask; es->by_key[h]; h = (h + 1) & es->hmask)
+		if (!memcmp(es->by_key[h]->key, k, sizeof k))
+			return es->by_key[h];
+	return NULL;
 }
 
 struct names {
-	const char **v;
-	unsigned n, cap;
+	const char **slot;
+	unsigned mask;
 };
 
-static int names_add(struct names *s, const char *name)
+static int names_init(struct names *s, unsigned n)
 {
+	unsigned sz = hsize(n);
+
+	s->slot = calloc(sz, sizeof *s->slot);
+	s->mask = sz - 1;
+	return s->slot ? 0 : -1;
+}
+
+static void names_add(struct names *s, const char *name)
+{
+	uint32_t h;
+
 	if (!*name)
-		return 0;
-	if (s->n == s->cap) {
-		unsigned cap = s->cap ? s->cap * 2 : 64;
-		const char **v = realloc(s->v, cap * sizeof *v);
-		if (!v)
-			return -1;
-		s->v = v;
-		s->cap = cap;
-	}
-	s->v[s->n++] = name;
-	return 0;
+		return;
+	for (h = fnv(name, strlen(name)) & s->mask; s->slot[h]; h = (h + 1) & s->mask)
+		if (!strcmp(s->slot[h], name))
+			return;
+	s->slot[h] = name;
 }
 
-static int str_cmp(const void *a, const void *b)
+static const char *names_find(const struct names *s, const char *name)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+	uint32_t h;
 
-static void names_sort(struct names *s)
-{
-	if (s->n)
-		qsort(s->v, s->n, sizeof *s->v, str_cmp);
+	for (h = fnv(name, strlen(name)) & s->mask; s->slot[h]; h = (h + 1) & s->mask)
+		if (!strcmp(s->slot[h], name))
+			return s->slot[h];
+	return NULL;
 }
 
 static int names_has(const struct names *s, const char *name)
 {
-	return s->n && bsearch(&name, s->v, s->n, sizeof *s->v, str_cmp) != NULL;
+	return names_find(s, name) != NULL;
 }
 
 static int is_link_chain(const char *c)
@@ -1109,7 +1162,7 @@ struct state {
 	struct elems ingress, restore, masq, snat;
 	struct krules egress;
 	struct want *w;
-	struct names kchains, wchains, wpins;
+	struct names kchains, wchains, wpins;  /* wpins: pin chain -> index */
 };
 
 static void state_free(struct state *s)
@@ -1124,9 +1177,9 @@ static void state_free(struct state *s)
 	free(s->snat.by_key);
 	free(s->egress.v);
 	free(s->w);
-	free(s->kchains.v);
-	free(s->wchains.v);
-	free(s->wpins.v);
+	free(s->kchains.slot);
+	free(s->wchains.slot);
+	free(s->wpins.slot);
 }
 
 static int read_state(struct nft *n, struct state *s)
@@ -1138,14 +1191,16 @@ static int read_state(struct nft *n, struct state *s)
 	return 0;
 }
 
-static int pin_index(const struct state *s, unsigned n, const char *chain)
+/* The wanted link whose pin chain is CHAIN, or -1 (wpins holds pointers
+ * into s->w[].pin_chain). */
+static int pin_index(const struct state *s, const char *chain)
 {
-	unsigned i;
+	const char *p = names_find(&s->wpins, chain);
 
-	for (i = 0; i < n; i++)
-		if (s->w[i].pin_chain[0] && !strcmp(s->w[i].pin_chain, chain))
-			return (int)i;
-	return -1;
+	if (!p)
+		return -1;
+	return (int)(((const char *)p - offsetof(struct want, pin_chain) - (const char *)s->w) /
+		     (ptrdiff_t)sizeof *s->w);
 }
 
 static int diff(struct nft *n, struct state *s, const struct mh_link *const *links, unsigned nl,
@@ -1157,6 +1212,9 @@ static int diff(struct nft *n, struct state *s, const struct mh_link *const *lin
 	unsigned i;
 	int last, rc = 0;
 
+	if (names_init(&s->kchains, s->ingress.n + s->restore.n + s->egress.n) ||
+	    names_init(&s->wchains, 3 * nl) || names_init(&s->wpins, nl))
+		return -1;
 	/* chains the kernel's maps and jumps reference now */
 	for (i = 0; i < s->ingress.n; i++)
 		names_add(&s->kchains, s->ingress.v[i].chain);
@@ -1165,13 +1223,13 @@ static int diff(struct nft *n, struct state *s, const struct mh_link *const *lin
 	for (i = 0; i < s->egress.n; i++)
 		if (is_link_chain(s->egress.v[i].jump))
 			names_add(&s->kchains, s->egress.v[i].jump);
-	names_sort(&s->kchains);
 	for (i = 0; i < nl; i++) {
 		names_add(&s->wchains, s->w[i].in_chain);
 		names_add(&s->wchains, s->w[i].rs_chain);
 		names_add(&s->wchains, s->w[i].pin_chain);
 	}
-	names_sort(&s->wchains);
+	for (i = 0; i < nl; i++)
+		names_add(&s->wpins, s->w[i].pin_chain);
 
 	/* 1. new chains, with their rules, before anything points at them */
 	for (i = 0; i < nl; i++) {
@@ -1280,7 +1338,7 @@ static int diff(struct nft *n, struct state *s, const struct mh_link *const *lin
 		last = -1;
 		for (i = nmask; i < s->egress.n; i++) {
 			const struct krule *k = &s->egress.v[i];
-			int idx = k->jump[0] ? pin_index(s, nl, k->jump) : -1;
+			int idx = k->jump[0] ? pin_index(s, k->jump) : -1;
 			if (idx > last && !s->w[idx].pin_present && !strcmp(k->comment, s->w[idx].comment)) {
 				s->w[idx].pin_present = 1;
 				s->w[idx].pin_handle = k->handle;
@@ -1308,10 +1366,9 @@ static int diff(struct nft *n, struct state *s, const struct mh_link *const *lin
 	}
 
 	/* 4. chains nothing points at any more */
-	for (i = 0; i < s->kchains.n; i++)
-		if ((i == 0 || strcmp(s->kchains.v[i], s->kchains.v[i - 1])) &&
-		    !names_has(&s->wchains, s->kchains.v[i]) &&
-		    chain_send(n, NFT_MSG_DELCHAIN, s->kchains.v[i], NULL, 0, 0))
+	for (i = 0; i <= s->kchains.mask; i++)
+		if (s->kchains.slot[i] && !names_has(&s->wchains, s->kchains.slot[i]) &&
+		    chain_send(n, NFT_MSG_DELCHAIN, s->kchains.slot[i], NULL, 0, 0))
 			return -1;
 	return 0;
 }
