@@ -100,19 +100,33 @@ static int reflect(int port, int max_sec)
 	robust(fd);
 	printf("ready\n");
 	fflush(stdout);
+	/* answer from the address the datagram was sent to (IP_PKTINFO), as a
+	 * real server does: a reply from another address would be another flow */
+	setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &(int){ 1 }, sizeof(int));
 	while (now_us() < end) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		struct sockaddr_in from;
-		socklen_t fl = sizeof from;
+		char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf - 4 };
+		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov,
+				     .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+		struct cmsghdr *c;
 		ssize_t n;
 
 		if (poll(&p, 1, 200) <= 0)
 			continue;
-		n = recvfrom(fd, buf, sizeof buf - 4, 0, (void *)&from, &fl);
+		n = recvmsg(fd, &mh, 0);
 		if (n < (ssize_t)sizeof(struct pkt))
 			continue;
 		memcpy(buf + n, &from.sin_addr.s_addr, 4);
-		sendto(fd, buf, (size_t)n + 4, 0, (void *)&from, fl);
+		iov.iov_len = (size_t)n + 4;
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+				struct in_pktinfo *pi = (void *)CMSG_DATA(c);
+				pi->ipi_ifindex = 0;
+				pi->ipi_spec_dst = pi->ipi_addr;
+			}
+		sendmsg(fd, &mh, 0);
 	}
 	return 0;
 }

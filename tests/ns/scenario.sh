@@ -24,7 +24,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib/topo.sh
 . "$HERE/../lib/topo.sh"
 
-CHECKS="balancing pins replies_by_ingress nat lan_client updown killed_uplink"
+CHECKS="balancing pins pins_come_home replies_by_ingress nat lan_client updown killed_uplink"
 
 # Balancing is measured over 380 distinct destinations (each one new
 # connection); with a random hash key (kernels without the seed sysctl) the
@@ -143,6 +143,59 @@ pins() {
 		if [ "$I1" = "$N" ] && [ "$S2" = 0 ]; then ok "$msg"; else not_ok "$msg" "$(detail)"; fi
 	else
 		not_ok "pins: ISP1 comes back" "$(tail -n 5 "$TOPO_DIR/isp1.log")"
+	fi
+	topo_destroy
+}
+
+# ---- 2b. a long-lived pinned flow returns to its link ----
+# The article's VPN transport: one UDP flow (same socket, same 5-tuple) pinned
+# to ISP1.  While ISP1 is down it leaves by ISP2 and its replies stamp ISP2's
+# connmark on it; when ISP1 returns the flow must come home, not stay on ISP2
+# for as long as it keeps talking.
+pins_come_home() {
+	local LINK_EXTRA_isp1='multihome-pin "udp 203.0.113.128/27 port 1131"'
+	local flow before after line msg dst= x
+	scenario_up pins_come_home || return 0
+	flow="$TOPO_DIR/flow"
+	if ! link_stop isp1 term; then
+		not_ok "pins: ISP1 stops on SIGTERM"
+		topo_destroy
+		return 0
+	fi
+	# a destination the balanced route sends by ISP2 even with ISP1 up: the
+	# socket's source address (and so the flow's 5-tuple) then stays the same
+	# when ISP1 returns, the case where only multihome can bring it home
+	link_start isp1 >/dev/null 2>&1
+	for x in $(seq 129 158); do
+		if nsx srv ip route get "203.0.113.$x" | grep -q 'dev ppp1'; then
+			dst=203.0.113.$x
+			break
+		fi
+	done
+	link_stop isp1 term
+	if [ -z "$dst" ]; then
+		not_ok "pins: a destination balanced by ISP2 in 203.0.113.128/27"
+		topo_destroy
+		return 0
+	fi
+	nsx inet "$MH_TOP/build/mh-bench-flow" reflect --port 1131 --max-time 20 >"$TOPO_DIR/reflect" 2>&1 &
+	SERVE_PIDS+=($!)
+	for _ in $(seq 50); do grep -q ready "$TOPO_DIR/reflect" 2>/dev/null && break; sleep 0.05; done
+	# one socket, a datagram every 2 ms for 4 s; ISP1 comes back after ~1 s
+	nsx srv "$MH_TOP/build/mh-bench-flow" send --port 1131 --interval-us 2000 --duration-ms 4000 \
+		--at-ms 1000 --exec true "$dst" >"$flow" 2>&1 &
+	local sender=$!
+	sleep 1
+	link_start isp1 || not_ok "pins: ISP1 comes back" "$(tail -n 5 "$TOPO_DIR/isp1.log")"
+	wait "$sender"
+	line=$(grep '^flow ' "$flow")
+	before=$(sed -n 's/.* before=\([^ ]*\).*/\1/p' <<<"$line")
+	after=$(sed -n 's/.* after=\([^ ]*\).*/\1/p' <<<"$line")
+	msg="pins: one UDP flow to $dst pinned to ISP1: on ISP2 ($before) while ISP1 is down, back on ISP1 ($after) when it returns"
+	if [ "$before" = "${LINK_LOCAL[isp2]}" ] && [ "$after" = "${LINK_LOCAL[isp1]}" ]; then
+		ok "$msg"
+	else
+		not_ok "$msg" "$line"
 	fi
 	topo_destroy
 }
