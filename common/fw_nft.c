@@ -838,9 +838,20 @@ static void want_fill(struct want *w, const struct mh_link *l)
 	p = put_str(w->comment, w->comment + sizeof w->comment - 1, "multihome ");
 	p = put_str(p, w->comment + sizeof w->comment - 1, l->cfg.name);
 	*p = 0;
-	w->in_chain[0] = 0;
-	if (l->cfg.reply_via_link)
-		chain_name(w->in_chain, sizeof w->in_chain, "in_", l->cfg.name, l->cfg.mark, l->cfg.mask, 0);
+	chain_name(w->in_chain, sizeof w->in_chain, l->cfg.reply_via_link ? "in_" : "up_", l->cfg.name,
+		   l->cfg.mark, l->cfg.mask, 0);
+	/* the NAT of the link, so that the ingress map alone tells everything */
+	p = w->in_chain + strlen(w->in_chain);
+	if (l->cfg.nat == MH_NAT_SNAT) {
+		char a[INET_ADDRSTRLEN] = "";
+		inet_ntop(AF_INET, &l->local, a, sizeof a);
+		p = put_str(p, w->in_chain + sizeof w->in_chain - 1, "_s");
+		p = put_str(p, w->in_chain + sizeof w->in_chain - 1, a);
+	} else {
+		p = put_str(p, w->in_chain + sizeof w->in_chain - 1,
+			    l->cfg.nat == MH_NAT_MASQUERADE ? "_m" : "_n");
+	}
+	*p = 0;
 	chain_name(w->rs_chain, sizeof w->rs_chain, "rs_", l->cfg.name, l->cfg.mark, l->cfg.mask, 0);
 	w->pin_chain[0] = 0;
 	if (l->cfg.npins)
@@ -864,6 +875,8 @@ static int add_link_chain_rules(struct nft *n, const struct want *w, const char 
 	if (chain_send(n, NFT_MSG_NEWCHAIN, chain, NULL, 0, 0) || rule_del(n, chain, 0))
 		return -1;
 	if (chain == w->in_chain) {
+		if (!l->cfg.reply_via_link)
+			return 0;       /* up_...: an empty chain, its end accepts */
 		r = rule_new(chain, w->comment);
 		x_ct_load(r, NFT_CT_MARK, NFT_REG_1);
 		x_bitwise(r, ~l->cfg.mask, l->cfg.mark);
@@ -1153,7 +1166,8 @@ static int names_has(const struct names *s, const char *name)
 
 static int is_link_chain(const char *c)
 {
-	return !strncmp(c, "in_", 3) || !strncmp(c, "rs_", 3) || !strncmp(c, "pin_", 4);
+	return !strncmp(c, "in_", 3) || !strncmp(c, "up_", 3) || !strncmp(c, "rs_", 3) ||
+	       !strncmp(c, "pin_", 4);
 }
 
 /* ---- the event ---- */
@@ -1180,6 +1194,92 @@ static void state_free(struct state *s)
 	free(s->kchains.slot);
 	free(s->wchains.slot);
 	free(s->wpins.slot);
+}
+
+static struct elem *elems_push(struct elems *es)
+{
+	struct elem *x;
+
+	if (es->n == es->cap) {
+		unsigned cap = es->cap ? es->cap * 2 : 64;
+		struct elem *v = realloc(es->v, cap * sizeof *v);
+		if (!v)
+			return NULL;
+		es->v = v;
+		es->cap = cap;
+	}
+	x = &es->v[es->n++];
+	memset(x, 0, sizeof *x);
+	return x;
+}
+
+/* What the restore map, masq set and srcaddr map hold follows from the
+ * ingress map: each element's chain is in_|up_NAME_0xV_0xM_(m|n|sADDR), and
+ * the four are only ever changed together, in one batch.  -1 when a name
+ * does not parse (then they are read). */
+static int derive(struct state *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->ingress.n; i++) {
+		const struct elem *e = &s->ingress.v[i];
+		const char *c = e->chain, *nat, *pm, *pv;
+		char name[MH_NAME_MAX + 1], *endp;
+		unsigned long v, m;
+		struct elem *x;
+		size_t nl;
+
+		if (e->verdict != (uint32_t)NFT_GOTO || (strncmp(c, "in_", 3) && strncmp(c, "up_", 3)))
+			return -1;
+		nat = strrchr(c, '_');
+		if (!nat || nat - c < 4)
+			return -1;
+		for (pm = nat - 1; pm > c && *pm != '_'; pm--)
+			;
+		for (pv = pm - 1; pv > c && *pv != '_'; pv--)
+			;
+		if (pv <= c + 2 || strncmp(pv, "_0x", 3) || strncmp(pm, "_0x", 3))
+			return -1;
+		v = strtoul(pv + 3, &endp, 16);
+		if (endp != pm)
+			return -1;
+		m = strtoul(pm + 3, &endp, 16);
+		if (endp != nat)
+			return -1;
+		nl = (size_t)(pv - (c + 3));
+		if (nl == 0 || nl > MH_NAME_MAX)
+			return -1;
+		memcpy(name, c + 3, nl);
+		name[nl] = 0;
+		x = elems_push(&s->restore);
+		if (!x)
+			return -1;
+		memcpy(x->key, &(uint32_t){ (uint32_t)v }, 4);
+		x->verdict = (uint32_t)NFT_GOTO;
+		chain_name(x->chain, sizeof x->chain, "rs_", name, (uint32_t)v, (uint32_t)m, 0);
+		memcpy(x->comment, e->comment, sizeof x->comment);
+		if (!strcmp(nat, "_m") || (nat[1] == 's' && nat[2])) {
+			x = elems_push(nat[1] == 'm' ? &s->masq : &s->snat);
+			if (!x)
+				return -1;
+			memcpy(x->key, e->key, sizeof x->key);
+			memcpy(x->comment, e->comment, sizeof x->comment);
+			if (nat[1] == 's' && inet_pton(AF_INET, nat + 2, &x->addr) != 1)
+				return -1;
+		} else if (strcmp(nat, "_n")) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* FAST: read the ingress map and chain egress only, derive the rest;
+ * returns 1 when that was not possible (read everything then). */
+static int read_state_fast(struct nft *n, struct state *s)
+{
+	if (read_elems(n, SET_INGRESS, &s->ingress) || read_rules(n, CH_EGRESS, &s->egress))
+		return -1;
+	return derive(s) < 0 ? 1 : 0;
 }
 
 static int read_state(struct nft *n, struct state *s)
@@ -1234,7 +1334,7 @@ static int diff(struct nft *n, struct state *s, const struct mh_link *const *lin
 	/* 1. new chains, with their rules, before anything points at them */
 	for (i = 0; i < nl; i++) {
 		const struct want *w = &s->w[i];
-		if (w->in_chain[0] && !names_has(&s->kchains, w->in_chain) &&
+		if (!names_has(&s->kchains, w->in_chain) &&
 		    add_link_chain_rules(n, w, w->in_chain))
 			return -1;
 		if (!names_has(&s->kchains, w->rs_chain) && add_link_chain_rules(n, w, w->rs_chain))
@@ -1261,7 +1361,7 @@ static int diff(struct nft *n, struct state *s, const struct mh_link *const *lin
 		const struct mh_link *l = w->l;
 		char key[IF_NAMESIZE] = "";
 		struct elem *e;
-		uint32_t verdict = w->in_chain[0] ? (uint32_t)NFT_GOTO : NF_ACCEPT;
+		uint32_t verdict = (uint32_t)NFT_GOTO;
 
 		memcpy(key, l->ifname, strnlen(l->ifname, sizeof key - 1));
 		e = elem_find(&s->ingress, key, sizeof key);
@@ -1269,8 +1369,7 @@ static int diff(struct nft *n, struct state *s, const struct mh_link *const *lin
 		    !strcmp(e->comment, w->comment))
 			e->keep = 1;
 		else if (!e || !e->keep)
-			eb_add(&add_in, key, sizeof key, verdict, w->in_chain[0] ? w->in_chain : NULL,
-			       NULL, w->comment);
+			eb_add(&add_in, key, sizeof key, verdict, w->in_chain, NULL, w->comment);
 
 		e = elem_find(&s->restore, &l->cfg.mark, 4);
 		if (e && !e->keep && e->verdict == (uint32_t)NFT_GOTO && !strcmp(e->chain, w->rs_chain) &&
@@ -1378,7 +1477,7 @@ int mh_fw_nft_apply(const struct mh_link *const *links, unsigned n, char *err, s
 	struct nft nft;
 	struct state s;
 	unsigned i;
-	int rc = -1, fresh = 0;
+	int rc = -1, fresh = 0, attempt;
 
 	if (nft_open(&nft) < 0) {
 		snprintf(err, len, "nftables: netlink socket: %s", strerror(errno));
@@ -1398,48 +1497,60 @@ int mh_fw_nft_apply(const struct mh_link *const *links, unsigned n, char *err, s
 		goto out;
 	}
 
-	long long T0 = mh_now_usec();
-	int rs_rc = read_state(&nft, &s);
-	long long T1 = mh_now_usec();
-	if (getenv("MH_NFT_DEBUG")) fprintf(stderr, "read %lld\n", T1 - T0);
-	if (rs_rc < 0) {
-		if (errno != ENOENT) {
-			snprintf(err, len, "nftables: reading table ip " TABLE ": %s", strerror(errno));
-			goto out;
-		}
-		/* no table, or a part of it is missing: build it anew, atomically */
-		fresh = 1;
+	for (attempt = 0; attempt < 2; attempt++) {
+		int r;
+
 		state_free(&s);
 		memset(&s, 0, sizeof s);
-	}
-	s.w = malloc(n * sizeof *s.w);
-	if (!s.w) {
-		snprintf(err, len, "nftables: out of memory");
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		want_fill(&s.w[i], links[i]);
+		fresh = 0;
+		r = attempt == 0 ? read_state_fast(&nft, &s) : -2;
+		if (r == 1 || r == -2) {    /* names that do not parse, or the retry */
+			state_free(&s);
+			memset(&s, 0, sizeof s);
+			r = read_state(&nft, &s);
+		}
+		if (r < 0) {
+			if (errno != ENOENT) {
+				snprintf(err, len, "nftables: reading table ip " TABLE ": %s", strerror(errno));
+				goto out;
+			}
+			/* no table, or a part of it is missing: build it anew, atomically */
+			fresh = 1;
+			state_free(&s);
+			memset(&s, 0, sizeof s);
+		}
+		s.w = malloc(n * sizeof *s.w);
+		if (!s.w) {
+			snprintf(err, len, "nftables: out of memory");
+			goto out;
+		}
+		for (i = 0; i < n; i++)
+			want_fill(&s.w[i], links[i]);
 
-	batch_start(&nft);
-	if (fresh) {
-		/* NEWTABLE does not fail on an existing table: then delete it */
-		if (table_send(&nft, NFT_MSG_NEWTABLE) || table_send(&nft, NFT_MSG_DELTABLE) ||
-		    create_skeleton(&nft, mh_mark_union(links, n))) {
+		batch_start(&nft);
+		if (fresh) {
+			/* NEWTABLE does not fail on an existing table: then delete it */
+			if (table_send(&nft, NFT_MSG_NEWTABLE) || table_send(&nft, NFT_MSG_DELTABLE) ||
+			    create_skeleton(&nft, mh_mark_union(links, n))) {
+				snprintf(err, len, "nftables: building the batch: out of memory");
+				goto out;
+			}
+		}
+		if (diff(&nft, &s, links, n, fresh) < 0) {
 			snprintf(err, len, "nftables: building the batch: out of memory");
 			goto out;
 		}
+		if (nft.nmsg == 0) {
+			rc = 0;         /* nothing to change */
+			goto out;
+		}
+		rc = batch_commit(&nft, err, len);
+		if (rc == 0 || fresh)
+			break;
+		/* the maps were not what the ingress map said (someone else
+		 * edited our table): nothing was changed; read it all, once more */
+		mh_log(MH_LOG_DEBUG, "%s; reading table ip " TABLE " whole", err);
 	}
-	if (diff(&nft, &s, links, n, fresh) < 0) {
-		snprintf(err, len, "nftables: building the batch: out of memory");
-		goto out;
-	}
-	if (nft.nmsg == 0) {
-		rc = 0;         /* nothing to change */
-		goto out;
-	}
-	long long T2 = mh_now_usec();
-	rc = batch_commit(&nft, err, len);
-	if (getenv("MH_NFT_DEBUG")) fprintf(stderr, "diff %lld commit %lld msgs %u\n", T2 - T1, mh_now_usec() - T2, nft.nmsg);
 out:
 	state_free(&s);
 	nft_close(&nft, rc < 0);

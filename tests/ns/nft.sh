@@ -219,6 +219,35 @@ table() {
 	else
 		not_ok "nft table: ISP2 down" "$(n_srv nft list table ip multihome 2>&1 | head -n 40)"
 	fi
+
+	# Someone else's element where ISP2's restore entry goes: the first batch
+	# fails (nothing changes), the whole table is read and the event succeeds.
+	n_srv nft add element ip multihome restore '{ 0x2 : accept }'
+	if link_start isp2 && n_srv nft list map ip multihome restore | grep -q '0x00000002 comment "multihome isp2" : goto rs_isp2_'; then
+		measure srv --port 80 $PANEL_RANGE
+		if [ "$OK" = "$N" ] && [ "$I2" = "$N" ]; then
+			ok "nft table: a foreign element in our map: replaced, ISP2 pinned ($I2/$N)"
+		else
+			not_ok "nft table: a foreign element in our map" "$(detail)"
+		fi
+	else
+		not_ok "nft table: a foreign element in our map" "$(tail -n 3 "$TOPO_DIR/isp2.log"; n_srv nft list map ip multihome restore 2>&1)"
+	fi
+
+	# A firewall reload removes the table: the next event builds it again.
+	n_srv nft delete table ip multihome
+	link_stop isp2 term
+	if link_start isp2 && n_srv nft list table ip multihome 2>/dev/null | grep -q '"ppp0" comment "multihome isp1"'; then
+		measure srv --port 25 203.0.113.1-50
+		if [ "$OK" = "$N" ] && [ "$I1" = "$N" ]; then
+			ok "nft table: deleted by hand: the next event rebuilds it (tcp/25 by ISP1 $I1/$N)"
+		else
+			not_ok "nft table: deleted by hand, rebuilt" "$(detail)"
+		fi
+	else
+		not_ok "nft table: deleted by hand: the next event rebuilds it" "$(n_srv nft list ruleset 2>&1 | head -n 20)"
+	fi
+	link_stop isp2 term
 	link_stop isp1 term
 	if ! nft_has_table && [ "$(legacy_ours)" = 0 ] && [ -z "$(n_srv nft list ruleset)" ]; then
 		ok "nft table: all links down: no table multihome, nothing in iptables-legacy"
