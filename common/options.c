@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -86,39 +87,73 @@ static int valid_name(const char *s)
 	return 1;
 }
 
+/* Look NAME up in one rt_tables-style file. */
+static int table_in_file(const char *path, const char *name, uint32_t *table)
+{
+	char line[512], n[256];
+	unsigned long long id;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, " %llu %255s", &id, n) == 2 && id <= 0xffffffffULL &&
+		    strcmp(n, name) == 0) {
+			fclose(f);
+			*table = (uint32_t)id;
+			return 0;
+		}
+	fclose(f);
+	return -1;
+}
+
+static int conf_file(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return d->d_name[0] != '.' && n > 5 && !strcmp(d->d_name + n - 5, ".conf");
+}
+
 int mh_table_lookup(const char *root, const char *text, uint32_t *table)
 {
+	/* iproute2 reads the file in /etc, else the distribution's default,
+	 * then every *.conf of the .d directories */
 	static const char *const files[] = { "/etc/iproute2/rt_tables",
 					     "/usr/share/iproute2/rt_tables",
 					     "/usr/lib/iproute2/rt_tables" };
-	char path[512], line[512];
+	static const char *const dirs[] = { "/etc/iproute2/rt_tables.d",
+					    "/usr/share/iproute2/rt_tables.d",
+					    "/usr/lib/iproute2/rt_tables.d" };
+	char path[512];
 	size_t i;
 
 	if (parse_u32(text, 0xffffffffULL, table) == 0)
 		return 0;
 	if (!valid_name(text))
 		return -1;
-	for (i = 0; i < sizeof files / sizeof files[0] + 1; i++) {
-		FILE *f;
-		if (i < sizeof files / sizeof files[0])
-			snprintf(path, sizeof path, "%s%s", root ? root : "", files[i]);
-		else
-			snprintf(path, sizeof path, "%s/etc/iproute2/rt_tables.d/multihome.conf",
-				 root ? root : "");
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		while (fgets(line, sizeof line, f)) {
-			char name[256];
-			unsigned long long id;
-			if (sscanf(line, " %llu %255s", &id, name) == 2 &&
-			    id <= 0xffffffffULL && strcmp(name, text) == 0) {
-				fclose(f);
-				*table = (uint32_t)id;
-				return 0;
-			}
+	if (!root)
+		root = "";
+	for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(path, sizeof path, "%s%s", root, files[i]);
+		if (table_in_file(path, text, table) == 0)
+			return 0;
+	}
+	for (i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		struct dirent **list;
+		int n, j, found = -1;
+		snprintf(path, sizeof path, "%s%s", root, dirs[i]);
+		n = scandir(path, &list, conf_file, alphasort);
+		for (j = 0; j < n; j++) {
+			char file[1024];
+			snprintf(file, sizeof file, "%s/%s", path, list[j]->d_name);
+			if (found < 0)
+				found = table_in_file(file, text, table);
+			free(list[j]);
 		}
-		fclose(f);
+		if (n >= 0)
+			free(list);
+		if (found == 0)
+			return 0;
 	}
 	return -1;
 }

@@ -363,7 +363,21 @@ static void test_config_check(void)
 		fputs("102 isp2\n", f);
 		fclose(f);
 	}
+	snprintf(path, sizeof path, "%s/etc/iproute2/rt_tables.d/vpn.conf", dir);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("103 vpn\n", f);
+		fclose(f);
+	}
+	snprintf(path, sizeof path, "%s/etc/iproute2/rt_tables.d/old.conf.disabled", dir);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("104 old\n", f);
+		fclose(f);
+	}
 	report(mh_table_lookup(dir, "isp1", &t) == 0 && t == 101, "table name isp1 -> 101 (rt_tables)");
+	report(mh_table_lookup(dir, "vpn", &t) == 0 && t == 103, "table name vpn -> 103 (any rt_tables.d/*.conf)");
+	report(mh_table_lookup(dir, "old", &t) < 0, "rt_tables.d files not named *.conf are ignored");
 	report(mh_table_lookup(dir, "isp2", &t) == 0 && t == 102, "table name isp2 -> 102 (rt_tables.d)");
 	report(mh_table_lookup(dir, "huge", &t) == 0 && t == 4294967295u, "table name huge -> 4294967295");
 	report(mh_table_lookup(dir, "isp3", &t) < 0, "unknown table name isp3 refused");
