@@ -2,16 +2,19 @@
  *
  * Everything lives in table `ip multihome`; per-link state is map elements
  * and small chains whose names say what they hold, so that an event reads
- * four element dumps and one short chain, and sends only the difference as
- * one atomic batch (NFNL_MSG_BATCH_BEGIN ... END): the same cost at 2 links
- * and at 256, whatever other tables hold.  Needs only CAP_NET_ADMIN.
+ * one element dump (ingress) and one short chain (egress), derives the other
+ * maps from the ingress chain names, and sends only the difference as one
+ * atomic batch (NFNL_MSG_BATCH_BEGIN ... END); nothing outside the table is
+ * read.  A failed batch changed nothing: the whole table is read and the
+ * batch built again, once.  Needs only CAP_NET_ADMIN.
  *
- *   map ingress { type ifname : verdict }   "ppp0" : goto in_isp1_0x1_0x1
- *                                           (or : accept, reply-via-link off)
+ *   map ingress { type ifname : verdict }   "ppp0" : goto in_isp1_0x1_0x1_m
+ *                                           (up_... with reply-via-link off: an empty
+ *                                           chain; NAT suffix _m, _n or _sADDR)
  *   map restore { type mark : verdict }     0x1 : goto rs_isp1_0x1_0x1
  *   set masq    { type ifname }             "ppp0"
  *   map srcaddr { type ifname : ipv4_addr } "ppp1" : 100.64.2.2   (nat snat)
- *   chain in_NAME_V_M   ct mark set ct mark & ~M | V          (ingress)
+ *   chain in_NAME_V_M_NAT  ct mark set ct mark & ~M | V       (ingress)
  *   chain rs_NAME_V_M   meta mark set meta mark & ~M | V accept (restore)
  *   chain pin_NAME_HASH one rule per pin: MATCH meta mark set meta mark & ~M | V accept
  *   chain egress  (the legacy MULTIHOME-MARK)
@@ -521,8 +524,8 @@ static int table_exists(struct nft *n)
 	h = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, FAMILY, NLM_F_ACK, n->seq++);
 	nftnl_table_nlmsg_build_payload(h, t);
 	nftnl_table_free(t);
-	if (nft_get(n, h, table_cb, &found) < 0)
-		return errno == ENOENT ? 0 : -1;
+	if (nft_get(n, h, table_cb, &found) < 0)   /* no nf_tables at all: nothing either */
+		return errno == ENOENT || errno == EOPNOTSUPP || errno == EAFNOSUPPORT ? 0 : -1;
 	return found;
 }
 
@@ -1480,6 +1483,8 @@ int mh_fw_nft_apply(const struct mh_link *const *links, unsigned n, char *err, s
 	int rc = -1, fresh = 0, attempt;
 
 	if (nft_open(&nft) < 0) {
+		if (n == 0 && (errno == EPROTONOSUPPORT || errno == EAFNOSUPPORT))
+			return 0;       /* no nfnetlink in this kernel: nothing of ours */
 		snprintf(err, len, "nftables: netlink socket: %s", strerror(errno));
 		return -1;
 	}
