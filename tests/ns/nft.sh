@@ -58,6 +58,17 @@ up() { # CHECK: topology and both links
 legacy_ours() {
 	{ n_srv iptables-legacy -t mangle -S; n_srv iptables-legacy -t nat -S; } 2>/dev/null | grep -c MULTIHOME
 }
+# wait_log LINK N: the link's harness log (appended to by every start) has
+# its N-th "up on" line: the event is over, firewall included (an event
+# installs routes before the firewall, and link_start waits for the routes).
+wait_log() {
+	local t
+	for t in $(seq 100); do
+		[ "$(grep -c "$1 up on" "$TOPO_DIR/$1.log" 2>/dev/null)" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 nft_has_table() { n_srv nft list table ip multihome >/dev/null 2>&1; }
 
 balancing() {
@@ -223,7 +234,9 @@ table() {
 	# Someone else's element where ISP2's restore entry goes: the first batch
 	# fails (nothing changes), the whole table is read and the event succeeds.
 	n_srv nft add element ip multihome restore '{ 0x2 : accept }'
-	if link_start isp2 && n_srv nft list map ip multihome restore | grep -q '0x00000002 comment "multihome isp2" : goto rs_isp2_'; then
+	# (the routes come before the firewall in an event: wait for the log line)
+	if link_start isp2 && wait_log isp2 2 &&
+		n_srv nft list map ip multihome restore | grep -q '0x00000002 comment "multihome isp2" : goto rs_isp2_'; then
 		measure srv --port 80 $PANEL_RANGE
 		if [ "$OK" = "$N" ] && [ "$I2" = "$N" ]; then
 			ok "nft table: a foreign element in our map: replaced, ISP2 pinned ($I2/$N)"
@@ -237,7 +250,8 @@ table() {
 	# A firewall reload removes the table: the next event builds it again.
 	n_srv nft delete table ip multihome
 	link_stop isp2 term
-	if link_start isp2 && n_srv nft list table ip multihome 2>/dev/null | grep -q '"ppp0" comment "multihome isp1"'; then
+	if link_start isp2 && wait_log isp2 3 &&
+		n_srv nft list table ip multihome 2>/dev/null | grep -q '"ppp0" comment "multihome isp1"'; then
 		measure srv --port 25 203.0.113.1-50
 		if [ "$OK" = "$N" ] && [ "$I1" = "$N" ]; then
 			ok "nft table: deleted by hand: the next event rebuilds it (tcp/25 by ISP1 $I1/$N)"
@@ -261,16 +275,16 @@ table() {
 switch() {
 	if ! topo_create; then not_ok "nft switch: topology"; topo_destroy; return 0; fi
 	local bad=""
-	MULTIHOME_FIREWALL=iptables link_start isp1 || bad="$bad; isp1 (iptables) did not come up"
+	MULTIHOME_FIREWALL=iptables link_start isp1 && wait_log isp1 1 || bad="$bad; isp1 (iptables) did not come up"
 	[ "$(legacy_ours)" -gt 0 ] && ! nft_has_table || bad="$bad; after isp1 up by iptables: legacy $(legacy_ours), nft table $(nft_has_table && echo yes)"
-	MULTIHOME_FIREWALL=nft link_start isp2 || bad="$bad; isp2 (nft) did not come up"
+	MULTIHOME_FIREWALL=nft link_start isp2 && wait_log isp2 1 || bad="$bad; isp2 (nft) did not come up"
 	if [ "$(legacy_ours)" != 0 ] || ! n_srv nft list table ip multihome 2>/dev/null | grep -q '"ppp0" comment "multihome isp1"'; then
 		bad="$bad; after isp2 up by nft: legacy $(legacy_ours), table: $(n_srv nft list table ip multihome 2>&1 | grep -c multihome)"
 	fi
 	measure srv --port 25 203.0.113.1-50
 	[ "$OK" = "$N" ] && [ "$I1" = "$N" ] || bad="$bad; tcp/25 after the switch to nft: $I1/$N by ISP1"
 	link_stop isp2 term
-	MULTIHOME_FIREWALL=iptables link_start isp2 || bad="$bad; isp2 (iptables) did not come back"
+	MULTIHOME_FIREWALL=iptables link_start isp2 && wait_log isp2 2 || bad="$bad; isp2 (iptables) did not come back"
 	if [ "$(legacy_ours)" = 0 ] || nft_has_table; then
 		bad="$bad; after the switch back: legacy $(legacy_ours), nft table $(nft_has_table && echo yes)"
 	fi
