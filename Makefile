@@ -59,6 +59,7 @@ demo: deps
 bench: deps
 	$(MAKE) build-all
 	tests/bench/run.sh
+	MULTIHOME_FIREWALL=nft tests/bench/run.sh
 else
 deps check demo bench:
 	exec sudo $(MAKE) $@

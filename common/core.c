@@ -16,7 +16,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <net/if.h>
 
 #include "internal.h"
 
@@ -72,38 +75,28 @@ static int apply(struct mh_registry *r, char *err, size_t len)
 	return mh_fw_apply(up, n, err, len);
 }
 
-static int iface_cmp(const void *x, const void *y)
-{
-	return strcmp(((const struct mh_iface *)x)->name, ((const struct mh_iface *)y)->name);
-}
-
-/* The kernel is the truth: a link whose interface is gone is down.  One
- * link dump for all of them (an ioctl per link costs more past a few). */
+/* The kernel is the truth: a link whose interface is gone (or is another
+ * interface now, with another index) is down.  One ioctl per up link on one
+ * socket: a hash lookup in the kernel, cheaper than dumping every link. */
 static unsigned prune(struct mh_registry *r)
 {
-	static struct mh_iface ifs[4096];
-	unsigned i, pruned = 0, nup = 0;
-	int nifs = -1;
+	unsigned i, pruned = 0;
+	int fd = -1;
 
-	for (i = 0; i < r->n; i++)
-		nup += r->links[i].up;
-	if (nup > 4)
-		nifs = mh_nl_ifaces(ifs, sizeof ifs / sizeof ifs[0]);
-	if (nifs >= 0)
-		qsort(ifs, (size_t)nifs, sizeof ifs[0], iface_cmp);
 	for (i = 0; i < r->n; i++) {
 		struct mh_link *l = &r->links[i];
-		int index;
+		struct ifreq ifr;
+		int index = 0;
 		if (!l->up)
 			continue;
-		if (nifs >= 0) {
-			struct mh_iface key, *f;
-			snprintf(key.name, sizeof key.name, "%s", l->ifname);
-			f = bsearch(&key, ifs, (size_t)nifs, sizeof key, iface_cmp);
-			index = f ? f->index : 0;
-		} else {
+		if (fd < 0)
+			fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		memset(&ifr, 0, sizeof ifr);
+		snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", l->ifname);
+		if (fd >= 0 && ioctl(fd, SIOCGIFINDEX, &ifr) == 0)
+			index = ifr.ifr_ifindex;
+		else if (fd < 0)
 			index = (int)if_nametoindex(l->ifname);
-		}
 		if (index == l->ifindex)
 			continue;
 		mh_log(MH_LOG_INFO, "%s: interface %s (index %d) is gone; withdrawing the link",
@@ -112,6 +105,8 @@ static unsigned prune(struct mh_registry *r)
 		l->dirty = 1;
 		pruned++;
 	}
+	if (fd >= 0)
+		close(fd);
 	return pruned;
 }
 

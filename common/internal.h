@@ -36,12 +36,6 @@ uint32_t mh_mark_union(const struct mh_link *const *links, unsigned n);
 /* rtnetlink: make every object tagged MH_RT_PROTO match the desired state
  * in one batch.  Fills stats->nl_msgs. */
 int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
-/* All interfaces of this namespace (index, name); returns how many, or -1. */
-struct mh_iface {
-	int index;
-	char name[IF_NAMESIZE];
-};
-int mh_nl_ifaces(struct mh_iface *out, unsigned max);
 /* Does one of ADDRS (0 = absent) lie inside a prefix configured on an
  * interface other than IFINDEX?  Returns its index + 1, or 0. */
 int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, int ifindex, char *why, size_t len);

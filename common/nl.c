@@ -15,7 +15,6 @@
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
-#include <linux/if_link.h>
 #include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 
@@ -744,49 +743,6 @@ out:
 free_k:
 	free(k);
 	return rc;
-}
-
-/* ---- interfaces ---- */
-
-struct iface_q {
-	struct mh_iface *out;
-	unsigned n, max;
-};
-
-static int link_cb(const struct nlmsghdr *h, void *data)
-{
-	struct iface_q *q = data;
-	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(h);
-	const struct nlattr *a;
-
-	if (h->nlmsg_type != RTM_NEWLINK || q->n >= q->max)
-		return 0;
-	mnl_attr_for_each(a, h, sizeof *ifi)
-		if (mnl_attr_get_type(a) == IFLA_IFNAME) {
-			snprintf(q->out[q->n].name, sizeof q->out[0].name, "%s", mnl_attr_get_str(a));
-			q->out[q->n].index = ifi->ifi_index;
-			q->n++;
-		}
-	return 0;
-}
-
-int mh_nl_ifaces(struct mh_iface *out, unsigned max)
-{
-	struct iface_q q = { .out = out, .max = max };
-	char buf[128];
-	struct nl nl;
-	struct nlmsghdr *h;
-	int rc;
-
-	if (nl_open(&nl) < 0)
-		return -1;
-	h = mnl_nlmsg_put_header(buf);
-	h->nlmsg_type = RTM_GETLINK;
-	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(h, sizeof *ifi);
-	ifi->ifi_family = AF_UNSPEC;
-	rc = nl_dump(&nl, h, link_cb, &q);
-	nl_close(&nl);
-	return rc < 0 ? -1 : (int)q.n;
 }
 
 /* ---- addresses ---- */

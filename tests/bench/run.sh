@@ -344,8 +344,9 @@ fo_row() { # KIND LABEL
 
 START=$(date +%s)
 echo "multihome bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r), $(iptables-legacy -V), $(ip -V | sed 's/, libbpf.*//')"
+echo "multihome's firewall backend: ${MULTIHOME_FIREWALL:-iptables} (the shell baseline always uses iptables-legacy)"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine inflates both columns)"
-echo "command: $( [ -n "${SUDO_USER:-}" ] && echo sudo )make bench  (tests/bench/run.sh; BENCH_EVENTS=$EVENTS BENCH_SCALE_EVENTS=$SCALE_EVENTS BENCH_LINKS=\"$LINKS\" BENCH_FOREIGN=\"$FOREIGN\")"
+echo "command: $( [ -n "${SUDO_USER:-}" ] && echo sudo )make bench  (${MULTIHOME_FIREWALL:+MULTIHOME_FIREWALL=$MULTIHOME_FIREWALL }tests/bench/run.sh; BENCH_EVENTS=$EVENTS BENCH_SCALE_EVENTS=$SCALE_EVENTS BENCH_LINKS=\"$LINKS\" BENCH_FOREIGN=\"$FOREIGN\")"
 echo
 
 CASES=()
@@ -428,10 +429,12 @@ if [ -n "$last" ] && [ "$last" != 2 ] && [ -f "$WORK/l$last.mh.up" ]; then
 				e, n, b, a, b / a, (b <= 2 * a) ? "met" : sprintf("MISSED by %.1fx", b / (2 * a)) }'
 	done
 fi
-cat "$WORK"/*.mh.up.fw "$WORK"/*.mh.down.fw | sort -u | tr '\n' ' ' | awk '{
-	ok = 1; for (i = 1; i <= NF; i++) if ($i != 2) ok = 0
-	printf "  one commit per table touched (mangle + nat = 2) per event, every case: commits seen {%s} -> %s\n",
-		$0, ok ? "met" : "MISSED" }'
+# iptables: mangle and nat are two tables; nftables: one table, one batch
+if [ "${MULTIHOME_FIREWALL:-iptables}" = nft ]; then want=1 tables="table ip multihome = 1"; else want=2 tables="mangle + nat = 2"; fi
+cat "$WORK"/*.mh.up.fw "$WORK"/*.mh.down.fw | sort -u | tr '\n' ' ' | awk -v want="$want" -v tables="$tables" '{
+	ok = 1; for (i = 1; i <= NF; i++) if ($i != want) ok = 0
+	printf "  one commit per table touched (%s) per event, every case: commits seen {%s} -> %s\n",
+		tables, $0, ok ? "met" : "MISSED" }'
 s=$(grep '^summary' "$WORK/fo-mh.flow")
 sg=$(sed 's/.*surviving_gap_ms=\(-*[0-9]*\).*/\1/' <<<"$s")
 echo "  zero outage for surviving links when an uplink vanishes: multihome ${sg} ms -> $([ "$sg" = 0 ] && echo met || echo MISSED)"

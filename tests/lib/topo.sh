@@ -39,6 +39,7 @@ TOPO_UP=
 
 # The links of the scenario.
 declare -A LINK_IF=([isp1]=ppp0 [isp2]=ppp1)
+declare -A LINK_UPS=()  # how many "NAME up on" lines the log had before a start
 declare -A LINK_LOCAL=([isp1]=100.64.1.2 [isp2]=100.64.2.2)
 declare -A LINK_PEER=([isp1]=100.64.1.1 [isp2]=100.64.2.1)
 declare -A LINK_TABLE=([isp1]=101 [isp2]=102)
@@ -275,6 +276,7 @@ link_spawn() {
 	local name=$1 addr=${2:-${LINK_LOCAL[$1]}} peers
 	peers=$(peers_file "$name")
 	link_device "$name" "$addr" || return 1
+	LINK_UPS[$name]=$(grep -c "$name up on " "$TOPO_DIR/$name.log" 2>/dev/null)
 	ip netns exec "$(ns_name srv)" env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" \
 		"$HARNESS" --file "$peers" \
 		--plugin "$PLUGIN" --ifname "${LINK_IF[$name]}" --local "$addr" \
@@ -283,11 +285,14 @@ link_spawn() {
 	LINK_PID[$name]=$!
 }
 
-# link_wait_up NAME: wait (5 s at most) for link NAME's table route.
+# link_wait_up NAME: wait (5 s at most) until the plugin logged the link up
+# (the whole event is done then: routes, rules and firewall) and its table
+# has the route.
 link_wait_up() {
 	local name=$1 t
 	for t in $(seq 100); do
-		if nsx srv ip route show table "${LINK_TABLE[$name]}" 2>/dev/null | grep -q '^default'; then
+		if [ "$(grep -c "$name up on " "$TOPO_DIR/$name.log" 2>/dev/null)" -gt "${LINK_UPS[$name]:-0}" ] &&
+			nsx srv ip route show table "${LINK_TABLE[$name]}" 2>/dev/null | grep -q '^default'; then
 			return 0
 		fi
 		kill -0 "${LINK_PID[$name]}" 2>/dev/null || break
