@@ -6,12 +6,15 @@
  *   multihomectl flush             withdraw everything multihome installed
  *   multihomectl check FILE        validate a peers file / OpenVPN config
  *
- * Kernel state is read over rtnetlink (libmnl) and libiptc, never by forking
- * ip or iptables.  The registry is read with the core's own code, under its
- * lock.
+ * Kernel state is read over rtnetlink (libmnl), libiptc and nfnetlink
+ * (libnftnl, fw_nft_read.c), never by forking ip, iptables or nft.  The
+ * firewall checked is the backend in use (mh_fw_backend(): iptables or nft);
+ * the other one is only looked at for leftovers.  The registry is read with
+ * the core's own code, under its lock.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@
 
 #include "internal.h"
 #include "ctl.h"
+#include "fw_nft_read.h"
 
 #define CH_PRE  "MULTIHOME-PRE"
 #define CH_MARK "MULTIHOME-MARK"
@@ -492,7 +496,8 @@ static void read_fw(struct fwstate *fw, const struct mh_link *const *up, unsigne
 	unsigned i;
 
 	memset(fw, 0, sizeof *fw);
-	memset(per, 0, n * sizeof *per);
+	if (n)
+		memset(per, 0, n * sizeof *per);
 	fw->mangle_loaded = table_loaded("mangle");
 	fw->nat_loaded = table_loaded("nat");
 	if (fw->mangle_loaded) {
@@ -547,6 +552,42 @@ static int iptables_is_nft(char *target, size_t len)
 	base = strrchr(real, '/');
 	base = base ? base + 1 : real;
 	return !strcmp(base, "xtables-nft-multi") || !strcmp(base, "iptables-nft");
+}
+
+/* The backend the last event used (RUNDIR/firewall, written by the core):
+ * its name, or NULL when no event wrote it. */
+static const char *last_backend(char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/firewall", mh_rundir());
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	r = read(fd, buf, len - 1);
+	close(fd);
+	if (r <= 0)
+		return NULL;
+	buf[r] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return buf[0] ? buf : NULL;
+}
+
+/* Does the backend not in use hold anything of multihome's? */
+static int other_backend_holds(enum mh_fw_backend be)
+{
+	if (be == MH_FW_NFT) {
+		struct fwstate fw;
+		read_fw(&fw, NULL, 0, NULL);
+		return fw.ours;
+	} else {
+		struct nftr t;
+		int yes = nftr_read(&t) == 0 && t.table;
+		nftr_free(&t);
+		return yes;
+	}
 }
 
 /* ---- sysctl ---- */
@@ -687,9 +728,12 @@ static int status(int json)
 	struct fwstate fw;
 	struct balanced bal;
 	char err[MH_ERR_MAX], a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], t1[64], t2[64], pin[128];
-	char nftpath[PATH_MAX] = "";
+	char nftpath[PATH_MAX] = "", lastbuf[16];
 	unsigned i, j, nup = 0, nalive = 0;
-	int all_rp = 0, fwd = 1, any_nat = 0, is_nft;
+	int all_rp = 0, fwd = 1, any_nat = 0, is_nft, nft_ok;
+	enum mh_fw_backend be = mh_fw_backend();
+	const char *fwname = mh_fw_backend_name(be), *last;
+	struct nftr nt;
 	struct stat st;
 
 	memset(&reg, 0, sizeof reg);
@@ -715,8 +759,14 @@ static int status(int json)
 		nup = mh_up_links(&reg, up);
 	}
 	read_balanced(&bal);
-	read_fw(&fw, up, nup, per);
+	/* the backend in use, and the other one for leftovers; with nft the
+	 * legacy tables are read only to see whether chains of ours remain */
+	read_fw(&fw, up, be == MH_FW_IPTABLES ? nup : 0, per);
+	nft_ok = nftr_read(&nt) == 0;
+	if (be == MH_FW_NFT)
+		fw.err[0] = 0;
 	is_nft = iptables_is_nft(nftpath, sizeof nftpath);
+	last = last_backend(lastbuf, sizeof lastbuf);
 
 	/* ---- warnings ---- */
 	read_int("/proc/sys/net/ipv4/conf/all/rp_filter", &all_rp);
@@ -782,19 +832,25 @@ static int status(int json)
 			if (!in_bal)
 				snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
 					 "%smember of the balanced default route", missing[0] ? ", " : "");
-			if (fw.mangle_loaded && !fw.err[0] && !per[i].pre)
-				snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
-					 "%sfirewall rules in %s", missing[0] ? ", " : "", CH_PRE);
-			else if (!fw.mangle_loaded)
-				snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
-					 "%sfirewall rules (no mangle table)", missing[0] ? ", " : "");
-			if (fw.mangle_loaded && !fw.err[0] && per[i].pins < (int)l->cfg.npins)
-				snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
-					 "%s%u of %u pins in %s", missing[0] ? ", " : "",
-					 l->cfg.npins - per[i].pins, l->cfg.npins, CH_MARK);
-			if (l->cfg.nat != MH_NAT_OFF && !fw.err[0] && !per[i].nat)
-				snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
-					 "%sNAT rule in %s", missing[0] ? ", " : "", CH_NAT);
+			if (be == MH_FW_NFT) {
+				/* the table's own absence is said once, below */
+				if (nft_ok)
+					nftr_link_missing(&nt, l, missing, sizeof missing);
+			} else {
+				if (fw.mangle_loaded && !fw.err[0] && !per[i].pre)
+					snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
+						 "%sfirewall rules in %s", missing[0] ? ", " : "", CH_PRE);
+				else if (!fw.mangle_loaded)
+					snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
+						 "%sfirewall rules (no mangle table)", missing[0] ? ", " : "");
+				if (fw.mangle_loaded && !fw.err[0] && per[i].pins < (int)l->cfg.npins)
+					snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
+						 "%s%u of %u pins in %s", missing[0] ? ", " : "",
+						 l->cfg.npins - per[i].pins, l->cfg.npins, CH_MARK);
+				if (l->cfg.nat != MH_NAT_OFF && !fw.err[0] && !per[i].nat)
+					snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
+						 "%sNAT rule in %s", missing[0] ? ", " : "", CH_NAT);
+			}
 			if (missing[0])
 				warn("rules-missing", l->cfg.name,
 				     "link %s is up on %s but the kernel lacks its %s; "
@@ -827,7 +883,18 @@ static int status(int json)
 			     "traffic from the LAN is not routed; set net.ipv4.ip_forward=1",
 			     other->name);
 	}
-	if (nalive && !fw.err[0]) {
+	if (nalive && be == MH_FW_NFT && nft_ok) {
+		char what[400] = "";
+		if (!nt.table)
+			warn("rules-missing", NULL,
+			     "table ip multihome is gone (deleted by 'nft flush ruleset', or by a firewall "
+			     "reload that replaces the whole ruleset?): no up link has its firewall marks, "
+			     "pins or NAT; run 'multihomectl reapply'");
+		else if (nftr_table_missing(&nt, mh_mark_union(up, nup), what, sizeof what))
+			warn("rules-missing", NULL,
+			     "table ip multihome lacks its %s; run 'multihomectl reapply'", what);
+	}
+	if (nalive && be == MH_FW_IPTABLES && !fw.err[0]) {
 		char what[200] = "";
 		if (!fw.hook_pre)
 			strcat(what, "mangle PREROUTING -> " CH_PRE);
@@ -842,17 +909,37 @@ static int status(int json)
 	}
 	if (fw.err[0])
 		warn("firewall-unreadable", NULL, "%s", fw.err);
-	if (is_nft && fw.ours)
+	if (be == MH_FW_NFT && !nft_ok)
+		warn("firewall-unreadable", NULL, "%s", nt.err);
+	if (be == MH_FW_IPTABLES && is_nft && fw.ours)
 		warn("legacy-on-nft", NULL,
 		     "multihome's firewall rules are in the legacy iptables tables, but iptables on "
 		     "this host is %s (nft): 'iptables -S' does not show them; use "
-		     "'iptables-legacy -t mangle -S' and 'iptables-legacy -t nat -S', or switch "
-		     "with 'update-alternatives --set iptables /usr/sbin/iptables-legacy'", nftpath);
+		     "'iptables-legacy -t mangle -S' and 'iptables-legacy -t nat -S', or put "
+		     "'firewall nft' in %s (then 'multihomectl reapply') to move multihome's rules to "
+		     "table ip multihome, where 'nft list ruleset' shows them", nftpath,
+		     getenv("MULTIHOME_CONF") && *getenv("MULTIHOME_CONF") ? getenv("MULTIHOME_CONF")
+									 : "/etc/multihome.conf");
+	if (be == MH_FW_NFT && fw.ours)
+		warn("firewall-leftover", NULL,
+		     "the firewall backend in use is nft, but multihome's legacy iptables chains "
+		     "(MULTIHOME-*) are still there (the last event used %s): they still mark "
+		     "packets; run 'multihomectl reapply' to remove them", last ? last : "no record");
+	if (be == MH_FW_IPTABLES && nft_ok && nt.table)
+		warn("firewall-leftover", NULL,
+		     "the firewall backend in use is iptables, but table ip multihome (nft) is still "
+		     "there (the last event used %s): it still marks packets; run "
+		     "'multihomectl reapply' to remove it", last ? last : "no record");
 
 	/* ---- output ---- */
 	if (json) {
 		printf("{\"rundir\":");
 		json_str(mh_rundir());
+		printf(",\"firewall\":\"%s\",\"firewall_last_event\":", fwname);
+		if (last)
+			json_str(last);
+		else
+			printf("null");
 		printf(",\"links\":[");
 		for (i = 0; i < reg.n; i++) {
 			const struct mh_link *l = &reg.links[i];
@@ -961,11 +1048,91 @@ static int status(int json)
 			}
 			printf("\n");
 		}
+		printf("firewall: %s (%s)", fwname,
+		       be == MH_FW_NFT ? (nt.table ? "table ip multihome" : "no table ip multihome")
+				       : "legacy x_tables, chains MULTIHOME-*");
+		if (last && strcmp(last, fwname))
+			printf(", the last event used %s", last);
+		printf("\n");
 		for (i = 0; i < NW; i++)
 			printf("warning: %s\n", W[i].msg);
 	}
+	nftr_free(&nt);
 	mh_reg_close(&reg);
 	return NW ? CTL_WARN : CTL_OK;
+}
+
+/* ---- reapply, flush ---- */
+
+/* Forget which backend the last event used: the core then empties the other
+ * backend of anything of ours, as on a first event. */
+static void forget_backend(void)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/firewall", mh_rundir());
+	unlink(path);
+}
+
+/* After a reapply with nft: does table ip multihome still lack something
+ * (an event reads only map ingress and chain egress, so a base chain, a
+ * restore/masq/srcaddr element or a link chain's rules removed by hand stay
+ * missing)?  Then WHAT says what. */
+static int nft_still_missing(char *what, size_t len)
+{
+	static struct mh_registry reg;
+	const struct mh_link *up[MH_MAX_LINKS];
+	struct nftr t;
+	char err[MH_ERR_MAX];
+	unsigned i, nup = 0, n = 0;
+
+	what[0] = 0;
+	memset(&reg, 0, sizeof reg);
+	reg.lockfd = -1;
+	if (mh_reg_open(&reg, err, sizeof err) < 0)
+		return 0;
+	if (reg.links)
+		nup = mh_up_links(&reg, up);
+	if (nup && nftr_read(&t) == 0) {
+		n = nftr_table_missing(&t, mh_mark_union(up, nup), what, len);
+		for (i = 0; i < nup; i++)
+			n += nftr_link_missing(&t, up[i], what, len);
+		nftr_free(&t);
+	}
+	mh_reg_close(&reg);
+	return n > 0;
+}
+
+static int reapply_or_flush(int flush)
+{
+	enum mh_fw_backend be = mh_fw_backend();
+	char err[MH_ERR_MAX], what[600] = "";
+	const char *cmd = flush ? "flush" : "reapply";
+	int rebuilt = 0;
+
+	/* flush withdraws from both backends; reapply empties the other one
+	 * whenever it still holds something of ours */
+	if (flush || other_backend_holds(be))
+		forget_backend();
+	if ((flush ? mh_flush : mh_reconcile)(err, sizeof err) < 0) {
+		fprintf(stderr, "multihomectl %s: %s\n", cmd, err);
+		return CTL_ERROR;
+	}
+	if (!flush && be == MH_FW_NFT && nft_still_missing(what, sizeof what)) {
+		/* rebuilt whole by the next event once it is gone */
+		if (nftr_delete_table(err, sizeof err) < 0 || mh_reconcile(err, sizeof err) < 0) {
+			fprintf(stderr, "multihomectl %s: rebuilding table ip multihome: %s\n", cmd, err);
+			return CTL_ERROR;
+		}
+		rebuilt = 1;
+	}
+	printf("multihomectl %s: %s (%u netlink messages, %u firewall commits, %lld us)\n",
+	       cmd, flush ? "everything of multihome's withdrawn, registry emptied"
+			  : "kernel matches the registry", mh_last_stats()->nl_msgs,
+	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
+	if (rebuilt)
+		printf("multihomectl %s: table ip multihome rebuilt: it lacked %s\n", cmd, what);
+	return CTL_OK;
 }
 
 /* ---- main ---- */
@@ -983,7 +1150,6 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	char err[MH_ERR_MAX];
 	const char *cmd = argc > 1 ? argv[1] : "status";
 
 	if (!strcmp(cmd, "status")) {
@@ -1004,15 +1170,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return CTL_ERROR;
 		}
-		if ((flush ? mh_flush : mh_reconcile)(err, sizeof err) < 0) {
-			fprintf(stderr, "multihomectl %s: %s\n", cmd, err);
-			return CTL_ERROR;
-		}
-		printf("multihomectl %s: %s (%u netlink messages, %u firewall commits, %lld us)\n",
-		       cmd, flush ? "everything of multihome's withdrawn, registry emptied"
-				  : "kernel matches the registry", mh_last_stats()->nl_msgs,
-		       mh_last_stats()->fw_commits, mh_last_stats()->usec);
-		return CTL_OK;
+		return reapply_or_flush(flush);
 	}
 	if (!strcmp(cmd, "check")) {
 		const char *type = NULL, *file = NULL;
