@@ -472,9 +472,9 @@ unsigned nftr_table_missing(const struct nftr *t, uint32_t ours, char *out, size
 		else if (c->nrules < base[i].rules)
 			n += add(out, len, "%u of the %u rules of chain %s", base[i].rules - c->nrules,
 				 base[i].rules, base[i].name);
+		else if (i == 0 && !count(t, "prerouting", NULL, NULL, SETS[S_INGRESS]))
+			n += add(out, len, "rule 'iifname vmap @ingress' in chain prerouting");
 	}
-	if (chain_find(t, "prerouting") && !count(t, "prerouting", NULL, NULL, SETS[S_INGRESS]))
-		n += add(out, len, "rule 'iifname vmap @ingress' in chain prerouting");
 	if (!chain_find(t, "egress"))
 		n += add(out, len, "chain egress");
 	else {

@@ -16,6 +16,14 @@
 #             rt_protos.d file (bind-mounted in a private mount namespace)
 #   flush     withdraws every object of multihome's, leaves foreign rules,
 #             routes, nexthops and firewall rules alone, empties the registry
+#   nft       the same with MULTIHOME_FIREWALL=nft (a topology of its own):
+#             status reads table ip multihome (exit 0 and "firewall":"nft"
+#             when clean), rules-missing per link (map elements, set masq)
+#             and for the table (a base chain flushed, the table deleted,
+#             nft flush ruleset), each gone after reapply; firewall-leftover
+#             when the backend changes without an event (both ways, and a
+#             stray table while iptables is in use), the choice read from
+#             MULTIHOME_CONF; flush leaves no table and no legacy chain
 #   install   make install DESTDIR=... lands every file where pppd, OpenVPN,
 #             man and iproute2 look for it
 #
@@ -261,6 +269,13 @@ test_status() {
 	expect_clean "reapply restores rules, routes and pins: status clean (exit 0)"
 
 	MULTIHOME_IPTABLES=$WORK/iptables-nft expect_warning "legacy rules while iptables is iptables-nft" legacy-on-nft
+	MULTIHOME_IPTABLES=$WORK/iptables-nft ctl status
+	if grep -q "^warning: .*put 'firewall nft' in /etc/multihome.conf .*where 'nft list ruleset' shows them" <<<"$OUT" &&
+		grep -q '^firewall: iptables (legacy x_tables, chains MULTIHOME-\*)$' <<<"$OUT"; then
+		ok "legacy-on-nft suggests 'firewall nft' in /etc/multihome.conf; status names the iptables backend"
+	else
+		not_ok "legacy-on-nft suggests 'firewall nft' in /etc/multihome.conf; status names the iptables backend" "$OUT"
+	fi
 
 	# pppd of isp2 killed with SIGKILL: no ip-down, the unit disappears
 	link_stop isp2 kill
@@ -367,6 +382,151 @@ test_flush() {
 	fi
 }
 
+# ---------------------------------------------------------------- nft
+# legacy_ours: lines of multihome's chains in srv's iptables-legacy (mangle, nat)
+legacy_ours() {
+	{ n_srv iptables-legacy -t mangle -S; n_srv iptables-legacy -t nat -S; } 2>/dev/null | grep -c MULTIHOME
+}
+nft_has_table() { n_srv nft list table ip multihome >/dev/null 2>&1; }
+
+# expect_message DESC REGEX: status prints a warning line matching REGEX.
+expect_message() {
+	ctl status
+	if grep -q -- "^warning: $2" <<<"$OUT"; then
+		ok "$1"
+	else
+		not_ok "$1" "exit $RC: $(grep -v '^  ' <<<"$OUT" | tail -n 4)"
+	fi
+}
+
+# reapply_clean DESC: reapply exits 0, then status is clean.
+reapply_clean() {
+	ctl reapply
+	[ "$RC" = 0 ] || not_ok "$1: reapply exits 0" "$OUT"
+	expect_clean "$1"
+}
+
+test_nft() {
+	local f
+	if ! command -v nft >/dev/null; then
+		skip "multihomectl with the nft backend" "no nft command"
+		return 0
+	fi
+	export MULTIHOME_FIREWALL=nft
+	topo_destroy
+	if ! topo_create || ! link_start isp1 || ! link_start isp2; then
+		not_ok "nft: links isp1 and isp2 come up (MULTIHOME_FIREWALL=nft)" \
+			"$(tail -n 5 "$TOPO_DIR"/isp*.log 2>/dev/null)"
+		return 1
+	fi
+	ctl status
+	if [ "$RC" = 0 ] && ! grep -q '^warning' <<<"$OUT" &&
+		grep -q '^firewall: nft (table ip multihome)$' <<<"$OUT" &&
+		grep -q '^balanced default route: nexthop group 0x6d68ffff: isp1 (ppp0) weight 8, isp2 (ppp1) weight 2$' <<<"$OUT" &&
+		nft_has_table && [ "$(legacy_ours)" = 0 ]; then
+		ok "nft: status clean with both links, names the backend and its table (exit 0)"
+	else
+		not_ok "nft: status clean with both links, names the backend and its table (exit 0)" "exit $RC: $OUT"
+	fi
+	ctl status --json
+	if [ "$RC" = 0 ] && json_ok "$OUT" &&
+		grep -q '^{"rundir":"[^"]*","firewall":"nft","firewall_last_event":"nft","links":' <<<"$OUT" &&
+		grep -q '"warnings":\[\]' <<<"$OUT"; then
+		ok "nft: status --json: \"firewall\":\"nft\", the last event's backend, no warnings"
+	else
+		not_ok "nft: status --json: \"firewall\":\"nft\", the last event's backend, no warnings" "exit $RC: $OUT"
+	fi
+
+	# a link's elements deleted by hand: named per link; an event reads only
+	# map ingress, so reapply rebuilds the table for the masq element
+	n_srv nft delete element ip multihome masq '{ "ppp0" }'
+	n_srv nft delete element ip multihome ingress '{ "ppp1" }'
+	expect_warning "nft: isp1's masq element, isp2's ingress element deleted" rules-missing
+	expect_message "nft: rules-missing names isp1's element in set masq" \
+		'link isp1 is up on ppp0 but the kernel lacks its element "ppp0" in set masq'
+	expect_message "nft: rules-missing names isp2's element in map ingress" \
+		'link isp2 is up on ppp1 but the kernel lacks its element "ppp1" : goto in_isp2_0x2_0x2_m in map ingress'
+	reapply_clean "nft: reapply restores both elements: status clean (exit 0)"
+	if n_srv nft list set ip multihome masq | grep -q '"ppp0" comment "multihome isp1"'; then
+		ok "nft: the masq element of isp1 is back"
+	else
+		not_ok "nft: the masq element of isp1 is back" "$(n_srv nft list set ip multihome masq 2>&1)"
+	fi
+
+	# a base chain emptied, a pin chain emptied
+	n_srv nft flush chain ip multihome prerouting
+	f=$(n_srv nft list table ip multihome | sed -n 's/^\tchain \(pin_isp2_[0-9a-f]*\) {$/\1/p')
+	[ -n "$f" ] && n_srv nft flush chain ip multihome "$f"
+	expect_warning "nft: chain prerouting and isp2's pin chain flushed" rules-missing
+	expect_message "nft: rules-missing names the rules of chain prerouting" \
+		'table ip multihome lacks its 2 of the 2 rules of chain prerouting'
+	expect_message "nft: rules-missing names isp2's pin chain" \
+		"link isp2 .*lacks its 1 of the 1 pin rules in chain pin_isp2_"
+	reapply_clean "nft: reapply restores chain prerouting and the pins: status clean (exit 0)"
+
+	# the table deleted: one warning for it, none per link
+	n_srv nft delete table ip multihome
+	expect_warning "nft: table ip multihome deleted" rules-missing
+	ctl status
+	if [ "$(grep -c '^warning' <<<"$OUT")" = 1 ] &&
+		grep -q "^warning: table ip multihome is gone (deleted by 'nft flush ruleset'.*run 'multihomectl reapply'" <<<"$OUT" &&
+		grep -q '^firewall: nft (no table ip multihome)$' <<<"$OUT"; then
+		ok "nft: the deleted table is one warning suggesting reapply"
+	else
+		not_ok "nft: the deleted table is one warning suggesting reapply" "$OUT"
+	fi
+	reapply_clean "nft: reapply rebuilds table ip multihome: status clean (exit 0)"
+	n_srv nft flush ruleset
+	expect_message "nft: nft flush ruleset: the table is gone" 'table ip multihome is gone'
+	reapply_clean "nft: reapply after nft flush ruleset: status clean (exit 0)"
+
+	# the backend changes without an event: the other one holds our state
+	MULTIHOME_FIREWALL=iptables expect_warning "nft -> iptables without an event: table ip multihome left" firewall-leftover
+	MULTIHOME_FIREWALL=iptables expect_message "nft -> iptables: the leftover names the table and the last event's backend" \
+		"the firewall backend in use is iptables, but table ip multihome (nft) is still there (the last event used nft).*reapply"
+	MULTIHOME_FIREWALL=iptables reapply_clean "nft -> iptables: reapply moves the rules: status clean (exit 0)"
+	if ! nft_has_table && [ "$(legacy_ours)" -gt 0 ]; then
+		ok "nft -> iptables: reapply: no table ip multihome, chains MULTIHOME-* in iptables-legacy"
+	else
+		not_ok "nft -> iptables: reapply: no table ip multihome, chains MULTIHOME-*" \
+			"legacy: $(legacy_ours); $(n_srv nft list tables 2>&1)"
+	fi
+	# a stray table while the last event used iptables too
+	n_srv nft add table ip multihome
+	MULTIHOME_FIREWALL=iptables expect_warning "iptables in use, last event iptables: a stray table ip multihome" firewall-leftover
+	MULTIHOME_FIREWALL=iptables reapply_clean "iptables: reapply removes the stray table: status clean (exit 0)"
+	nft_has_table && not_ok "iptables: reapply removes the stray table" "$(n_srv nft list table ip multihome 2>&1)"
+	# back to nft, chosen in the configuration file this time
+	printf '# test\nfirewall nft\n' >"$WORK/multihome.conf"
+	MULTIHOME_FIREWALL='' MULTIHOME_CONF=$WORK/multihome.conf expect_warning "iptables -> nft (MULTIHOME_CONF): legacy chains left" firewall-leftover
+	MULTIHOME_FIREWALL='' MULTIHOME_CONF=$WORK/multihome.conf expect_message "iptables -> nft: the leftover names the legacy chains" \
+		"the firewall backend in use is nft, but multihome's legacy iptables chains (MULTIHOME-\*) are still there (the last event used iptables)"
+	MULTIHOME_FIREWALL='' MULTIHOME_CONF=$WORK/multihome.conf ctl status --json
+	if grep -q '"firewall":"nft","firewall_last_event":"iptables"' <<<"$OUT"; then
+		ok "iptables -> nft: --json names nft in use, iptables used by the last event"
+	else
+		not_ok "iptables -> nft: --json names nft in use, iptables used by the last event" "$OUT"
+	fi
+	MULTIHOME_FIREWALL='' MULTIHOME_CONF=$WORK/multihome.conf reapply_clean "iptables -> nft: reapply moves the rules back: status clean (exit 0)"
+	if nft_has_table && [ "$(legacy_ours)" = 0 ]; then
+		ok "iptables -> nft: reapply: table ip multihome, no legacy chain"
+	else
+		not_ok "iptables -> nft: reapply: table ip multihome, no legacy chain" "legacy: $(legacy_ours)"
+	fi
+
+	# flush: nothing of ours in either backend
+	ctl flush
+	if [ "$RC" = 0 ] && ! nft_has_table && [ "$(legacy_ours)" = 0 ] &&
+		! n_srv ip -d rule show | grep -qE 'proto (109|multihome)'; then
+		ok "nft: flush: no table ip multihome, no legacy chain, no rule of ours"
+	else
+		not_ok "nft: flush: no table ip multihome, no legacy chain, no rule of ours" \
+			"exit $RC: $OUT; legacy $(legacy_ours); $(n_srv nft list tables 2>&1)"
+	fi
+	expect_clean "nft: status after flush: no links, clean (exit 0)"
+	unset MULTIHOME_FIREWALL
+}
+
 # ---------------------------------------------------------------- install
 test_install() {
 	local d=$WORK/destdir pv ma out missing='' f
@@ -422,4 +582,5 @@ test_check
 test_status
 test_proto_name
 test_flush
+test_nft
 test_install
