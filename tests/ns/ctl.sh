@@ -399,9 +399,10 @@ expect_message() {
 	fi
 }
 
-# reapply_clean DESC: reapply exits 0, then status is clean.
+# reapply_clean DESC: reapply exits 0 (its output in $REAPPLIED), then status is clean.
 reapply_clean() {
 	ctl reapply
+	REAPPLIED=$OUT
 	[ "$RC" = 0 ] || not_ok "$1: reapply exits 0" "$OUT"
 	expect_clean "$1"
 }
@@ -437,21 +438,25 @@ test_nft() {
 		not_ok "nft: status --json: \"firewall\":\"nft\", the last event's backend, no warnings" "exit $RC: $OUT"
 	fi
 
-	# a link's elements deleted by hand: named per link; an event reads only
+	# a link's element deleted by hand: named per link; an event reads only
 	# map ingress, so reapply rebuilds the table for the masq element
 	n_srv nft delete element ip multihome masq '{ "ppp0" }'
-	n_srv nft delete element ip multihome ingress '{ "ppp1" }'
-	expect_warning "nft: isp1's masq element, isp2's ingress element deleted" rules-missing
+	expect_warning "nft: isp1's masq element deleted" rules-missing
 	expect_message "nft: rules-missing names isp1's element in set masq" \
-		'link isp1 is up on ppp0 but the kernel lacks its element "ppp0" in set masq'
+		'link isp1 is up on ppp0 but the kernel lacks its element "ppp0" in set masq (masquerade); run .multihomectl reapply.$'
+	reapply_clean "nft: reapply restores the masq element: status clean (exit 0)"
+	if n_srv nft list set ip multihome masq | grep -q '"ppp0" comment "multihome isp1"' &&
+		grep -q '^multihomectl reapply: table ip multihome rebuilt: it lacked element "ppp0" in set masq' <<<"$REAPPLIED"; then
+		ok "nft: the masq element of isp1 is back (reapply rebuilt the table, and says why)"
+	else
+		not_ok "nft: the masq element of isp1 is back (reapply rebuilt the table, and says why)" \
+			"$REAPPLIED; $(n_srv nft list set ip multihome masq 2>&1)"
+	fi
+	n_srv nft delete element ip multihome ingress '{ "ppp1" }'
+	expect_warning "nft: isp2's ingress element deleted" rules-missing
 	expect_message "nft: rules-missing names isp2's element in map ingress" \
 		'link isp2 is up on ppp1 but the kernel lacks its element "ppp1" : goto in_isp2_0x2_0x2_m in map ingress'
-	reapply_clean "nft: reapply restores both elements: status clean (exit 0)"
-	if n_srv nft list set ip multihome masq | grep -q '"ppp0" comment "multihome isp1"'; then
-		ok "nft: the masq element of isp1 is back"
-	else
-		not_ok "nft: the masq element of isp1 is back" "$(n_srv nft list set ip multihome masq 2>&1)"
-	fi
+	reapply_clean "nft: reapply restores the ingress element: status clean (exit 0)"
 
 	# a base chain emptied, a pin chain emptied
 	n_srv nft flush chain ip multihome prerouting
@@ -514,7 +519,10 @@ test_nft() {
 		not_ok "iptables -> nft: reapply: table ip multihome, no legacy chain" "legacy: $(legacy_ours)"
 	fi
 
-	# flush: nothing of ours in either backend
+	# flush: nothing of ours in either backend, even when the last event's
+	# backend (nft) is the one in use and a legacy chain of ours is left
+	n_srv iptables-legacy -t mangle -N MULTIHOME-PRE
+	expect_warning "nft in use, last event nft: a legacy chain MULTIHOME-PRE left" firewall-leftover
 	ctl flush
 	if [ "$RC" = 0 ] && ! nft_has_table && [ "$(legacy_ours)" = 0 ] &&
 		! n_srv ip -d rule show | grep -qE 'proto (109|multihome)'; then
