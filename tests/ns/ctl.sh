@@ -519,6 +519,24 @@ test_nft() {
 		not_ok "iptables -> nft: reapply: table ip multihome, no legacy chain" "legacy: $(legacy_ours)"
 	fi
 
+	# isp2 with snat and reply-via-link off: its srcaddr element, its up_ chain
+	link_stop isp2 term
+	local LINK_EXTRA_isp2
+	LINK_EXTRA_isp2=$(printf 'multihome-nat snat\nmultihome-reply-via-link no')
+	if link_start isp2; then
+		expect_clean "nft: isp2 back with snat, reply-via-link off: status clean (exit 0)"
+		n_srv nft delete element ip multihome srcaddr '{ "ppp1" }'
+		expect_message "nft: rules-missing names isp2's srcaddr element" \
+			'link isp2 is up on ppp1 but the kernel lacks its element "ppp1" : 100.64.2.2 in map srcaddr (snat)'
+		reapply_clean "nft: reapply restores the srcaddr element: status clean (exit 0)"
+		n_srv nft delete element ip multihome ingress '{ "ppp1" }'
+		expect_message "nft: with reply-via-link off the ingress element goes to chain up_isp2_..." \
+			'link isp2 .*lacks its element "ppp1" : goto up_isp2_0x2_0x2_s100.64.2.2 in map ingress'
+		reapply_clean "nft: reapply restores it: status clean (exit 0)"
+	else
+		not_ok "nft: isp2 back with snat, reply-via-link off" "$(tail -n 5 "$TOPO_DIR/isp2.log")"
+	fi
+
 	# flush: nothing of ours in either backend, even when the last event's
 	# backend (nft) is the one in use and a legacy chain of ours is left
 	n_srv iptables-legacy -t mangle -N MULTIHOME-PRE
