@@ -521,7 +521,8 @@ test_nft() {
 
 	# isp2 with snat and reply-via-link off: its srcaddr element, its up_ chain
 	link_stop isp2 term
-	local LINK_EXTRA_isp2
+	local LINK_EXTRA_isp2   # read by peers_file (tests/lib/topo.sh)
+	# shellcheck disable=SC2034
 	LINK_EXTRA_isp2=$(printf 'multihome-nat snat\nmultihome-reply-via-link no')
 	if link_start isp2; then
 		expect_clean "nft: isp2 back with snat, reply-via-link off: status clean (exit 0)"
