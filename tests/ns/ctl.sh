@@ -488,7 +488,13 @@ test_nft() {
 	# the backend changes without an event: the other one holds our state
 	MULTIHOME_FIREWALL=iptables expect_warning "nft -> iptables without an event: table ip multihome left" firewall-leftover
 	MULTIHOME_FIREWALL=iptables expect_message "nft -> iptables: the leftover names the table and the last event's backend" \
-		"the firewall backend in use is iptables, but table ip multihome (nft) is still there (the last event used nft).*reapply"
+		"the firewall backend in use is iptables, but table ip multihome (nft) is still there (the last event used nft): multihome's rules have not moved yet; run 'multihomectl reapply' to move them"
+	if [ "$(grep -c '^warning' <<<"$OUT")" = 1 ] &&
+		grep -q '^firewall: iptables (legacy x_tables, chains MULTIHOME-\*), the last event used nft$' <<<"$OUT"; then
+		ok "nft -> iptables: one warning (no rules-missing, hooks-missing for rules not moved yet); the last event's backend shown"
+	else
+		not_ok "nft -> iptables: one warning (no rules-missing, hooks-missing for rules not moved yet)" "$OUT"
+	fi
 	MULTIHOME_FIREWALL=iptables reapply_clean "nft -> iptables: reapply moves the rules: status clean (exit 0)"
 	if ! nft_has_table && [ "$(legacy_ours)" -gt 0 ]; then
 		ok "nft -> iptables: reapply: no table ip multihome, chains MULTIHOME-* in iptables-legacy"
@@ -499,6 +505,8 @@ test_nft() {
 	# a stray table while the last event used iptables too
 	n_srv nft add table ip multihome
 	MULTIHOME_FIREWALL=iptables expect_warning "iptables in use, last event iptables: a stray table ip multihome" firewall-leftover
+	MULTIHOME_FIREWALL=iptables expect_message "iptables: the stray table is a leftover to remove" \
+		"the firewall backend in use is iptables, but table ip multihome (nft) is still there (the last event used iptables): it still marks packets; run 'multihomectl reapply' to remove the leftover"
 	MULTIHOME_FIREWALL=iptables reapply_clean "iptables: reapply removes the stray table: status clean (exit 0)"
 	nft_has_table && not_ok "iptables: reapply removes the stray table" "$(n_srv nft list table ip multihome 2>&1)"
 	# back to nft, chosen in the configuration file this time
