@@ -730,7 +730,7 @@ static int status(int json)
 	char err[MH_ERR_MAX], a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], t1[64], t2[64], pin[128];
 	char nftpath[PATH_MAX] = "", lastbuf[16];
 	unsigned i, j, nup = 0, nalive = 0;
-	int all_rp = 0, fwd = 1, any_nat = 0, is_nft, nft_ok;
+	int all_rp = 0, fwd = 1, any_nat = 0, is_nft, nft_ok, leftover, moving;
 	enum mh_fw_backend be = mh_fw_backend();
 	const char *fwname = mh_fw_backend_name(be), *last;
 	struct nftr nt;
@@ -767,6 +767,11 @@ static int status(int json)
 		fw.err[0] = 0;
 	is_nft = iptables_is_nft(nftpath, sizeof nftpath);
 	last = last_backend(lastbuf, sizeof lastbuf);
+	leftover = be == MH_FW_NFT ? fw.ours : nft_ok && nt.table;
+	/* the choice changed since the last event and the rules are still in the
+	 * other backend: the one in use is empty as expected, and one warning
+	 * (firewall-leftover) says so instead of every missing rule */
+	moving = leftover && last && strcmp(last, fwname);
 
 	/* ---- warnings ---- */
 	read_int("/proc/sys/net/ipv4/conf/all/rp_filter", &all_rp);
@@ -832,7 +837,9 @@ static int status(int json)
 			if (!in_bal)
 				snprintf(missing + strlen(missing), sizeof missing - strlen(missing),
 					 "%smember of the balanced default route", missing[0] ? ", " : "");
-			if (be == MH_FW_NFT) {
+			if (moving) {
+				/* said once, by firewall-leftover */
+			} else if (be == MH_FW_NFT) {
 				/* the table's own absence is said once, below */
 				if (nft_ok)
 					nftr_link_missing(&nt, l, missing, sizeof missing);
@@ -883,7 +890,7 @@ static int status(int json)
 			     "traffic from the LAN is not routed; set net.ipv4.ip_forward=1",
 			     other->name);
 	}
-	if (nalive && be == MH_FW_NFT && nft_ok) {
+	if (nalive && !moving && be == MH_FW_NFT && nft_ok) {
 		char what[400] = "";
 		if (!nt.table)
 			warn("rules-missing", NULL,
@@ -894,7 +901,7 @@ static int status(int json)
 			warn("rules-missing", NULL,
 			     "table ip multihome lacks its %s; run 'multihomectl reapply'", what);
 	}
-	if (nalive && be == MH_FW_IPTABLES && !fw.err[0]) {
+	if (nalive && !moving && be == MH_FW_IPTABLES && !fw.err[0]) {
 		char what[200] = "";
 		if (!fw.hook_pre)
 			strcat(what, "mangle PREROUTING -> " CH_PRE);
@@ -920,16 +927,16 @@ static int status(int json)
 		     "table ip multihome, where 'nft list ruleset' shows them", nftpath,
 		     getenv("MULTIHOME_CONF") && *getenv("MULTIHOME_CONF") ? getenv("MULTIHOME_CONF")
 									 : "/etc/multihome.conf");
-	if (be == MH_FW_NFT && fw.ours)
+	if (leftover)
 		warn("firewall-leftover", NULL,
-		     "the firewall backend in use is nft, but multihome's legacy iptables chains "
-		     "(MULTIHOME-*) are still there (the last event used %s): they still mark "
-		     "packets; run 'multihomectl reapply' to remove them", last ? last : "no record");
-	if (be == MH_FW_IPTABLES && nft_ok && nt.table)
-		warn("firewall-leftover", NULL,
-		     "the firewall backend in use is iptables, but table ip multihome (nft) is still "
-		     "there (the last event used %s): it still marks packets; run "
-		     "'multihomectl reapply' to remove it", last ? last : "no record");
+		     "the firewall backend in use is %s, but %s still there (the last event used %s): "
+		     "%s; run 'multihomectl reapply' to %s", fwname,
+		     be == MH_FW_NFT ? "multihome's legacy iptables chains (MULTIHOME-*) are"
+				     : "table ip multihome (nft) is",
+		     last ? last : "no record",
+		     moving ? "multihome's rules have not moved yet"
+			    : be == MH_FW_NFT ? "they still mark packets" : "it still marks packets",
+		     moving ? "move them" : "remove the leftover");
 
 	/* ---- output ---- */
 	if (json) {
