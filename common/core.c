@@ -65,12 +65,38 @@ static int marks_clash(const struct mh_config *a, const struct mh_config *b)
 	return (b->mark & a->mask) == a->mark || (a->mark & b->mask) == b->mark;
 }
 
-static int apply(struct mh_registry *r, char *err, size_t len)
+/* The up links as the event found them: what the kernel holds if the last
+ * event finished. */
+struct before {
+	struct mh_link links[MH_MAX_LINKS];
+	const struct mh_link *up[MH_MAX_LINKS];
+	unsigned n;
+	int unsure;             /* the kernel may hold anything: read it */
+};
+
+static void snapshot(const struct mh_registry *r, struct before *b)
+{
+	const struct mh_link *up[MH_MAX_LINKS];
+	unsigned i;
+
+	b->n = mh_up_links(r, up);
+	for (i = 0; i < b->n; i++) {
+		b->links[i] = *up[i];
+		b->up[i] = &b->links[i];
+	}
+	b->unsure = 0;
+}
+
+/* Make the kernel hold the registry's state.  B: the state it holds now
+ * (NULL: unknown, read the kernel). */
+static int apply(struct mh_registry *r, const struct before *b, const struct mh_link *touched,
+		 char *err, size_t len)
 {
 	const struct mh_link *up[MH_MAX_LINKS];
 	unsigned n = mh_up_links(r, up);
+	int full = !b || b->unsure;
 
-	if (mh_nl_apply(up, n, err, len) < 0)
+	if (mh_nl_apply(b ? b->up : NULL, b ? b->n : 0, up, n, touched, full, err, len) < 0)
 		return -1;
 	return mh_fw_apply(up, n, err, len);
 }
@@ -366,6 +392,7 @@ static long long end(void)
 
 int mh_link_up(struct mh_link *in, char *err, size_t len)
 {
+	static struct before before;
 	struct mh_registry r;
 	struct mh_link *slot, saved, *old;
 	static uint32_t locals[MH_MAX_LINKS];
@@ -378,6 +405,7 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 		return -1;
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
+	snapshot(&r, &before);
 	prune(&r);
 	old = mh_reg_find(&r, in->cfg.name);
 	if (old && old->up && strcmp(old->ifname, in->ifname) && if_nametoindex(old->ifname) &&
@@ -402,14 +430,17 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 		saved = *old;
 	*slot = *in;
 	slot->dirty = 1;
-	if (apply(&r, err, len) < 0) {
+	before.unsure = mh_reg_begin(&r);
+	if (apply(&r, &before, slot, err, len) < 0) {
 		/* put the kernel back as the registry (minus the pruned) was */
 		if (had)
 			*slot = saved;
 		else
 			r.n--;
-		if (apply(&r, e2, sizeof e2) < 0)
+		if (apply(&r, NULL, NULL, e2, sizeof e2) < 0)
 			mh_log(MH_LOG_ERR, "%s: rollback failed too: %s", in->cfg.name, e2);
+		else
+			mh_reg_end(&r);
 		goto fail;
 	}
 	set_rp_filter(in->ifname);
@@ -422,6 +453,7 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	}
 	*in = *slot;
 	store_all(&r);
+	mh_reg_end(&r);
 	mh_reg_close(&r);
 	end();
 	bring_home(in, locals, nlocals);
@@ -440,6 +472,7 @@ fail:
 
 int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 {
+	static struct before before;
 	struct mh_registry r;
 	struct mh_link *l;
 	unsigned pruned;
@@ -447,6 +480,7 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 	begin();
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
+	snapshot(&r, &before);
 	pruned = prune(&r);
 	l = mh_reg_find(&r, name);
 	if (l && l->up && ifname && strcmp(l->ifname, ifname))
@@ -459,12 +493,14 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 		end();
 		return 0;               /* nothing to do */
 	}
-	if (apply(&r, err, len) < 0) {
-		mh_reg_close(&r);
+	before.unsure = mh_reg_begin(&r);
+	if (apply(&r, &before, NULL, err, len) < 0) {
+		mh_reg_close(&r);       /* still marked under way: the next event reads the kernel */
 		end();
 		return -1;
 	}
 	store_all(&r);
+	mh_reg_end(&r);
 	mh_reg_close(&r);
 	end();
 	mh_log(MH_LOG_INFO, "%s down%s%s: %u netlink messages, %u firewall commits, %lld us",
@@ -482,9 +518,12 @@ int mh_reconcile(char *err, size_t len)
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
 	prune(&r);
-	rc = apply(&r, err, len);
-	if (!rc)
+	mh_reg_begin(&r);
+	rc = apply(&r, NULL, NULL, err, len);        /* read the kernel, repair everything */
+	if (!rc) {
 		store_all(&r);
+		mh_reg_end(&r);
+	}
 	mh_reg_close(&r);
 	end();
 	return rc;
@@ -501,7 +540,10 @@ int mh_flush(char *err, size_t len)
 		return -1;
 	for (i = 0; i < r.n; i++)
 		r.links[i].up = 0;      /* entries are removed below, not rewritten */
-	rc = apply(&r, err, len);
+	mh_reg_begin(&r);
+	rc = apply(&r, NULL, NULL, err, len);
+	if (!rc)
+		mh_reg_end(&r);
 	for (i = 0; !rc && i < r.n; i++)
 		if (mh_reg_forget(r.links[i].cfg.name, err, len) < 0)
 			rc = -1;

@@ -21,6 +21,11 @@ void mh_reg_close(struct mh_registry *r);                        /* unlock + fre
  * in the lock file is unchanged; only writers that hold the lock bump it.
  * Whoever edits entries behind the core's back must drop the cache. */
 void mh_reg_forget_cache(void);
+/* Mark an event under way; returns 1 when the kernel cannot be trusted to
+ * hold the registry's state (the last event did not finish, or none ever
+ * did here).  mh_reg_end() marks it finished. */
+int  mh_reg_begin(struct mh_registry *r);
+void mh_reg_end(struct mh_registry *r);
 int  mh_reg_store(const struct mh_link *l, char *err, size_t len);
 int  mh_reg_forget(const char *name, char *err, size_t len);
 int  mh_reg_parse(const char *text, struct mh_link *l, char *err, size_t len);
@@ -34,8 +39,15 @@ unsigned mh_up_links(const struct mh_registry *r, const struct mh_link **out);
 uint32_t mh_mark_union(const struct mh_link *const *links, unsigned n);
 
 /* rtnetlink: make every object tagged MH_RT_PROTO match the desired state
- * in one batch.  Fills stats->nl_msgs. */
-int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
+ * (LINKS, the up links after this event) in one batch.  Unless FULL, only
+ * the difference from BEFORE (the up links when the event began) is sent,
+ * without reading the kernel; if that fails, or with FULL, the kernel's
+ * objects are dumped and the whole state diffed.  TOUCHED (or NULL): the
+ * link coming up, whose route and nexthop are sent even if unchanged.
+ * Fills stats->nl_msgs. */
+int mh_nl_apply(const struct mh_link *const *before, unsigned nb,
+		const struct mh_link *const *links, unsigned n, const struct mh_link *touched,
+		int full, char *err, size_t len);
 /* Does one of ADDRS (0 = absent) lie inside a prefix configured on an
  * interface other than IFINDEX?  Returns its index + 1, or 0. */
 int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, int ifindex, char *why, size_t len);

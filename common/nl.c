@@ -478,9 +478,10 @@ static void del_nh(struct nl *nl, uint32_t id)
 
 /* Ours is not there (the dump said so): create it, never replacing a
  * foreign default route of the same metric. */
-static void put_default_nhid(struct nl *nl)
+static void put_default_nhid(struct nl *nl, int exists_ok)
 {
-	struct nlmsghdr *h = nl_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, 0, add_default);
+	struct nlmsghdr *h = nl_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL,
+				    exists_ok ? EEXIST : 0, add_default);
 
 	route_hdr(h, RT_TABLE_MAIN);
 	mnl_attr_put_u32(h, RTA_NH_ID, MH_NH_GROUP_ID);
@@ -515,6 +516,9 @@ static void put_default_multipath(struct nl *nl, const struct mh_link *const *li
 	mnl_attr_nest_end(h, mp);
 	nl_done(nl, h);
 }
+
+/* Nexthop objects in this kernel: 1 yes, 0 no, -1 not known yet. */
+static int nh_support = -1;
 
 /* ---- desired state ---- */
 
@@ -593,12 +597,15 @@ static int cmp_grp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len)
+/* The full path: dump what of ours the kernel holds, diff the whole desired
+ * state against it.  Repairs anything: duplicates, leftovers of an
+ * interrupted event, objects deleted by hand. */
+static int nl_full(struct nl *nl_, const struct mh_link *const *links, unsigned n)
 {
+#define nl (*nl_)
 	static struct rule want[MAX_OBJ];
 	static const struct mh_link *bytable[MH_MAX_LINKS];
 	struct kstate *k;
-	struct nl nl;
 	struct nexthop_grp grp[MH_MAX_LINKS];
 	unsigned i, j, nwant, ngrp = 0;
 	int rc = -1;
@@ -609,17 +616,16 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 		k->have_group = 0;
 	}
 	if (!k) {
-		snprintf(err, len, "out of memory");
-		goto free_k;
-	}
-	if (nl_open(&nl) < 0) {
-		snprintf(err, len, "rtnetlink socket: %s", strerror(errno));
-		goto free_k;
+		nl.err = ENOMEM;
+		snprintf(nl.errmsg, sizeof nl.errmsg, "out of memory");
+		return -1;
 	}
 	if (read_kernel(&nl, k) < 0) {
-		snprintf(err, len, "reading routes and rules: %s", strerror(errno));
+		nl.err = errno;
+		snprintf(nl.errmsg, sizeof nl.errmsg, "reading routes and rules: %s", strerror(errno));
 		goto out;
 	}
+	nh_support = k->have_nexthops;
 
 	for (i = 0; i < n; i++)
 		if (links[i]->cfg.weight) {
@@ -673,7 +679,7 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 				    k->routes[j].nhid == MH_NH_GROUP_ID)
 					have = 1;
 			if (!have)
-				put_default_nhid(&nl);
+				put_default_nhid(&nl, 0);
 		}
 	} else if (ngrp) {
 		int ours = 0;
@@ -732,16 +738,226 @@ int mh_nl_apply(const struct mh_link *const *links, unsigned n, char *err, size_
 			del_nh(&nl, id);
 	}
 	nl_flush(&nl);
-	mh_stats_mut()->nl_msgs += nl.sent;
-	if (nl.err) {
-		snprintf(err, len, "%s", nl.errmsg);
-		goto out;
-	}
-	rc = 0;
+	rc = nl.err ? -1 : 0;
 out:
-	nl_close(&nl);
-free_k:
 	free(k);
+	return rc;
+#undef nl
+}
+
+
+/* ---- the incremental path ---- */
+
+/* One link's table route, with the link it belongs to. */
+struct lroute {
+	struct route r;
+	const struct mh_link *l;
+};
+
+static int lroute_cmp(const void *x, const void *y)
+{
+	return route_cmp(&((const struct lroute *)x)->r, &((const struct lroute *)y)->r);
+}
+
+static unsigned link_routes(const struct mh_link *const *links, unsigned n, struct lroute *out)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		out[i] = (struct lroute){ .r = link_route(links[i]), .l = links[i] };
+	qsort(out, n, sizeof *out, lroute_cmp);
+	return n;
+}
+
+/* The nexthop objects of the weighted links, sorted by id. */
+struct lnh {
+	struct nh nh;
+	uint8_t weight;
+	const struct mh_link *l;
+};
+
+static int lnh_cmp(const void *x, const void *y)
+{
+	return nh_cmp(&((const struct lnh *)x)->nh, &((const struct lnh *)y)->nh);
+}
+
+static unsigned link_nhs(const struct mh_link *const *links, unsigned n, struct lnh *out)
+{
+	unsigned i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (links[i]->cfg.weight)
+			out[k++] = (struct lnh){ .nh = { .id = MH_NH_ID_BASE + 1 + links[i]->slot,
+							 .oif = links[i]->ifindex,
+							 .gw = links[i]->gateway },
+						 .weight = (uint8_t)(links[i]->cfg.weight - 1),
+						 .l = links[i] };
+	qsort(out, k, sizeof *out, lnh_cmp);
+	return k;
+}
+
+/* The incremental path: the difference between two desired states (the up
+ * links before and after this event), sent without reading the kernel.  It
+ * relies on the kernel holding the "before" state, which the caller vouches
+ * for (the previous event finished); deletes of what the kernel removed by
+ * itself (a vanished device's routes and nexthops) are tolerated, anything
+ * else unexpected fails the batch and the caller takes the full path. */
+static int nl_delta(struct nl *nl, const struct mh_link *const *before, unsigned nb,
+		    const struct mh_link *const *after, unsigned na, const struct mh_link *touched)
+{
+	static struct rule wb[MAX_OBJ], wa[MAX_OBJ];
+	static struct lroute rb[MH_MAX_LINKS], ra[MH_MAX_LINKS];
+	static struct lnh hb[MH_MAX_LINKS], ha[MH_MAX_LINKS];
+	unsigned i, j, nwb, nwa, nrb, nra, nhb, nha;
+	int group_changed;
+
+	nwb = desired_rules(before, nb, wb);
+	nwa = desired_rules(after, na, wa);
+	qsort(wb, nwb, sizeof wb[0], rule_cmp);
+	qsort(wa, nwa, sizeof wa[0], rule_cmp);
+	nrb = link_routes(before, nb, rb);
+	nra = link_routes(after, na, ra);
+	nhb = link_nhs(before, nb, hb);
+	nha = link_nhs(after, na, ha);
+
+	/* 1. tables: new or changed routes; the link coming up always gets its
+	 * own (the kernel flushes a device's routes and nexthops when it loses
+	 * its address, as on a reconnect: they may be gone though unchanged) */
+	for (i = 0, j = 0; i < nra; i++) {
+		while (j < nrb && route_cmp(&rb[j].r, &ra[i].r) < 0)
+			j++;
+		if (j >= nrb || route_cmp(&rb[j].r, &ra[i].r) || ra[i].l == touched)
+			put_link_route(nl, ra[i].l);
+	}
+	/* 2. nexthops, the group, main's default */
+	group_changed = nha != nhb;
+	for (i = 0, j = 0; i < nha; i++) {
+		while (j < nhb && hb[j].nh.id < ha[i].nh.id)
+			j++;
+		if (j >= nhb || hb[j].nh.id != ha[i].nh.id || hb[j].nh.oif != ha[i].nh.oif ||
+		    hb[j].nh.gw != ha[i].nh.gw || ha[i].l == touched) {
+			put_nh(nl, ha[i].l);
+			group_changed = 1;
+		} else if (hb[j].weight != ha[i].weight) {
+			group_changed = 1;
+		}
+	}
+	if (nha && group_changed) {
+		struct nexthop_grp g[MH_MAX_LINKS];
+		for (i = 0; i < nha; i++)
+			g[i] = (struct nexthop_grp){ .id = ha[i].nh.id, .weight = ha[i].weight };
+		put_group(nl, g, nha);
+	}
+	if (nha && !nhb)
+		put_default_nhid(nl, 0);        /* a foreign default route: fail, explain */
+	else if (nha && group_changed)
+		put_default_nhid(nl, 1);        /* ours, or the kernel dropped it with the group */
+	/* 3. rules */
+	for (i = 0, j = 0; i < nwa; i++) {
+		while (j < nwb && rule_cmp(&wb[j], &wa[i]) < 0)
+			j++;
+		if (j >= nwb || rule_cmp(&wb[j], &wa[i]))
+			put_rule(nl, &wa[i], 1);
+	}
+	for (j = 0, i = 0; j < nwb; j++) {
+		while (i < nwa && rule_cmp(&wa[i], &wb[j]) < 0)
+			i++;
+		if (i >= nwa || rule_cmp(&wa[i], &wb[j]))
+			put_rule(nl, &wb[j], 0);
+	}
+	/* 4. what went: routes, main's default with the group, members */
+	for (j = 0, i = 0; j < nrb; j++) {
+		while (i < nra && route_cmp(&ra[i].r, &rb[j].r) < 0)
+			i++;
+		if (i >= nra || route_cmp(&ra[i].r, &rb[j].r)) {
+			struct route r = rb[j].r;
+			r.oif = 0;      /* the device may be gone: table + dst + protocol */
+			if (i < nra && ra[i].r.table == r.table)
+				continue; /* replaced in 1. (same table, other device) */
+			del_route(nl, &r);
+		}
+	}
+	if (!nha && nhb) {
+		struct route def = { .table = RT_TABLE_MAIN };
+		del_route(nl, &def);
+		del_nh(nl, MH_NH_GROUP_ID);
+	}
+	for (j = 0, i = 0; j < nhb; j++) {
+		while (i < nha && ha[i].nh.id < hb[j].nh.id)
+			i++;
+		if (i >= nha || ha[i].nh.id != hb[j].nh.id)
+			del_nh(nl, hb[j].nh.id);
+	}
+	nl_flush(nl);
+	return nl->err ? -1 : 0;
+}
+
+/* Are nexthop objects there?  One GET of our group's id (-1 unknown). */
+static int probe_nexthops(struct nl *nl)
+{
+	char buf[256], rbuf[8192];
+	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+	struct nhmsg *nhm;
+	ssize_t r;
+
+	h->nlmsg_type = RTM_GETNEXTHOP;
+	h->nlmsg_flags = NLM_F_REQUEST;
+	h->nlmsg_seq = ++nl->seq;
+	nhm = mnl_nlmsg_put_extra_header(h, sizeof *nhm);
+	nhm->nh_family = AF_UNSPEC;
+	mnl_attr_put_u32(h, NHA_ID, MH_NH_GROUP_ID);
+	if (mnl_socket_sendto(nl->sock, h, h->nlmsg_len) < 0)
+		return -1;
+	r = mnl_socket_recvfrom(nl->sock, rbuf, sizeof rbuf);
+	if (r < (ssize_t)sizeof(struct nlmsghdr))
+		return -1;
+	h = (struct nlmsghdr *)rbuf;
+	if (h->nlmsg_type == RTM_NEWNEXTHOP)
+		return 1;
+	if (h->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+		if (e->error == -ENOENT)
+			return 1;
+		if (e->error == -EOPNOTSUPP || e->error == -EINVAL)
+			return 0;
+	}
+	return -1;
+}
+
+int mh_nl_apply(const struct mh_link *const *before, unsigned nb,
+		const struct mh_link *const *links, unsigned n, const struct mh_link *touched,
+		int full, char *err, size_t len)
+{
+	struct nl nl;
+	int rc;
+
+	if (nl_open(&nl) < 0) {
+		snprintf(err, len, "rtnetlink socket: %s", strerror(errno));
+		return -1;
+	}
+	if (nh_support < 0)
+		nh_support = probe_nexthops(&nl);
+	if (!full && nh_support == 1) {
+		if (nl_delta(&nl, before, nb, links, n, touched) == 0)
+			goto done;
+		/* the kernel was not as the registry said: read it, repair it */
+		mh_log(MH_LOG_DEBUG, "incremental update failed (%s); diffing against the kernel",
+		       nl.errmsg);
+		nl.err = 0;
+		nl.errmsg[0] = 0;
+		mh_stats_mut()->nl_msgs += nl.sent;
+		nl.sent = 0;
+	}
+	if (nl_full(&nl, links, n) < 0) {
+		snprintf(err, len, "%s", nl.errmsg);
+		mh_stats_mut()->nl_msgs += nl.sent;
+		nl_close(&nl);
+		return -1;
+	}
+done:
+	mh_stats_mut()->nl_msgs += nl.sent;
+	rc = 0;
+	nl_close(&nl);
 	return rc;
 }
 

@@ -315,6 +315,27 @@ static int cache_get(struct mh_registry *r, uint64_t gen)
 	return 1;
 }
 
+/* Byte 8 of the lock file says an event is under way.  An event that finds
+ * it set knows the previous one was interrupted (a SIGKILLed pppd), so the
+ * kernel may hold anything between two states: it must read the kernel. */
+int mh_reg_begin(struct mh_registry *r)
+{
+	unsigned char busy = 0, one = 1;
+	int unsure = pread(r->lockfd, &busy, 1, 8) != 1 || busy || r->gen == 0;
+
+	if (pwrite(r->lockfd, &one, 1, 8) != 1)
+		unsure = 1;
+	return unsure;
+}
+
+void mh_reg_end(struct mh_registry *r)
+{
+	unsigned char zero = 0;
+
+	if (pwrite(r->lockfd, &zero, 1, 8) != 1)
+		mh_log(MH_LOG_WARN, "cannot write %s/lock: %s", mh_rundir(), strerror(errno));
+}
+
 void mh_reg_forget_cache(void)
 {
 	cache.valid = 0;

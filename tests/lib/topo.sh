@@ -276,7 +276,7 @@ link_spawn() {
 	local name=$1 addr=${2:-${LINK_LOCAL[$1]}} peers
 	peers=$(peers_file "$name")
 	link_device "$name" "$addr" || return 1
-	LINK_UPS[$name]=$(grep -c "$name up on " "$TOPO_DIR/$name.log" 2>/dev/null)
+	LINK_UPS[$name]=$(grep -c "$name up on " "$TOPO_DIR/$name.log" 2>/dev/null || true)
 	ip netns exec "$(ns_name srv)" env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" \
 		"$HARNESS" --file "$peers" \
 		--plugin "$PLUGIN" --ifname "${LINK_IF[$name]}" --local "$addr" \
@@ -289,9 +289,10 @@ link_spawn() {
 # (the whole event is done then: routes, rules and firewall) and its table
 # has the route.
 link_wait_up() {
-	local name=$1 t
+	local name=$1 t ups
 	for t in $(seq 100); do
-		if [ "$(grep -c "$name up on " "$TOPO_DIR/$name.log" 2>/dev/null)" -gt "${LINK_UPS[$name]:-0}" ] &&
+		ups=$(grep -c "$name up on " "$TOPO_DIR/$name.log" 2>/dev/null)
+		if [ "${ups:-0}" -gt "${LINK_UPS[$name]:-0}" ] &&
 			nsx srv ip route show table "${LINK_TABLE[$name]}" 2>/dev/null | grep -q '^default'; then
 			return 0
 		fi
