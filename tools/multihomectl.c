@@ -720,6 +720,49 @@ static int by_name(const void *a, const void *b)
 	return strcmp(((const struct mh_link *)a)->cfg.name, ((const struct mh_link *)b)->cfg.name);
 }
 
+/* Routing objects of ours (protocol 109) that no up link wants: what an
+ * interrupted event, or a registry removed by hand, left behind.  Ordinary
+ * events do not read the kernel; reapply does and removes them. */
+static void stale_state(const struct mh_link *const *up, unsigned nup)
+{
+	unsigned i, j, rules = 0, routes = 0, nhs = 0, weighted = 0;
+
+	for (j = 0; j < nup; j++)
+		weighted += up[j]->cfg.weight > 0;
+	for (i = 0; i < K.nrules; i++) {
+		const struct krule *r = &K.rules[i];
+		int wanted = nup && r->prio == MH_PRIO_SUPPRESS && r->table == RT_TABLE_MAIN &&
+			     r->suppress;
+		for (j = 0; j < nup && !wanted; j++) {
+			const struct mh_config *c = &up[j]->cfg;
+			wanted = (r->prio == c->priority && r->table == c->table &&
+				  r->mark == c->mark && r->mask == c->mask && !r->src_len) ||
+				 (r->prio == MH_PRIO_SOURCE_BASE + c->priority && r->table == c->table &&
+				  r->src == up[j]->local && r->src_len == 32 && !r->mask);
+		}
+		rules += !wanted;
+	}
+	for (i = 0; i < K.nroutes; i++) {
+		const struct kroute *r = &K.routes[i];
+		int wanted = r->table == RT_TABLE_MAIN && weighted;
+		for (j = 0; j < nup && !wanted; j++)
+			wanted = r->table == up[j]->cfg.table;
+		routes += !wanted;
+	}
+	for (i = 0; i < K.nnhs; i++) {
+		const struct knh *n = &K.nhs[i];
+		int wanted = n->id == MH_NH_GROUP_ID && weighted;
+		for (j = 0; j < nup && !wanted; j++)
+			wanted = up[j]->cfg.weight && n->id == MH_NH_ID_BASE + 1 + up[j]->slot;
+		nhs += !wanted;
+	}
+	if (rules || routes || nhs)
+		warn("stale-state", NULL,
+		     "the kernel holds %u rules, %u routes and %u nexthops of multihome's "
+		     "(protocol 109) that no up link wants (left by an interrupted event?); "
+		     "run 'multihomectl reapply'", rules, routes, nhs);
+}
+
 static int status(int json)
 {
 	static struct mh_registry reg;
@@ -871,6 +914,7 @@ static int status(int json)
 			     "the shared rule 'lookup main suppress_prefixlength 0' (priority %d) is "
 			     "missing; run 'multihomectl reapply'", MH_PRIO_SUPPRESS);
 	}
+	stale_state(up, nup);
 	if (nalive && fwd == 0) {
 		const struct kif *other = NULL;
 		for (i = 0; i < K.nifs && !other; i++) {

@@ -67,11 +67,24 @@ main() {
 			not_ok "interrupted: an ordinary event (isp2 up) does not read the kernel" \
 				"the planted rule and route were removed although no event was interrupted"
 		fi
+		local st
+		st=$(n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" status 2>&1)
+		if grep -q 'stale-state\|no up link wants' <<<"$st"; then
+			ok "interrupted: multihomectl status reports the leftovers (stale-state)"
+		else
+			not_ok "interrupted: multihomectl status reports the leftovers (stale-state)" "$(tail -n 5 <<<"$st")"
+		fi
 		n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" reapply >/dev/null 2>&1
 		if stale_left; then
 			not_ok "interrupted: multihomectl reapply removes the leftovers"
 		else
 			ok "interrupted: multihomectl reapply removes the leftovers"
+		fi
+		st=$(n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" status 2>&1)
+		if grep -q 'stale-state\|no up link wants' <<<"$st"; then
+			not_ok "interrupted: status has no stale-state after reapply" "$(grep -i stale <<<"$st")"
+		else
+			ok "interrupted: status has no stale-state after reapply"
 		fi
 		OUT=$(probe srv --port 80 203.0.113.1-100)
 		read -r N OK I1 I2 OTHER <<<"$(tally <<<"$OUT")"
