@@ -14,21 +14,22 @@ _mh_record() { # STATUS DESC
 	printf '%s\t%s\n' "$1" "$2" >>"$MH_RESULTS"
 }
 
+# MH_TEST_PREFIX (e.g. "nft: ") names a second run of the same checks.
 ok() {
-	printf 'TEST: %-66s [ OK ]\n' "$1"
-	_mh_record pass "$1"
+	printf 'TEST: %-66s [ OK ]\n' "${MH_TEST_PREFIX:-}$1"
+	_mh_record pass "${MH_TEST_PREFIX:-}$1"
 }
 
 not_ok() {
-	printf 'TEST: %-66s [FAIL]\n' "$1"
+	printf 'TEST: %-66s [FAIL]\n' "${MH_TEST_PREFIX:-}$1"
 	[ -n "${2:-}" ] && printf '      %s\n' "$2"
-	_mh_record fail "$1"
+	_mh_record fail "${MH_TEST_PREFIX:-}$1"
 	return 0
 }
 
 skip() {
-	printf 'TEST: %-66s [SKIP] %s\n' "$1" "${2:-}"
-	_mh_record skip "$1"
+	printf 'TEST: %-66s [SKIP] %s\n' "${MH_TEST_PREFIX:-}$1" "${2:-}"
+	_mh_record skip "${MH_TEST_PREFIX:-}$1"
 }
 
 # check DESC CMD... : OK when CMD exits 0; its output is shown on failure.
