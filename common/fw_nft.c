@@ -275,36 +275,7 @@ typedef int (*dump_cb)(const struct nlmsghdr *h, void *data);
  * (ENOENT: the table, set or chain is not there). */
 static int nft_get(struct nft *n, struct nlmsghdr *req, dump_cb cb, void *data)
 {
-	static char rbuf[65536];
-	uint32_t seq = req->nlmsg_seq;
-	ssize_t r;
-
-	if (mnl_socket_sendto(n->sock, req, req->nlmsg_len) < 0)
-		return -1;
-	for (;;) {
-		r = mnl_socket_recvfrom(n->sock, rbuf, sizeof rbuf);
-		if (r < 0)
-			return -1;
-		const struct nlmsghdr *h = (const struct nlmsghdr *)rbuf;
-		int left = (int)r;
-		for (; mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
-			if (h->nlmsg_seq != seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_DONE)
-				return 0;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-				if (!e->error)
-					return 0;
-				errno = -e->error;
-				return -1;
-			}
-			if (cb(h, data) < 0)
-				return -1;
-			if (!(h->nlmsg_flags & NLM_F_MULTI))
-				return 0;
-		}
-	}
+	return mh_nl_request(n->sock, req, cb, data);
 }
 
 /* ---- what the kernel holds ---- */

@@ -69,6 +69,13 @@ int mh_fw_nft_apply(const struct mh_link *const *links, unsigned n, char *err, s
 int mh_ct_bring_home(const struct mh_link *link, const uint32_t *locals, unsigned nlocals);
 int mh_ct_wanted(const struct mh_link *link, unsigned nlocals);
 
+/* Send REQ (its nlmsg_seq set) and run CB on each answer until the dump ends,
+ * an ACK, an error, or the single answer of a plain GET: 0, or -1 with errno. */
+struct mnl_socket;
+struct nlmsghdr;
+typedef int (*mh_nl_cb)(const struct nlmsghdr *h, void *data);
+int mh_nl_request(struct mnl_socket *sock, const struct nlmsghdr *req, mh_nl_cb cb, void *data);
+
 /* time and stats */
 long long mh_now_usec(void);
 struct mh_stats *mh_stats_mut(void);

@@ -114,34 +114,9 @@ typedef int (*dump_cb)(const struct nlmsghdr *nlh, void *data);
 
 static int nl_dump(struct nl *nl, struct nlmsghdr *req, dump_cb cb, void *data)
 {
-	static char rbuf[32768];
-	uint32_t seq = ++nl->seq;
-	ssize_t r;
-
 	req->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	req->nlmsg_seq = seq;
-	if (mnl_socket_sendto(nl->sock, req, req->nlmsg_len) < 0)
-		return -1;
-	for (;;) {
-		r = mnl_socket_recvfrom(nl->sock, rbuf, sizeof rbuf);
-		if (r < 0)
-			return -1;
-		const struct nlmsghdr *h = (const struct nlmsghdr *)rbuf;
-		int len = (int)r;
-		for (; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
-			if (h->nlmsg_seq != seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_DONE)
-				return 0;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-				errno = -e->error;
-				return e->error ? -1 : 0;
-			}
-			if (cb(h, data) < 0)
-				return -1;
-		}
-	}
+	req->nlmsg_seq = ++nl->seq;
+	return mh_nl_request(nl->sock, req, cb, data);
 }
 
 static int rule_cb(const struct nlmsghdr *h, void *data)

@@ -29,6 +29,7 @@
 #include <libnftnl/table.h>
 
 #include "fw_nft_read.h"
+#include "internal.h"
 
 #define TABLE "multihome"
 #define FAMILY NFPROTO_IPV4
@@ -45,40 +46,25 @@ struct conn {
 
 typedef int (*cb_t)(const struct nlmsghdr *h, struct nftr *t, void *arg);
 
+struct dump_ctx {
+	cb_t cb;
+	struct nftr *t;
+	void *arg;
+};
+
+static int dump_one(const struct nlmsghdr *h, void *data)
+{
+	struct dump_ctx *d = data;
+
+	return d->cb(h, d->t, d->arg);
+}
+
 /* Send a dump request and run CB on every answer: 0, or -1 with errno. */
 static int dump(struct conn *c, struct nlmsghdr *req, cb_t cb, struct nftr *t, void *arg)
 {
-	static char buf[131072];
-	uint32_t seq = req->nlmsg_seq;
-	ssize_t r;
+	struct dump_ctx d = { cb, t, arg };
 
-	if (mnl_socket_sendto(c->sock, req, req->nlmsg_len) < 0)
-		return -1;
-	for (;;) {
-		const struct nlmsghdr *h;
-		int left;
-
-		r = mnl_socket_recvfrom(c->sock, buf, sizeof buf);
-		if (r < 0)
-			return -1;
-		h = (const struct nlmsghdr *)buf;
-		left = (int)r;
-		for (; mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
-			if (h->nlmsg_seq != seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_DONE)
-				return 0;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-				if (!e->error)
-					return 0;
-				errno = -e->error;
-				return -1;
-			}
-			if (cb(h, t, arg) < 0)
-				return -1;
-		}
-	}
+	return mh_nl_request(c->sock, req, dump_one, &d);
 }
 
 /* Room for entry N of V: 16 entries, then doubled at each power of two. */
