@@ -3,7 +3,7 @@
 # and quiet when everything is already there.
 set -e
 PKGS="build-essential pkg-config libmnl-dev libnftnl-dev libip4tc-dev libxtables-dev
-      ppp ppp-dev openvpn iptables iproute2 nftables kmod procps psmisc
+      ppp ppp-dev openvpn openssl iptables iproute2 nftables kmod procps psmisc jq
       clang libclang-rt-14-dev
       busybox-static qemu-system-x86 linux-image-amd64 cpio"
 missing=

@@ -74,7 +74,8 @@ json_ok() { # JSON: parses
 	elif command -v jq >/dev/null; then
 		printf '%s' "$1" | jq -e . >/dev/null
 	else
-		return 0
+		echo "no JSON parser (python3 or jq; scripts/deps.sh installs jq)" >&2
+		return 1
 	fi
 }
 
