@@ -10,13 +10,13 @@
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE
-CPPFLAGS += -Icommon
+override CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE
+override CPPFLAGS += -Icommon
 B        := build
 
 PKG_LIBS := $(shell pkg-config --libs libmnl libnftnl 2>/dev/null || echo -lmnl -lnftnl) -lip4tc
 MNL_CFLAGS := $(shell pkg-config --cflags libmnl 2>/dev/null)
-CPPFLAGS += $(MNL_CFLAGS)
+override CPPFLAGS += $(MNL_CFLAGS)
 
 ALL :=
 TESTBIN :=
