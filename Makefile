@@ -62,5 +62,6 @@ bench: deps
 	MULTIHOME_FIREWALL=nft tests/bench/run.sh
 else
 deps check demo bench:
+	@command -v sudo >/dev/null || { echo "make $@ needs root: run it as root, or install sudo"; exit 1; }
 	exec sudo $(MAKE) $@
 endif
