@@ -119,6 +119,18 @@ static int nl_dump(struct nl *nl, struct nlmsghdr *req, dump_cb cb, void *data)
 	return mh_nl_request(nl->sock, req, cb, data);
 }
 
+/* Nexthop objects in this kernel: 1 yes, 0 no, -1 not known yet. */
+static int nh_support = -1;
+
+/* MULTIHOME_NO_NEXTHOPS=1 makes a kernel with nexthop objects be treated as
+ * one without (< 5.3): the RTA_MULTIPATH fallback, testable on any kernel. */
+static int no_nexthops_wanted(void)
+{
+	const char *v = getenv("MULTIHOME_NO_NEXTHOPS");
+
+	return v && *v && strcmp(v, "0");
+}
+
 static int rule_cb(const struct nlmsghdr *h, void *data)
 {
 	struct kstate *k = data;
@@ -238,6 +250,10 @@ static int read_kernel(struct nl *nl, struct kstate *k)
 	struct nhmsg *nhm = mnl_nlmsg_put_extra_header(h, sizeof *nhm);
 	nhm->nh_family = AF_UNSPEC;
 	k->have_nexthops = 1;
+	if (no_nexthops_wanted()) {
+		k->have_nexthops = 0;
+		return 0;
+	}
 	if (nl_dump(nl, h, nh_cb, k) < 0) {
 		if (errno != EOPNOTSUPP && errno != EINVAL && errno != ENOENT)
 			return -1;
@@ -492,9 +508,6 @@ static void put_default_multipath(struct nl *nl, const struct mh_link *const *li
 	nl_done(nl, h);
 }
 
-/* Nexthop objects in this kernel: 1 yes, 0 no, -1 not known yet. */
-static int nh_support = -1;
-
 /* ---- desired state ---- */
 
 static unsigned desired_rules(const struct mh_link *const *links, unsigned n, struct rule *out)
@@ -687,7 +700,9 @@ static int nl_full(struct nl *nl_, const struct mh_link *const *links, unsigned 
 		const struct route *r = &k->routes[j];
 		int keep = 0;
 		if (r->table == RT_TABLE_MAIN)
-			keep = ngrp && (k->have_nexthops ? r->nhid == MH_NH_GROUP_ID : r->multipath);
+			/* without nexthop objects our main default was just replaced in 2.
+			 * (one hop shows as a plain route, more as RTA_MULTIPATH) */
+			keep = ngrp && (k->have_nexthops ? r->nhid == MH_NH_GROUP_ID : 1);
 		else {
 			struct mh_link key;
 			const struct mh_link *kp = &key, *const *owner;
@@ -911,7 +926,7 @@ int mh_nl_apply(const struct mh_link *const *before, unsigned nb,
 		return -1;
 	}
 	if (nh_support < 0)
-		nh_support = probe_nexthops(&nl);
+		nh_support = no_nexthops_wanted() ? 0 : probe_nexthops(&nl);
 	if (!full && nh_support == 1) {
 		if (nl_delta(&nl, before, nb, links, n, touched) == 0)
 			goto done;
