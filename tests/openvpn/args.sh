@@ -10,36 +10,7 @@ OVPN_SO=$B/multihome-openvpn.so
 
 if [ "$(id -u)" != 0 ] || ! command -v openvpn >/dev/null || [ ! -f "$OVPN_SO" ]; then
 	skip "openvpn: args.sh" "needs root, openvpn and $OVPN_SO"
-	# A lone quoted argument is split at blanks by OpenVPN itself; the plugin joins it again.
-out=$(run_ovpn "pin=tcp 198.51.100.0/24 port 22")
-rc=$?
-if [ "$rc" = 124 ] && [[ $out == *"PLUGIN_INIT: POST"* ]]; then
-	ok "a lone quoted pin argument is accepted"
-else
-	not_ok "a lone quoted pin argument is accepted" "exit $rc; $(printf '%s' "$out" | grep -i multihome | tail -3)"
-fi
-
-# The issue's config line, read from a file as OpenVPN users write it.
-CONF=$(mktemp /tmp/mh-ovpn-args.XXXXXX)
-trap 'rm -f "$CONF"; ip netns pids $NS 2>/dev/null | xargs -r kill -9; ip netns del $NS 2>/dev/null' EXIT
-printf 'dev null\nverb 3\nplugin %s name=vpn table=103 mark=0x4 priority=100 weight=0 "pin=tcp 198.51.100.0/24 port 22"\n' \
-	"$OVPN_SO" >"$CONF"
-out=$(timeout 3 ip netns exec $NS openvpn --config "$CONF" 2>&1)
-rc=$?
-if [ "$rc" = 124 ] && [[ $out == *"[pin=tcp 198.51.100.0/24 port 22]"* ]]; then
-	ok "the issue's config line is accepted"
-else
-	not_ok "the issue's config line is accepted" "exit $rc; $(printf '%s' "$out" | grep -i multihome | tail -3)"
-fi
-printf 'dev null\nverb 3\nplugin %s name=vpn weight=0 "pin=tcp 198.51.100.0/24 port 99999"\n' "$OVPN_SO" >"$CONF"
-out=$(timeout 3 ip netns exec $NS openvpn --config "$CONF" 2>&1)
-rc=$?
-if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [[ $out == *"plugin argument 'pin=tcp 198.51.100.0/24 port 99999'"* ]]; then
-	ok "bad argument refused: a bad pin in a config file"
-else
-	not_ok "bad argument refused: a bad pin in a config file" "exit $rc; $(printf '%s' "$out" | grep -i multihome | tail -3)"
-fi
-exit 0
+	exit 0
 fi
 NS=mhova$$
 ip netns add $NS
