@@ -12,7 +12,7 @@
 #                                                      |
 #                                         i2-adm 100.64.3.1 --- [adm2] 100.64.3.2
 #                                         (ISP2's control panel / its admin)
-#   srv eth0 10.0.0.1/24 --- lan-srv 10.0.0.2 [lan]  (a LAN client srv routes)
+#   srv eth0 100.64.100.1/24 --- lan-srv 100.64.100.2 [lan]  (a LAN client srv routes)
 #
 # Each "===pty===" is a real pppd pair: srv's pppd (peers file /etc/ppp/peers/ispN,
 # option "pty") runs the ISP's pppd in the ISP namespace (mh/isp-side.sh).  Both
@@ -81,7 +81,7 @@ topology() {
 	link add i2-inet netns isp2 type veth peer name inet-i2 netns inet
 	link add i2-adm netns isp2 type veth peer name adm-i2 netns adm2
 	link add eth0 type veth peer name lan-srv netns lan
-	addr add 10.0.0.1/24 dev eth0
+	addr add 100.64.100.1/24 dev eth0
 	link set eth0 up
 	link add foreign0 type dummy
 	link set foreign0 up
@@ -121,9 +121,9 @@ topology() {
 	EOF
 	$IP -n lan -b - <<-EOF
 	link set lo up
-	addr add 10.0.0.2/24 dev lan-srv
+	addr add 100.64.100.2/24 dev lan-srv
 	link set lan-srv up
-	route add default via 10.0.0.1
+	route add default via 100.64.100.1
 	EOF
 	echo 1 >/proc/sys/net/ipv4/ip_forward
 	# Anti-spoofing at the ISPs, and a counter of what srv sends to adm2 by ISP1.
@@ -137,7 +137,7 @@ topology() {
 	n adm2 $PROBE serve --tcp 80 --max-time 900 >/dev/null &
 	$PROBE serve --tcp 8080 --max-time 900 >/dev/null &
 	# Foreign firewall state in srv that multihome must never touch.
-	$IPT -t mangle -A OUTPUT -d 10.99.0.1 -j MARK --set-mark 0x100
+	$IPT -t mangle -A OUTPUT -d 100.64.99.1 -j MARK --set-mark 0x100
 	$IPT -t nat -A POSTROUTING -o foreign0 -j MASQUERADE
 }
 
