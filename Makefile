@@ -28,7 +28,7 @@ include common/build.mk
 -include pppd-plugin/build.mk
 -include openvpn-plugin/build.mk
 -include tests/harness/build.mk
--include tests/tools/build.mk
+-include tests/helpers/build.mk
 -include tests/unit/build.mk
 -include tools/build.mk
 -include tests/fuzz/build.mk
