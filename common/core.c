@@ -28,35 +28,10 @@
 #define DEFAULT_MARK_SHIFT 24           /* allocated marks: one of bits 24..31 */
 #define DEFAULT_MARK_BITS  8
 
-static int link_order(const void *a, const void *b)
+/* The links up in the registry, in priority order (for the caller's lists). */
+static unsigned up_links(const struct mh_registry *r, const struct mh_link **out)
 {
-	const struct mh_link *x = *(const struct mh_link *const *)a;
-	const struct mh_link *y = *(const struct mh_link *const *)b;
-
-	if (x->cfg.priority != y->cfg.priority)
-		return x->cfg.priority < y->cfg.priority ? -1 : 1;
-	return strcmp(x->cfg.name, y->cfg.name);
-}
-
-unsigned mh_up_links(const struct mh_registry *r, const struct mh_link **out)
-{
-	unsigned i, n = 0;
-
-	for (i = 0; i < r->n; i++)
-		if (r->links[i].up)
-			out[n++] = &r->links[i];
-	qsort(out, n, sizeof *out, link_order);
-	return n;
-}
-
-uint32_t mh_mark_union(const struct mh_link *const *links, unsigned n)
-{
-	uint32_t u = 0;
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		u |= links[i]->cfg.mask;
-	return u;
+	return mh_plan_order(r->links, r->n, out);
 }
 
 /* Would A's fwmark rule catch B's packets, or B's catch A's? */
@@ -65,40 +40,45 @@ static int marks_clash(const struct mh_config *a, const struct mh_config *b)
 	return (b->mark & a->mask) == a->mark || (a->mark & b->mask) == b->mark;
 }
 
-/* The up links as the event found them: what the kernel holds if the last
- * event finished. */
-struct before {
-	struct mh_link links[MH_MAX_LINKS];
-	const struct mh_link *up[MH_MAX_LINKS];
-	unsigned n;
-	int unsure;             /* the kernel may hold anything: read it */
-};
-
-static void snapshot(const struct mh_registry *r, struct before *b)
+/* The plan of the registry as it is now.  BACKEND: chosen once per event. */
+static int plan_of(const struct mh_registry *r, enum mh_fw_backend backend, struct mh_plan *p,
+		   char *err, size_t len)
 {
-	const struct mh_link *up[MH_MAX_LINKS];
-	unsigned i;
+	struct mh_plan_input in = { .links = r->links, .n = r->n,
+				    .nexthops = mh_nexthops_supported(), .backend = backend };
 
-	b->n = mh_up_links(r, up);
-	for (i = 0; i < b->n; i++) {
-		b->links[i] = *up[i];
-		b->up[i] = &b->links[i];
+	if (mh_plan_build(&in, p) < 0) {
+		snprintf(err, len, "out of memory");
+		return -1;
 	}
-	b->unsure = 0;
+	return 0;
 }
 
-/* Make the kernel hold the registry's state.  B: the state it holds now
- * (NULL: unknown, read the kernel). */
-static int apply(struct mh_registry *r, const struct before *b, const struct mh_link *touched,
-		 char *err, size_t len)
+static int plan_index(const struct mh_plan *p, const char *name)
 {
-	const struct mh_link *up[MH_MAX_LINKS];
-	unsigned n = mh_up_links(r, up);
-	int full = !b || b->unsure;
+	unsigned i;
 
-	if (mh_nl_apply(b ? b->up : NULL, b ? b->n : 0, up, n, touched, full, err, len) < 0)
+	for (i = 0; p && name && i < p->nlinks; i++)
+		if (!strcmp(p->links[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+/* Make the kernel hold the registry's state.  BEFORE: the plan of what it
+ * holds now (NULL: unknown, read the kernel).  TOUCHED: the link coming up. */
+static int apply(struct mh_registry *r, enum mh_fw_backend backend, struct mh_plan *before,
+		 int unsure, const char *touched, char *err, size_t len)
+{
+	struct mh_plan after;
+	int full = !before || unsure, rc;
+
+	if (plan_of(r, backend, &after, err, len) < 0)
 		return -1;
-	return mh_fw_apply(up, n, err, len);
+	rc = mh_routing_apply(before, &after, plan_index(&after, touched), full, err, len);
+	if (rc == 0)
+		rc = mh_fw_apply(before, &after, full, err, len);
+	mh_plan_free(&after);
+	return rc;
 }
 
 /* The kernel is the truth: a link whose interface is gone (or is another
@@ -392,20 +372,23 @@ static long long end(void)
 
 int mh_link_up(struct mh_link *in, char *err, size_t len)
 {
-	static struct before before;
 	struct mh_registry r;
 	struct mh_link *slot, saved, *old;
+	struct mh_plan before;
+	enum mh_fw_backend backend;
 	static uint32_t locals[MH_MAX_LINKS];
 	unsigned nlocals;
 	char a[INET_ADDRSTRLEN], e2[MH_ERR_MAX];
-	int had;
+	int had, unsure;
 
 	begin();
 	if (check_link(in, err, len) < 0)
 		return -1;
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
-	snapshot(&r, &before);
+	backend = mh_fw_backend();
+	if (plan_of(&r, backend, &before, err, len) < 0)
+		goto fail_open;
 	prune(&r);
 	old = mh_reg_find(&r, in->cfg.name);
 	if (old && old->up && strcmp(old->ifname, in->ifname) && if_nametoindex(old->ifname) &&
@@ -430,24 +413,25 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 		saved = *old;
 	*slot = *in;
 	slot->dirty = 1;
-	before.unsure = mh_reg_begin(&r);
-	if (apply(&r, &before, slot, err, len) < 0) {
+	unsure = mh_reg_begin(&r);
+	if (apply(&r, backend, &before, unsure, in->cfg.name, err, len) < 0) {
 		/* put the kernel back as the registry (minus the pruned) was */
 		if (had)
 			*slot = saved;
 		else
 			r.n--;
-		if (apply(&r, NULL, NULL, e2, sizeof e2) < 0)
+		if (apply(&r, backend, NULL, 1, NULL, e2, sizeof e2) < 0)
 			mh_log(MH_LOG_ERR, "%s: rollback failed too: %s", in->cfg.name, e2);
 		else
 			mh_reg_end(&r);
 		goto fail;
 	}
+	mh_plan_free(&before);
 	set_rp_filter(in->ifname);
 	{
 		const struct mh_link *up[MH_MAX_LINKS];
 		unsigned i;
-		nlocals = mh_up_links(&r, up);
+		nlocals = up_links(&r, up);
 		for (i = 0; i < nlocals; i++)
 			locals[i] = up[i]->local;
 	}
@@ -465,6 +449,8 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
 	return 0;
 fail:
+	mh_plan_free(&before);
+fail_open:
 	mh_reg_close(&r);
 	end();
 	return -1;
@@ -472,15 +458,22 @@ fail:
 
 int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 {
-	static struct before before;
 	struct mh_registry r;
+	struct mh_plan before;
+	enum mh_fw_backend backend;
 	struct mh_link *l;
 	unsigned pruned;
+	int rc;
 
 	begin();
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
-	snapshot(&r, &before);
+	backend = mh_fw_backend();
+	if (plan_of(&r, backend, &before, err, len) < 0) {
+		mh_reg_close(&r);
+		end();
+		return -1;
+	}
 	pruned = prune(&r);
 	l = mh_reg_find(&r, name);
 	if (l && l->up && ifname && strcmp(l->ifname, ifname))
@@ -489,12 +482,14 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 		l->up = 0;
 		l->dirty = 1;
 	} else if (!pruned) {
+		mh_plan_free(&before);
 		mh_reg_close(&r);
 		end();
 		return 0;               /* nothing to do */
 	}
-	before.unsure = mh_reg_begin(&r);
-	if (apply(&r, &before, NULL, err, len) < 0) {
+	rc = apply(&r, backend, &before, mh_reg_begin(&r), NULL, err, len);
+	mh_plan_free(&before);
+	if (rc < 0) {
 		mh_reg_close(&r);       /* still marked under way: the next event reads the kernel */
 		end();
 		return -1;
@@ -519,7 +514,7 @@ int mh_reconcile(char *err, size_t len)
 		return -1;
 	prune(&r);
 	mh_reg_begin(&r);
-	rc = apply(&r, NULL, NULL, err, len);        /* read the kernel, repair everything */
+	rc = apply(&r, mh_fw_backend(), NULL, 1, NULL, err, len); /* read the kernel, repair everything */
 	if (!rc) {
 		store_all(&r);
 		mh_reg_end(&r);
@@ -541,7 +536,7 @@ int mh_flush(char *err, size_t len)
 	for (i = 0; i < r.n; i++)
 		r.links[i].up = 0;      /* entries are removed below, not rewritten */
 	mh_reg_begin(&r);
-	rc = apply(&r, NULL, NULL, err, len);
+	rc = apply(&r, mh_fw_backend(), NULL, 1, NULL, err, len);
 	if (!rc)
 		mh_reg_end(&r);
 	for (i = 0; !rc && i < r.n; i++)

@@ -3,7 +3,8 @@
  * iptables (legacy x_tables through libiptc) is the default, as the rules
  * then show in `iptables-legacy -S`; nftables (table `ip multihome`) is
  * chosen by `firewall nft` in /etc/multihome.conf or by the environment
- * variable MULTIHOME_FIREWALL=nft (which wins).  When the choice changes,
+ * variable MULTIHOME_FIREWALL=nft (which wins; honoured only where the
+ * environment is trusted, see mh_getenv).  When the choice changes,
  * the next event empties the other backend of anything of ours.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -28,11 +30,34 @@ static int parse_backend(const char *v, enum mh_fw_backend *b)
 	return 0;
 }
 
+/* The configuration file: a regular file of root's, read without blocking
+ * (a FIFO named as the file must not hang every link's events). */
+static FILE *conf_open(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 022) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid())) {
+		mh_log(MH_LOG_WARN, "%s: not a regular file of root's, not writable by others: ignored",
+		       path);
+		close(fd);
+		return NULL;
+	}
+	f = fdopen(fd, "r");
+	if (!f)
+		close(fd);
+	return f;
+}
+
 enum mh_fw_backend mh_fw_backend(void)
 {
 	enum mh_fw_backend b = MH_FW_IPTABLES;
-	const char *env = getenv("MULTIHOME_FIREWALL");
-	const char *conf = getenv("MULTIHOME_CONF");
+	const char *env = mh_getenv("MULTIHOME_FIREWALL");
+	const char *conf = mh_getenv("MULTIHOME_CONF");
 	char line[256], key[64], val[64];
 	FILE *f;
 
@@ -41,7 +66,7 @@ enum mh_fw_backend mh_fw_backend(void)
 			mh_log(MH_LOG_WARN, "MULTIHOME_FIREWALL=%.32s: expected iptables or nft; using iptables", env);
 		return b;
 	}
-	f = fopen(conf && *conf ? conf : CONF_FILE, "re");
+	f = conf_open(conf && *conf ? conf : CONF_FILE);
 	if (!f)
 		return b;
 	while (fgets(line, sizeof line, f))
@@ -95,26 +120,34 @@ static void remember_backend(enum mh_fw_backend b)
 	close(fd);
 }
 
-static int apply_with(enum mh_fw_backend b, const struct mh_link *const *links, unsigned n,
+static int apply_with(enum mh_fw_backend b, struct mh_plan *want, struct mh_plan *before, int full,
 		      char *err, size_t len)
 {
-	return b == MH_FW_NFT ? mh_fw_nft_apply(links, n, err, len)
-			      : mh_fw_iptc_apply(links, n, err, len);
+	return b == MH_FW_NFT ? mh_fw_nft_apply(want, before, full, err, len)
+			      : mh_fw_iptc_apply(want, before, full, err, len);
 }
 
-int mh_fw_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len)
+int mh_fw_apply(struct mh_plan *before, struct mh_plan *after, int full, char *err, size_t len)
 {
-	enum mh_fw_backend want = mh_fw_backend(), last;
-	int known = last_backend(&last) == 0;
+	enum mh_fw_backend want = after->fw.backend, last;
+	int changed = last_backend(&last) < 0 || last != want;
 
-	if (apply_with(want, links, n, err, len) < 0)
+	if (before && before->fw.backend != want)
+		before = NULL;
+	if (apply_with(want, after, before, full || changed, err, len) < 0)
 		return -1;
-	if (!known || last != want) {
-		char e2[MH_ERR_MAX];
-		enum mh_fw_backend other = want == MH_FW_NFT ? MH_FW_IPTABLES : MH_FW_NFT;
+	if (changed) {
 		/* a first event, or a changed choice: nothing of ours in the other one */
-		if (apply_with(other, links, 0, e2, sizeof e2) < 0)
-			mh_log(MH_LOG_WARN, "emptying the %s backend: %s", mh_fw_backend_name(other), e2);
+		enum mh_fw_backend other = want == MH_FW_NFT ? MH_FW_IPTABLES : MH_FW_NFT;
+		struct mh_plan_input in = { .links = NULL, .n = 0, .backend = other };
+		struct mh_plan none;
+		char e2[MH_ERR_MAX];
+		if (mh_plan_build(&in, &none) == 0) {
+			if (apply_with(other, &none, NULL, 1, e2, sizeof e2) < 0)
+				mh_log(MH_LOG_WARN, "emptying the %s backend: %s",
+				       mh_fw_backend_name(other), e2);
+			mh_plan_free(&none);
+		}
 		remember_backend(want);
 	}
 	return 0;

@@ -1,9 +1,7 @@
 /* Firewall backend: legacy x_tables through libiptc.
  *
- * multihome's rules live in chains of its own, hooked once from the built-in
- * chains.  Every event rebuilds those chains from the up links and commits
- * each table once (libiptc replaces whole tables anyway), under the xtables
- * lock iptables-legacy uses, retrying from iptc_init on EAGAIN.
+ * multihome's rules live in chains of its own, hooked once (first) from the
+ * built-in chains; the plan (common/plan.c) lists their rules in order:
  *
  *   mangle PREROUTING -> MULTIHOME-PRE:
  *       -i IF -j CONNMARK --set-xmark MARK/MASK   (new or not: ingress owns the flow)
@@ -15,6 +13,11 @@
  *       PIN -j MARK --set-xmark MARK/MASK ; -m mark ! --mark 0/OURBITS -j RETURN  (by priority)
  *   nat POSTROUTING -> MULTIHOME-NAT:
  *       -o IF -j MASQUERADE | SNAT --to-source LOCAL
+ *
+ * A commit replaces the whole table (libiptc's way), so a table is only
+ * touched when its part of the plan changed or differs from the kernel; it
+ * is then rebuilt from the plan and committed once, under the xtables lock
+ * iptables-legacy uses, retrying from iptc_init on EAGAIN.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <libiptc/libiptc.h>
 #include <linux/netfilter/nf_nat.h>
@@ -33,11 +37,19 @@
 
 #include "internal.h"
 
-#define CH_PRE  "MULTIHOME-PRE"
-#define CH_MARK "MULTIHOME-MARK"
-#define CH_NAT  "MULTIHOME-NAT"
 #define XT_LOCK_TIMEOUT_MS 20000
 #define COMMIT_TRIES 20
+
+enum { T_MANGLE = 0, T_NAT };
+static const char *const table_name[2] = { "mangle", "nat" };
+/* the built-in chain that jumps to each of our chains, by table */
+static const struct { int table; const char *chain, *builtin; } ours[3] = {
+	{ T_MANGLE, MH_IPT_PRE, "PREROUTING" },
+	{ T_MANGLE, MH_IPT_MARK, "OUTPUT" },
+	{ T_NAT, MH_IPT_NAT, "POSTROUTING" },
+};
+
+/* ---- rendering a rule of the plan ---- */
 
 struct rb {                     /* one rule being built */
 	union {
@@ -45,11 +57,12 @@ struct rb {                     /* one rule being built */
 		unsigned char raw[2048];
 	} u;
 	size_t len;
+	char target[32];        /* a standard target or a chain, by name ("" otherwise) */
 };
 
 static void rb_start(struct rb *r, const char *in, const char *out)
 {
-	memset(&r->u, 0, sizeof r->u);
+	memset(r, 0, sizeof *r);
 	r->len = XT_ALIGN(sizeof(struct ipt_entry));
 	if (in) {
 		strncpy(r->u.e.ip.iniface, in, IFNAMSIZ - 1);
@@ -73,17 +86,18 @@ static void rb_match(struct rb *r, const char *name, uint8_t rev, const void *da
 	r->len += msz;
 }
 
-static void rb_comment(struct rb *r, const char *link)
+static void rb_comment(struct rb *r, const char *comment)
 {
 	struct xt_comment_info c;
 
+	if (!comment[0])
+		return;
 	memset(&c, 0, sizeof c);
-	snprintf(c.comment, sizeof c.comment, "multihome %s", link);
+	snprintf(c.comment, sizeof c.comment, "%s", comment);
 	rb_match(r, "comment", 0, &c, sizeof c);
 }
 
-static struct ipt_entry *rb_target(struct rb *r, const char *name, uint8_t rev,
-				   const void *data, size_t sz)
+static void rb_target(struct rb *r, const char *name, uint8_t rev, const void *data, size_t sz)
 {
 	size_t tsz = XT_ALIGN(sizeof(struct xt_entry_target) + sz);
 	struct xt_entry_target *t = (void *)(r->u.raw + r->len);
@@ -96,16 +110,422 @@ static struct ipt_entry *rb_target(struct rb *r, const char *name, uint8_t rev,
 	r->u.e.target_offset = (uint16_t)r->len;
 	r->len += tsz;
 	r->u.e.next_offset = (uint16_t)r->len;
-	return &r->u.e;
 }
 
 /* A standard target (RETURN) or a jump to a chain. */
-static struct ipt_entry *rb_verdict(struct rb *r, const char *target)
+static void rb_verdict(struct rb *r, const char *target)
 {
 	int verdict = 0;
 
-	return rb_target(r, target, 0, &verdict, sizeof verdict);
+	rb_target(r, target, 0, &verdict, sizeof verdict);
+	snprintf(r->target, sizeof r->target, "%s", target);
 }
+
+/* Match and target data go to the kernel byte for byte, padding included
+ * (and are compared so when read back): every struct is zeroed first. */
+#define ZERO(x) memset(&(x), 0, sizeof(x))
+
+static void rb_mark_test(struct rb *r, uint32_t mask) /* -m mark ! --mark 0/MASK */
+{
+	struct xt_mark_mtinfo1 m;
+
+	ZERO(m);
+	m.mask = mask;
+	m.invert = 1;
+	rb_match(r, "mark", 1, &m, sizeof m);
+}
+
+static void rb_pin(struct rb *r, const struct mh_pin *p)
+{
+	r->u.e.ip.proto = p->proto;
+	if (p->dst_len) {
+		r->u.e.ip.dst.s_addr = p->dst;
+		r->u.e.ip.dmsk.s_addr = htonl(0xffffffffu << (32 - p->dst_len));
+	}
+	if (p->port_lo && p->proto == IPPROTO_TCP) {
+		struct xt_tcp t;
+		ZERO(t);
+		t.spts[1] = 0xffff;
+		t.dpts[0] = p->port_lo;
+		t.dpts[1] = p->port_hi;
+		rb_match(r, "tcp", 0, &t, sizeof t);
+	} else if (p->port_lo && p->proto == IPPROTO_UDP) {
+		struct xt_udp u;
+		ZERO(u);
+		u.spts[1] = 0xffff;
+		u.dpts[0] = p->port_lo;
+		u.dpts[1] = p->port_hi;
+		rb_match(r, "udp", 0, &u, sizeof u);
+	}
+}
+
+static void rb_nat(struct rb *r, const struct mh_plan_link *l)
+{
+	struct nf_nat_ipv4_multi_range_compat mr;
+
+	memset(&mr, 0, sizeof mr);
+	mr.rangesize = 1;
+	if (l->nat == MH_NAT_SNAT) {
+		mr.range[0].flags = NF_NAT_RANGE_MAP_IPS;
+		mr.range[0].min_ip = mr.range[0].max_ip = l->local;
+		rb_target(r, "SNAT", 0, &mr, sizeof mr);
+	} else {
+		rb_target(r, "MASQUERADE", 0, &mr, sizeof mr);
+	}
+}
+
+static void render(const struct mh_plan *p, const struct mh_fw_rule *fr, struct rb *r)
+{
+	const struct mh_plan_link *l = fr->owner >= 0 ? &p->links[fr->owner] : NULL;
+
+	switch (fr->kind) {
+	case MH_FW_INGRESS_CTMARK: {
+		struct xt_connmark_tginfo2 cm;
+		ZERO(cm);
+		cm.ctmark = l->mark;
+		cm.ctmask = l->mask;
+		cm.nfmask = 0xffffffffu;
+		cm.mode = XT_CONNMARK_SET;
+		rb_start(r, l->ifname, NULL);
+		rb_comment(r, fr->comment);
+		rb_target(r, "CONNMARK", 2, &cm, sizeof cm);
+		break;
+	}
+	case MH_FW_INGRESS_END:
+		rb_start(r, l->ifname, NULL);
+		rb_comment(r, fr->comment);
+		rb_verdict(r, "RETURN");
+		break;
+	case MH_FW_TO_EGRESS:
+		rb_start(r, NULL, NULL);
+		rb_verdict(r, fr->jump);
+		break;
+	case MH_FW_RESTORE: {
+		struct xt_connmark_tginfo2 cm;
+		ZERO(cm);
+		cm.ctmask = fr->ours;
+		cm.nfmask = fr->ours;
+		cm.mode = XT_CONNMARK_RESTORE;
+		rb_start(r, NULL, NULL);
+		rb_target(r, "CONNMARK", 2, &cm, sizeof cm);
+		break;
+	}
+	case MH_FW_STOP_IF_MARKED:
+		rb_start(r, NULL, NULL);
+		rb_mark_test(r, fr->ours);
+		rb_verdict(r, "RETURN");
+		break;
+	case MH_FW_PIN: {
+		struct xt_mark_tginfo2 mk;
+		ZERO(mk);
+		mk.mark = l->mark;
+		mk.mask = l->mask;
+		rb_start(r, NULL, NULL);
+		rb_pin(r, &l->pins[fr->pin]);
+		rb_comment(r, fr->comment);
+		rb_target(r, "MARK", 2, &mk, sizeof mk);
+		break;
+	}
+	default:        /* MH_FW_NAT */
+		rb_start(r, NULL, l->ifname);
+		rb_comment(r, fr->comment);
+		rb_nat(r, l);
+		break;
+	}
+}
+
+/* ---- comparing ---- */
+
+/* Does the kernel's entry K (in handle H) do what the rendered rule R does? */
+static int entry_same(struct xtc_handle *h, const struct ipt_entry *k, const struct rb *r)
+{
+	const struct ipt_entry *e = &r->u.e;
+	const struct xt_entry_target *kt, *rt;
+
+	if (memcmp(&k->ip, &e->ip, sizeof e->ip) || k->target_offset != e->target_offset ||
+	    k->next_offset != e->next_offset ||
+	    memcmp((const char *)k + sizeof *k, (const char *)e + sizeof *e,
+		   e->target_offset - sizeof *e))
+		return 0;
+	if (r->target[0])
+		return !strcmp(iptc_get_target(k, h), r->target);
+	kt = (const void *)((const char *)k + k->target_offset);
+	rt = (const void *)((const char *)e + e->target_offset);
+	return kt->u.user.target_size == rt->u.user.target_size &&
+	       !strcmp(kt->u.user.name, rt->u.user.name) && kt->u.user.revision == rt->u.user.revision &&
+	       !memcmp(kt->data, rt->data, rt->u.user.target_size - sizeof *rt);
+}
+
+static const char *entry_comment(const struct ipt_entry *e)
+{
+	unsigned off = sizeof(struct ipt_entry);
+
+	while (off + sizeof(struct xt_entry_match) <= e->target_offset) {
+		const struct xt_entry_match *m = (const void *)((const char *)e + off);
+		if (m->u.match_size < sizeof *m)
+			break;
+		if (!strcmp(m->u.user.name, "comment"))
+			return ((const struct xt_comment_info *)m->data)->comment;
+		off += m->u.match_size;
+	}
+	return "";
+}
+
+/* ---- reading (the handles stay open while the entries are used) ---- */
+
+struct iptc_state {
+	struct xtc_handle *h[2];
+	int exists[3];          /* our chains */
+};
+
+static int read_chain(struct xtc_handle *h, const char *chain, struct mh_firewall *f, unsigned *cap)
+{
+	const struct ipt_entry *e;
+
+	if (!iptc_is_chain(chain, h))
+		return 0;
+	for (e = iptc_first_rule(chain, h); e; e = iptc_next_rule(e, h)) {
+		struct mh_fw_rule *x;
+		if (f->nrules == *cap) {
+			unsigned c = *cap ? 2 * *cap : 32;
+			struct mh_fw_rule *v = realloc(f->rules, c * sizeof *v);
+			if (!v)
+				return -1;
+			f->rules = v;
+			*cap = c;
+		}
+		x = &f->rules[f->nrules++];
+		memset(x, 0, sizeof *x);
+		x->kind = 0xff;
+		x->owner = MH_NO_OWNER;
+		snprintf(x->chain, sizeof x->chain, "%s", chain);
+		snprintf(x->comment, sizeof x->comment, "%.*s", MH_COMMENT_MAX - 1, entry_comment(e));
+		snprintf(x->jump, sizeof x->jump, "%s", iptc_get_target(e, h));
+		x->entry = e;
+	}
+	return 0;
+}
+
+static int count_jumps(struct xtc_handle *h, const char *builtin, const char *chain)
+{
+	const struct ipt_entry *e;
+	int n = 0;
+
+	for (e = iptc_first_rule(builtin, h); e; e = iptc_next_rule(e, h))
+		n += !strcmp(iptc_get_target(e, h), chain);
+	return n;
+}
+
+static int table_loaded(const char *table)
+{
+	char line[64];
+	int yes = 0;
+	FILE *f = fopen("/proc/net/ip_tables_names", "re");
+
+	if (!f)
+		return 0;
+	while (!yes && fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = 0;
+		yes = !strcmp(line, table);
+	}
+	fclose(f);
+	return yes;
+}
+
+/* Our chains of table T into F; the handle stays in S.  A table that is not
+ * loaded holds nothing of ours: it is only loaded (by iptc_init) when NEED. */
+static int read_table(struct iptc_state *s, int t, int need, struct mh_firewall *f, unsigned *cap,
+		      char *err, size_t len)
+{
+	unsigned i;
+
+	f->loaded[t] = table_loaded(table_name[t]);
+	if (!f->loaded[t] && !need)
+		return 0;
+	s->h[t] = iptc_init(table_name[t]);
+	if (!s->h[t]) {
+		if (errno == ENOENT || errno == ENOPROTOOPT) {
+			f->loaded[t] = 0;
+			return 0;
+		}
+		snprintf(err, len, "iptables %s table: %s", table_name[t], iptc_strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < 3; i++) {
+		if (ours[i].table != t)
+			continue;
+		s->exists[i] = iptc_is_chain(ours[i].chain, s->h[t]);
+		f->table |= s->exists[i];
+		if (read_chain(s->h[t], ours[i].chain, f, cap) < 0) {
+			snprintf(err, len, "out of memory");
+			return -1;
+		}
+		f->hooks[i] = count_jumps(s->h[t], ours[i].builtin, ours[i].chain);
+	}
+	return 0;
+}
+
+static void state_free(struct iptc_state *s)
+{
+	int t;
+
+	for (t = 0; t < 2; t++)
+		if (s->h[t])
+			iptc_free(s->h[t]);
+	memset(s, 0, sizeof *s);
+}
+
+/* ---- the diff ---- */
+
+struct iptc_diff {
+	const struct mh_plan *want;
+	struct mh_firewall *have;
+	struct iptc_state *s;
+	struct mh_fw_ops *ops;
+	int table_differs[2];
+};
+
+static struct mh_fw_op *op(struct iptc_diff *d, uint8_t action, uint8_t kind, int owner)
+{
+	struct mh_fw_ops *ops = d->ops;
+	struct mh_fw_op *o;
+
+	if (ops->n == ops->cap) {
+		unsigned cap = ops->cap ? 2 * ops->cap : 32;
+		struct mh_fw_op *v = realloc(ops->v, cap * sizeof *v);
+		if (!v)
+			return NULL;
+		ops->v = v;
+		ops->cap = cap;
+	}
+	o = &ops->v[ops->n++];
+	memset(o, 0, sizeof *o);
+	o->action = action;
+	o->kind = kind;
+	o->owner = owner;
+	return o;
+}
+
+static int chain_table(const char *chain)
+{
+	return strcmp(chain, MH_IPT_NAT) ? T_MANGLE : T_NAT;
+}
+
+static unsigned rules_of(const struct mh_firewall *f, const char *chain, unsigned *out, unsigned max)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < f->nrules && n < max; i++)
+		if (!strcmp(f->rules[i].chain, chain))
+			out[n++] = i;
+	return n;
+}
+
+/* One of our chains: the rules the kernel lacks (RULE adds, with their owners)
+ * and those it has too many (RULE deletes), matched in order. */
+static int diff_chain(struct iptc_diff *d, const char *chain)
+{
+	const struct mh_firewall *w = &d->want->fw;
+	unsigned n = w->nrules + d->have->nrules + 1;
+	unsigned *wr = malloc(n * sizeof *wr), *hr = malloc(n * sizeof *hr);
+	unsigned char *used = calloc(n, 1);
+	struct xtc_handle *h = d->s->h[chain_table(chain)];
+	unsigned nw, nh, i, j = 0;
+	int rc = -1;
+
+	if (!wr || !hr || !used)
+		goto out;
+	nw = rules_of(w, chain, wr, n);
+	nh = rules_of(d->have, chain, hr, n);
+	for (i = 0; i < nw; i++) {
+		struct rb r;
+		struct mh_fw_op *o;
+		unsigned k;
+		render(d->want, &w->rules[wr[i]], &r);
+		for (k = j; k < nh; k++)
+			if (!used[k] && entry_same(h, d->have->rules[hr[k]].entry, &r))
+				break;
+		if (k < nh && k == j) {
+			used[k] = 1;
+			j = k + 1;
+			continue;
+		}
+		if (k < nh) {
+			used[k] = 1;    /* there, but out of order: the chain is rebuilt */
+			j = k + 1;
+			d->table_differs[chain_table(chain)] = 1;
+			continue;
+		}
+		if (!(o = op(d, MH_OP_ADD, MH_FWOP_RULE, w->rules[wr[i]].owner)))
+			goto out;
+		o->rule = &w->rules[wr[i]];
+		d->table_differs[chain_table(chain)] = 1;
+	}
+	for (i = 0; i < nh; i++) {
+		struct mh_fw_op *o;
+		if (used[i])
+			continue;
+		if (!(o = op(d, MH_OP_DELETE, MH_FWOP_RULE, MH_NO_OWNER)))
+			goto out;
+		o->rule = &d->have->rules[hr[i]];
+		d->table_differs[chain_table(chain)] = 1;
+	}
+	rc = 0;
+out:
+	free(wr);
+	free(hr);
+	free(used);
+	return rc;
+}
+
+static int diff_hooks(struct iptc_diff *d)
+{
+	unsigned i;
+
+	for (i = 0; i < 3; i++) {
+		int want = d->want->fw.wanted && (ours[i].table == T_MANGLE || d->want->fw.want_nat);
+		struct mh_fw_op *o;
+		if (!d->have->loaded[ours[i].table] && !want)
+			continue;
+		if (d->have->hooks[i] == want)
+			continue;
+		if (!(o = op(d, want && !d->have->hooks[i] ? MH_OP_ADD : MH_OP_DELETE, MH_FWOP_HOOK,
+			     MH_NO_OWNER)))
+			return -1;
+		snprintf(o->detail, sizeof o->detail, "%s %s -> %s", table_name[ours[i].table],
+			 ours[i].builtin, ours[i].chain);
+		d->table_differs[ours[i].table] = 1;
+	}
+	return 0;
+}
+
+static int iptc_diff(struct iptc_diff *d)
+{
+	unsigned i;
+	int t;
+
+	d->ops->n = 0;
+	for (i = 0; i < 3; i++) {
+		int want = d->want->fw.wanted && (ours[i].table == T_MANGLE || d->want->fw.want_nat);
+		if (diff_chain(d, ours[i].chain) < 0)
+			return -1;
+		if (d->s->exists[i] != want)    /* an empty chain of ours, or one to create */
+			d->table_differs[ours[i].table] = 1;
+	}
+	if (diff_hooks(d) < 0)
+		return -1;
+	for (t = 0; t < 2; t++) {
+		struct mh_fw_op *o;
+		if (!d->table_differs[t])
+			continue;
+		if (!(o = op(d, MH_OP_REPLACE, MH_FWOP_IPT_TABLE, MH_NO_OWNER)))
+			return -1;
+		snprintf(o->detail, sizeof o->detail, "%s", table_name[t]);
+	}
+	return 0;
+}
+
+/* ---- writing: our chains of a table rebuilt from the plan ---- */
 
 static int append(struct xtc_handle *h, const char *chain, struct rb *r)
 {
@@ -113,118 +533,6 @@ static int append(struct xtc_handle *h, const char *chain, struct rb *r)
 
 	snprintf(c, sizeof c, "%s", chain);
 	return iptc_append_entry(c, &r->u.e, h) ? 0 : -1;
-}
-
-static void mark_test(struct rb *r, uint32_t mask) /* -m mark ! --mark 0/MASK */
-{
-	struct xt_mark_mtinfo1 m = { .mark = 0, .mask = mask, .invert = 1 };
-
-	rb_match(r, "mark", 1, &m, sizeof m);
-}
-
-static int rule_stop_if_marked(struct xtc_handle *h, uint32_t ours)
-{
-	struct rb r;
-
-	rb_start(&r, NULL, NULL);
-	mark_test(&r, ours);
-	rb_verdict(&r, "RETURN");
-	return append(h, CH_MARK, &r);
-}
-
-static int rule_pin(struct xtc_handle *h, const struct mh_link *l, const struct mh_pin *p)
-{
-	struct xt_mark_tginfo2 mk = { .mark = l->cfg.mark, .mask = l->cfg.mask };
-	struct rb r;
-
-	rb_start(&r, NULL, NULL);
-	r.u.e.ip.proto = p->proto;
-	if (p->dst_len) {
-		r.u.e.ip.dst.s_addr = p->dst;
-		r.u.e.ip.dmsk.s_addr = htonl(0xffffffffu << (32 - p->dst_len));
-	}
-	if (p->port_lo && p->proto == IPPROTO_TCP) {
-		struct xt_tcp t = { .spts = { 0, 0xffff }, .dpts = { p->port_lo, p->port_hi } };
-		rb_match(&r, "tcp", 0, &t, sizeof t);
-	} else if (p->port_lo && p->proto == IPPROTO_UDP) {
-		struct xt_udp u = { .spts = { 0, 0xffff }, .dpts = { p->port_lo, p->port_hi } };
-		rb_match(&r, "udp", 0, &u, sizeof u);
-	}
-	rb_comment(&r, l->cfg.name);
-	rb_target(&r, "MARK", 2, &mk, sizeof mk);
-	return append(h, CH_MARK, &r);
-}
-
-static int fill_mangle(struct xtc_handle *h, const struct mh_link *const *links, unsigned n)
-{
-	uint32_t ours = mh_mark_union(links, n);
-	struct rb r;
-	unsigned i, j;
-
-	for (i = 0; i < n; i++) {
-		const struct mh_link *l = links[i];
-		if (l->cfg.reply_via_link) {
-			struct xt_connmark_tginfo2 cm = { .ctmark = l->cfg.mark, .ctmask = l->cfg.mask,
-							  .nfmask = 0xffffffffu, .mode = XT_CONNMARK_SET };
-			rb_start(&r, l->ifname, NULL);
-			rb_comment(&r, l->cfg.name);
-			rb_target(&r, "CONNMARK", 2, &cm, sizeof cm);
-			if (append(h, CH_PRE, &r))
-				return -1;
-		}
-		rb_start(&r, l->ifname, NULL);
-		rb_comment(&r, l->cfg.name);
-		rb_verdict(&r, "RETURN");
-		if (append(h, CH_PRE, &r))
-			return -1;
-	}
-	rb_start(&r, NULL, NULL);
-	rb_verdict(&r, CH_MARK);
-	if (append(h, CH_PRE, &r))
-		return -1;
-
-	{
-		struct xt_connmark_tginfo2 cm = { .ctmask = ours, .nfmask = ours,
-						  .mode = XT_CONNMARK_RESTORE };
-		rb_start(&r, NULL, NULL);
-		rb_target(&r, "CONNMARK", 2, &cm, sizeof cm);
-		if (append(h, CH_MARK, &r) || rule_stop_if_marked(h, ours))
-			return -1;
-	}
-	for (i = 0; i < n; i++)          /* links come in priority order */
-		for (j = 0; j < links[i]->cfg.npins; j++)
-			if (rule_pin(h, links[i], &links[i]->cfg.pins[j]) ||
-			    rule_stop_if_marked(h, ours))
-				return -1;
-	return 0;
-}
-
-static int fill_nat(struct xtc_handle *h, const struct mh_link *const *links, unsigned n)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++) {
-		const struct mh_link *l = links[i];
-		struct nf_nat_ipv4_multi_range_compat mr;
-		struct rb r;
-
-		if (l->cfg.nat == MH_NAT_OFF)
-			continue;
-		memset(&mr, 0, sizeof mr);
-		mr.rangesize = 1;
-		rb_start(&r, NULL, l->ifname);
-		rb_comment(&r, l->cfg.name);
-		if (l->cfg.nat == MH_NAT_SNAT) {
-			mr.range[0].flags = NF_NAT_RANGE_MAP_IPS;
-			mr.range[0].min_ip = mr.range[0].max_ip = l->local;
-			rb_target(&r, "SNAT", 0, &mr, sizeof mr);
-		} else {
-			rb_target(&r, "MASQUERADE", 0, &mr, sizeof mr);
-		}
-		if (append(h, CH_NAT, &r))
-			return -1;
-	}
-	return 0;
 }
 
 /* Make BUILTIN jump to CHAIN exactly once (first), or not at all. */
@@ -274,88 +582,66 @@ static int chain_reset(struct xtc_handle *h, const char *chain, int want)
 	return iptc_create_chain(c, h) ? 0 : -1;
 }
 
-static int has_chain(struct xtc_handle *h, const char *chain)
+static int fill(struct xtc_handle *h, const struct mh_plan *p, const char *chain)
 {
-	xt_chainlabel c;
-
-	snprintf(c, sizeof c, "%s", chain);
-	return iptc_is_chain(c, h);
-}
-
-/* One table: build our chains into a fresh snapshot and commit it once. */
-static int apply_table(const char *table, const struct mh_link *const *links, unsigned n,
-		       char *err, size_t len)
-{
-	int want_mangle = n > 0, want_nat = 0, tries;
 	unsigned i;
 
-	for (i = 0; i < n; i++)
-		want_nat |= links[i]->cfg.nat != MH_NAT_OFF;
-	for (tries = 0; tries < COMMIT_TRIES; tries++) {
-		struct xtc_handle *h = iptc_init(table);
-		const char *step = "build";
-		int ok;
-
-		if (!h) {
-			if (n == 0 && (errno == ENOENT || errno == ENOPROTOOPT))
-				return 0; /* table not even loaded: nothing of ours */
-			snprintf(err, len, "iptables %s table: %s", table, iptc_strerror(errno));
+	for (i = 0; i < p->fw.nrules; i++) {
+		struct rb r;
+		if (strcmp(p->fw.rules[i].chain, chain))
+			continue;
+		render(p, &p->fw.rules[i], &r);
+		if (append(h, chain, &r) < 0)
 			return -1;
-		}
-		if (!(strcmp(table, "mangle") ? want_nat : want_mangle) &&
-		    !has_chain(h, strcmp(table, "mangle") ? CH_NAT : CH_PRE) &&
-		    !has_chain(h, strcmp(table, "mangle") ? CH_NAT : CH_MARK)) {
-			iptc_free(h); /* nothing of ours there, nothing wanted */
-			return 0;
-		}
-		if (!strcmp(table, "mangle")) {
-			/* hooks go first so that jumps never point at deleted chains */
-			if (!want_mangle)
-				ok = !hook(h, "PREROUTING", CH_PRE, 0) && !hook(h, "OUTPUT", CH_MARK, 0) &&
-				     !chain_reset(h, CH_PRE, 0) && !chain_reset(h, CH_MARK, 0);
-			else
-				ok = !chain_reset(h, CH_PRE, 1) && !chain_reset(h, CH_MARK, 1) &&
-				     !fill_mangle(h, links, n) &&
-				     !hook(h, "PREROUTING", CH_PRE, 1) && !hook(h, "OUTPUT", CH_MARK, 1);
-		} else {
-			if (!want_nat)
-				ok = !hook(h, "POSTROUTING", CH_NAT, 0) && !chain_reset(h, CH_NAT, 0);
-			else
-				ok = !chain_reset(h, CH_NAT, 1) && !fill_nat(h, links, n) &&
-				     !hook(h, "POSTROUTING", CH_NAT, 1);
-		}
-		if (ok) {
-			step = "commit";
-			ok = iptc_commit(h);
-			mh_stats_mut()->fw_commits++;
-		}
-		if (ok) {
-			iptc_free(h);
-			return 0;
-		}
-		{
-			int e = errno;
-			iptc_free(h);
-			if (e == EAGAIN && !strcmp(step, "commit"))
-				continue; /* another writer changed the table: start over */
-			snprintf(err, len, "iptables %s table (%s): %s", table, step, iptc_strerror(e));
-			return -1;
-		}
 	}
-	snprintf(err, len, "iptables %s table: still changing under us after %d tries", table, tries);
-	return -1;
+	return 0;
+}
+
+/* Rebuild table T's chains of ours in H (hooks go first on the way out, last
+ * on the way in, so that jumps never point at deleted chains). */
+static int rebuild(struct xtc_handle *h, const struct mh_plan *p, int t)
+{
+	int want = p->fw.wanted && (t == T_MANGLE || p->fw.want_nat);
+	unsigned i;
+
+	if (!want) {
+		for (i = 0; i < 3; i++)
+			if (ours[i].table == t && hook(h, ours[i].builtin, ours[i].chain, 0) < 0)
+				return -1;
+		for (i = 0; i < 3; i++)
+			if (ours[i].table == t && chain_reset(h, ours[i].chain, 0) < 0)
+				return -1;
+		return 0;
+	}
+	for (i = 0; i < 3; i++)
+		if (ours[i].table == t && chain_reset(h, ours[i].chain, 1) < 0)
+			return -1;
+	for (i = 0; i < 3; i++)
+		if (ours[i].table == t && fill(h, p, ours[i].chain) < 0)
+			return -1;
+	for (i = 0; i < 3; i++)
+		if (ours[i].table == t && hook(h, ours[i].builtin, ours[i].chain, 1) < 0)
+			return -1;
+	return 0;
 }
 
 static int xtables_lock(char *err, size_t len)
 {
-	const char *path = getenv("XTABLES_LOCKFILE");
+	const char *path = mh_getenv("XTABLES_LOCKFILE");
+	struct stat st;
 	int fd, waited = 0;
 
 	if (!path || !*path)
 		path = "/run/xtables.lock";
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* never through a symlink, never anything but a regular file */
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (fd < 0) {
 		snprintf(err, len, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, len, "%s is not a regular file: refusing to lock it", path);
+		close(fd);
 		return -1;
 	}
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -371,15 +657,129 @@ static int xtables_lock(char *err, size_t len)
 	return fd;
 }
 
-int mh_fw_iptc_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len)
+/* Read table T, diff, and when it differs rebuild and commit it once;
+ * EAGAIN (another writer changed it meanwhile) starts over. */
+static int apply_table(const struct mh_plan *p, int t, char *err, size_t len)
 {
-	int fd = xtables_lock(err, len), rc;
+	int tries;
 
+	for (tries = 0; tries < COMMIT_TRIES; tries++) {
+		struct mh_firewall have = { .backend = MH_FW_IPTABLES };
+		struct iptc_state s;
+		struct mh_fw_ops ops = { 0 };
+		struct iptc_diff d = { .want = p, .have = &have, .s = &s, .ops = &ops };
+		unsigned cap = 0;
+		const char *step = "build";
+		int rc = -1, e = 0, need = p->fw.wanted && (t == T_MANGLE || p->fw.want_nat);
+
+		memset(&s, 0, sizeof s);
+		if (read_table(&s, t, need, &have, &cap, err, len) < 0)
+			goto done;
+		if (!s.h[t]) {
+			rc = 0;         /* not loaded, nothing of ours, nothing wanted */
+			goto done;
+		}
+		if (iptc_diff(&d) < 0) {
+			snprintf(err, len, "out of memory");
+			goto done;
+		}
+		if (!d.table_differs[t]) {
+			rc = 0;
+			goto done;
+		}
+		if (rebuild(s.h[t], p, t) == 0) {
+			step = "commit";
+			mh_stats_mut()->fw_commits++;
+			if (iptc_commit(s.h[t]))
+				rc = 0;
+		}
+		e = errno;
+		if (rc < 0 && !(e == EAGAIN && !strcmp(step, "commit")))
+			snprintf(err, len, "iptables %s table (%s): %s", table_name[t], step, iptc_strerror(e));
+done:
+		mh_fw_ops_free(&ops);
+		free(have.rules);
+		state_free(&s);
+		if (rc == 0 || !(e == EAGAIN && !strcmp(step, "commit")))
+			return rc;
+	}
+	snprintf(err, len, "iptables %s table: still changing under us after %d tries",
+		 table_name[t], tries);
+	return -1;
+}
+
+/* Which tables does the plan change from BEFORE to AFTER?  Rendered rules
+ * compared chain by chain. */
+static int plan_changes(const struct mh_plan *before, const struct mh_plan *after, int t)
+{
+	unsigned i;
+
+	if (!before || before->fw.backend != MH_FW_IPTABLES)
+		return 1;
+	if (before->fw.wanted != after->fw.wanted ||
+	    (t == T_NAT && before->fw.want_nat != after->fw.want_nat))
+		return 1;
+	for (i = 0; i < 3; i++) {
+		unsigned a[MH_MAX_LINKS * 2 + 8], b[MH_MAX_LINKS * 2 + 8], na, nb, k;
+		if (ours[i].table != t)
+			continue;
+		na = rules_of(&before->fw, ours[i].chain, a, MH_MAX_LINKS * 2 + 8);
+		nb = rules_of(&after->fw, ours[i].chain, b, MH_MAX_LINKS * 2 + 8);
+		if (na != nb)
+			return 1;
+		for (k = 0; k < na; k++) {
+			struct rb x, y;
+			render(before, &before->fw.rules[a[k]], &x);
+			render(after, &after->fw.rules[b[k]], &y);
+			if (x.len != y.len || memcmp(x.u.raw, y.u.raw, x.len))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+int mh_fw_iptc_apply(struct mh_plan *want, struct mh_plan *before, int full, char *err, size_t len)
+{
+	int fd, t, rc = 0;
+
+	if (!full && before && !plan_changes(before, want, T_MANGLE) &&
+	    !plan_changes(before, want, T_NAT))
+		return 0;
+	fd = xtables_lock(err, len);
 	if (fd < 0)
 		return -1;
-	rc = apply_table("mangle", links, n, err, len);
-	if (!rc)
-		rc = apply_table("nat", links, n, err, len);
+	for (t = 0; t < 2 && !rc; t++)
+		if (full || plan_changes(before, want, t))
+			rc = apply_table(want, t, err, len);
 	close(fd);
 	return rc;
+}
+
+/* Status: the kernel's chains (HAVE, its rules' entries valid until
+ * mh_fw_iptc_status_done) and the ops a reapply would send. */
+static struct iptc_state status_state;
+
+int mh_fw_iptc_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_firewall *have,
+		      char *err, size_t len)
+{
+	struct iptc_diff d = { .want = want, .have = have, .s = &status_state, .ops = ops };
+	unsigned cap = 0;
+	int t;
+
+	memset(have, 0, sizeof *have);
+	have->backend = MH_FW_IPTABLES;
+	state_free(&status_state);
+	for (t = 0; t < 2; t++)
+		if (read_table(&status_state, t, 0, have, &cap, err, len) < 0)
+			return -1;
+	if (iptc_diff(&d) < 0) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+void mh_fw_iptc_status_done(void)
+{
+	state_free(&status_state);
 }

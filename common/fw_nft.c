@@ -1,51 +1,43 @@
 /* Firewall backend: nftables through libnftnl, over one libmnl socket.
  *
- * Everything lives in table `ip multihome`; per-link state is map elements
- * and small chains whose names say what they hold, so that an event reads
- * one element dump (ingress) and one short chain (egress), derives the other
- * maps from the ingress chain names, and sends only the difference as one
- * atomic batch (NFNL_MSG_BATCH_BEGIN ... END); nothing outside the table is
- * read.  A failed batch changed nothing: the whole table is read and the
- * batch built again, once.  Needs only CAP_NET_ADMIN.
+ * Everything lives in table `ip multihome` (the plan, common/plan.c, names
+ * every part of it):
  *
  *   map ingress { type ifname : verdict }   "ppp0" : goto in_isp1_0x1_0x1_m
- *                                           (up_... with reply-via-link off: an empty
- *                                           chain; NAT suffix _m, _n or _sADDR)
  *   map restore { type mark : verdict }     0x1 : goto rs_isp1_0x1_0x1
  *   set masq    { type ifname }             "ppp0"
  *   map srcaddr { type ifname : ipv4_addr } "ppp1" : 100.64.2.2   (nat snat)
  *   chain in_NAME_V_M_NAT  ct mark set ct mark & ~M | V       (ingress)
  *   chain rs_NAME_V_M   meta mark set meta mark & ~M | V accept (restore)
  *   chain pin_NAME_HASH one rule per pin: MATCH meta mark set meta mark & ~M | V accept
- *   chain egress  (the legacy MULTIHOME-MARK)
- *       meta mark set meta mark & ~OURS        } "multihome mask OURS":
- *       ct mark & OURS vmap @restore           } replaced by handle when
- *       ct mark & OURS != 0 accept             } OURS changes (O(1))
- *       jump pin_NAME_HASH ...                 one per link with pins, by priority
- *   chain prerouting  filter, hook prerouting, priority mangle
- *       iifname vmap @ingress ; jump egress
- *   chain output      route, hook output, priority mangle:  jump egress
- *   chain postrouting nat, hook postrouting, priority srcnat
- *       oifname @masq masquerade ; snat to oifname map @srcaddr
+ *   chain egress  meta mark set meta mark & ~OURS        } "multihome mask OURS"
+ *                 ct mark & OURS vmap @restore           }
+ *                 ct mark & OURS != 0 accept             }
+ *                 jump pin_NAME_HASH ...                 one per link with pins, by priority
+ *   chain prerouting  filter, hook prerouting, priority mangle: iifname vmap @ingress; jump egress
+ *   chain output      route, hook output, priority mangle: jump egress
+ *   chain postrouting nat, hook postrouting, priority srcnat:
+ *                     oifname @masq masquerade; snat to oifname map @srcaddr
  *
- * A per-link chain's name carries everything its content depends on (link
- * name, mark value and mask, a hash of the pins), so a chain referenced by
- * the kernel's maps or jumps is right by its name: it is created when first
- * referenced and deleted in the batch that drops its last reference.
- * With no link up the table is deleted.
+ * A per-link chain's name carries everything its content depends on, so
+ * the incremental path (the plan after an event against the plan before)
+ * needs no read of the kernel but chain egress's handles, and only when
+ * egress changes.  The full path reads the whole table and compares rules by
+ * their expressions.  A batch is atomic: when it fails, nothing changed and
+ * the full path runs.  With no link up the table is deleted.  Needs only
+ * CAP_NET_ADMIN.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <libmnl/libmnl.h>
+#include <sys/socket.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
@@ -57,209 +49,162 @@
 
 #include "internal.h"
 
-#define TABLE   "multihome"
 #define FAMILY  NFPROTO_IPV4
-#define CH_EGRESS "egress"
-#define SET_INGRESS "ingress"
-#define SET_RESTORE "restore"
-#define SET_MASQ    "masq"
-#define SET_SNAT    "srcaddr"
-#define ID_INGRESS 1
-#define ID_RESTORE 2
-#define ID_MASQ    3
-#define ID_SNAT    4
 #define TYPE_MARK   19          /* nft datatypes */
 #define TYPE_IFNAME 41
 #define TYPE_IPADDR 7
-#define CHAIN_MAX 128
-#define COMMENT_MAX 64
+#define TEXT_MAX    1024
 
-#ifndef NETLINK_EXT_ACK
-#define NETLINK_EXT_ACK 11
-#endif
+/* ---- the socket: kept open between events of a process ----
+ * Closing a netfilter socket waits for the kernel to free what the last
+ * batch deleted (an RCU grace period, 10-20 ms). */
 
-/* ---- the socket and the batch ---- */
-
-struct what { char s[96]; };
-
-struct nft {
-	struct mnl_socket *sock;
-	uint32_t portid, seq;
-	char *buf;
-	size_t used, cap;
-	uint32_t first_seq;     /* of the first message after BEGIN */
-	unsigned nmsg;
-	struct what *what;      /* per message, for the error */
-	unsigned what_cap;
-};
-
-/* The socket stays open between events of a process: closing a netfilter
- * socket waits for the kernel to free what the last batch deleted (an RCU
- * grace period, 10-20 ms), which would otherwise be paid by every event. */
-static struct mnl_socket *kept_sock;
+static struct mh_nl kept;
 static pid_t kept_pid;
-static uint32_t kept_seq;
 
-static void drop_sock(void)
+static void sock_drop(void)
 {
-	if (kept_sock && kept_pid == getpid())
-		mnl_socket_close(kept_sock);
-	else if (kept_sock)
-		close(mnl_socket_get_fd(kept_sock)); /* a forked child: not ours to keep */
-	kept_sock = NULL;
+	if (kept.sock && kept_pid == getpid())
+		mh_nl_close(&kept);
+	else if (kept.sock)
+		close(mnl_socket_get_fd(kept.sock)); /* a forked child: not ours to keep */
+	kept.sock = NULL;
 }
 
-static int nft_open(struct nft *n)
+static struct mh_nl *sock_get(void)
 {
-	int one = 1, sz = 4 << 20;
+	int sz = 4 << 20, fd;
 
-	memset(n, 0, sizeof *n);
-	if (kept_sock && kept_pid != getpid())
-		drop_sock();
-	if (kept_sock) {
-		n->sock = kept_sock;
-		goto ready;
+	if (kept.sock && kept_pid != getpid())
+		sock_drop();
+	if (!kept.sock) {
+		if (mh_nl_open(&kept, NETLINK_NETFILTER) < 0)
+			return NULL;
+		kept_pid = getpid();
+		fd = mnl_socket_get_fd(kept.sock);
+		/* a big batch (the first event with many links) must fit in one sendmsg */
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
 	}
-	n->sock = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!n->sock)
-		return -1;
-	mnl_socket_setsockopt(n->sock, NETLINK_EXT_ACK, &one, sizeof one);
-	if (mnl_socket_bind(n->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
-		mnl_socket_close(n->sock);
-		n->sock = NULL;
-		return -1;
-	}
-	/* a big batch (first event with many links) must fit in one sendmsg */
-	if (setsockopt(mnl_socket_get_fd(n->sock), SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
-		setsockopt(mnl_socket_get_fd(n->sock), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-	if (setsockopt(mnl_socket_get_fd(n->sock), SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
-		setsockopt(mnl_socket_get_fd(n->sock), SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-	kept_sock = n->sock;
-	kept_pid = getpid();
-ready:
-	n->portid = mnl_socket_get_portid(n->sock);
-	if (!kept_seq)
-		kept_seq = (uint32_t)time(NULL) << 8;
-	n->seq = kept_seq;
-	{
-		/* anything left from an interrupted event is stale */
+	{       /* anything left from an interrupted event is stale */
 		char junk[4096];
-		while (recv(mnl_socket_get_fd(n->sock), junk, sizeof junk, MSG_DONTWAIT) > 0)
+		while (recv(mnl_socket_get_fd(kept.sock), junk, sizeof junk, MSG_DONTWAIT) > 0)
 			;
 	}
-	return 0;
+	return &kept;
 }
 
-/* FAILED: drop the socket too (it may be out of step). */
-static void nft_close(struct nft *n, int failed)
-{
-	kept_seq = n->seq;
-	if (failed && n->sock == kept_sock)
-		drop_sock();
-	free(n->buf);
-	free(n->what);
-}
+/* ---- the batch ---- */
 
-/* Room for one more message (at most 16 KiB) in the batch. */
-static char *room(struct nft *n)
+struct batch {
+	struct mh_nl *nl;
+	char *buf;
+	size_t used, cap;
+	uint32_t first_seq;
+	unsigned nmsg;
+	char (*what)[96];
+	unsigned what_cap;
+	int nomem;
+};
+
+static char *room(struct batch *b)
 {
-	if (n->cap - n->used < 16384) {
-		size_t cap = n->cap ? n->cap * 2 : 65536;
-		char *b = realloc(n->buf, cap);
-		if (!b)
+	if (b->cap - b->used < 16384) {
+		size_t cap = b->cap ? b->cap * 2 : 65536;
+		char *p = realloc(b->buf, cap);
+		if (!p) {
+			b->nomem = 1;
 			return NULL;
-		n->buf = b;
-		n->cap = cap;
+		}
+		b->buf = p;
+		b->cap = cap;
 	}
-	return n->buf + n->used;
+	return b->buf + b->used;
 }
 
-static void batch_start(struct nft *n)
+static void batch_start(struct batch *b, struct mh_nl *nl)
 {
-	n->used = 0;
-	n->nmsg = 0;
-	room(n);
-	nftnl_batch_begin(n->buf, n->seq++);
-	n->used += NLMSG_ALIGN(((struct nlmsghdr *)n->buf)->nlmsg_len);
-	n->first_seq = n->seq;
+	memset(b, 0, sizeof *b);
+	b->nl = nl;
+	if (!room(b))
+		return;
+	nftnl_batch_begin(b->buf, nl->seq++);
+	b->used = NLMSG_ALIGN(((struct nlmsghdr *)b->buf)->nlmsg_len);
+	b->first_seq = nl->seq;
 }
 
-/* Start a message of the batch; WHAT describes it for errors. */
-static struct nlmsghdr *msg(struct nft *n, uint16_t type, uint16_t flags, const char *fmt, ...)
+static void batch_free(struct batch *b)
+{
+	free(b->buf);
+	free(b->what);
+}
+
+static struct nlmsghdr *msg(struct batch *b, uint16_t type, uint16_t flags, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static struct nlmsghdr *msg(struct nft *n, uint16_t type, uint16_t flags, const char *fmt, ...)
+static struct nlmsghdr *msg(struct batch *b, uint16_t type, uint16_t flags, const char *fmt, ...)
 {
-	char *p = room(n);
+	char *p = room(b);
 	va_list ap;
 
 	if (!p)
 		return NULL;
-	if (n->nmsg >= n->what_cap) {
-		unsigned cap = n->what_cap ? n->what_cap * 2 : 64;
-		struct what *w = realloc(n->what, cap * sizeof *w);
-		if (!w)
+	if (b->nmsg >= b->what_cap) {
+		unsigned cap = b->what_cap ? b->what_cap * 2 : 64;
+		char (*w)[96] = realloc(b->what, cap * sizeof *w);
+		if (!w) {
+			b->nomem = 1;
 			return NULL;
-		n->what = w;
-		n->what_cap = cap;
+		}
+		b->what = w;
+		b->what_cap = cap;
 	}
 	va_start(ap, fmt);
-	vsnprintf(n->what[n->nmsg].s, sizeof n->what[n->nmsg].s, fmt, ap);
+	vsnprintf(b->what[b->nmsg], sizeof b->what[0], fmt, ap);
 	va_end(ap);
-	n->nmsg++;
-	return nftnl_nlmsg_build_hdr(p, type, FAMILY, flags, n->seq++);
+	b->nmsg++;
+	return nftnl_nlmsg_build_hdr(p, type, FAMILY, flags, b->nl->seq++);
 }
 
-static void msg_done(struct nft *n, struct nlmsghdr *h)
+static void msg_done(struct batch *b, struct nlmsghdr *h)
 {
-	n->used += NLMSG_ALIGN(h->nlmsg_len);
+	b->used += NLMSG_ALIGN(h->nlmsg_len);
 }
 
-/* Send the batch; the kernel handles it inside sendmsg, so by the time it
- * returns any error is queued: read without waiting. */
-static int batch_commit(struct nft *n, char *err, size_t len)
+/* The kernel handles a batch inside sendmsg: by the time it returns, any
+ * error is queued; read without waiting. */
+static int batch_commit(struct batch *b, char *err, size_t len)
 {
 	static char rbuf[65536];
-	char *p = room(n);
+	char *p = room(b);
 	ssize_t r;
 	int rc = 0;
 
-	if (!p) {
+	if (!p || b->nomem) {
 		snprintf(err, len, "nftables: out of memory");
 		return -1;
 	}
-	nftnl_batch_end(p, n->seq++);
-	n->used += NLMSG_ALIGN(((struct nlmsghdr *)p)->nlmsg_len);
+	nftnl_batch_end(p, b->nl->seq++);
+	b->used += NLMSG_ALIGN(((struct nlmsghdr *)p)->nlmsg_len);
 	mh_stats_mut()->fw_commits++;
-	if (mnl_socket_sendto(n->sock, n->buf, n->used) < 0) {
-		snprintf(err, len, "nftables: sending the batch (%zu bytes): %s", n->used, strerror(errno));
+	if (mnl_socket_sendto(b->nl->sock, b->buf, b->used) < 0) {
+		snprintf(err, len, "nftables: sending the batch (%zu bytes): %s", b->used, strerror(errno));
 		return -1;
 	}
-	while ((r = recv(mnl_socket_get_fd(n->sock), rbuf, sizeof rbuf, MSG_DONTWAIT)) > 0) {
+	while ((r = recv(mnl_socket_get_fd(b->nl->sock), rbuf, sizeof rbuf, MSG_DONTWAIT)) > 0) {
 		const struct nlmsghdr *h = (const struct nlmsghdr *)rbuf;
 		int left = (int)r;
 		for (; mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
-			const struct nlmsgerr *e;
-			const struct nlattr *a;
-			const char *ext = NULL;
-			unsigned idx;
-			size_t off;
-
-			if (h->nlmsg_type != NLMSG_ERROR)
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+			const char *ext;
+			unsigned idx = h->nlmsg_seq - b->first_seq;
+			if (h->nlmsg_type != NLMSG_ERROR || mnl_nlmsg_get_payload_len(h) < sizeof *e ||
+			    !e->error || rc)
 				continue;
-			e = mnl_nlmsg_get_payload(h);
-			if (!e->error || rc)
-				continue;
-			idx = h->nlmsg_seq - n->first_seq;
-			off = sizeof(*e);
-			if (h->nlmsg_flags & NLM_F_ACK_TLVS) {
-				if (!(h->nlmsg_flags & NLM_F_CAPPED))
-					off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
-				mnl_attr_for_each(a, h, off)
-					if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG)
-						ext = mnl_attr_get_str(a);
-			}
+			ext = mh_nl_ext_ack(h);
 			snprintf(err, len, "nftables: %s: %s%s%s%s",
-				 idx < n->nmsg ? n->what[idx].s : "batch", strerror(-e->error),
+				 idx < b->nmsg ? b->what[idx] : "batch", strerror(-e->error),
 				 ext ? " (" : "", ext ? ext : "", ext ? ")" : "");
 			rc = -1;
 		}
@@ -267,270 +212,37 @@ static int batch_commit(struct nft *n, char *err, size_t len)
 	return rc;
 }
 
-/* ---- dumps ---- */
+/* ---- expressions ---- */
 
-typedef int (*dump_cb)(const struct nlmsghdr *h, void *data);
-
-/* Send REQ (a GET message) and run CB on every answer.  0, or -1 with errno
- * (ENOENT: the table, set or chain is not there). */
-static int nft_get(struct nft *n, struct nlmsghdr *req, dump_cb cb, void *data)
-{
-	return mh_nl_request(n->sock, req, cb, data);
-}
-
-/* ---- what the kernel holds ---- */
-
-struct elem {
-	char key[IF_NAMESIZE];  /* ifname, or the mark (u32, host order) */
-	uint32_t verdict;
-	char chain[CHAIN_MAX];
-	uint32_t addr;
-	char comment[COMMENT_MAX];
-	int keep;
-};
-
-struct elems {
-	struct elem *v;
-	unsigned n, cap;
-	struct elem **by_key;   /* hash of the keys (elems_index) */
-	unsigned hmask;
-};
-
-struct krule {
-	uint64_t handle;
-	char comment[COMMENT_MAX];
-	char jump[CHAIN_MAX];   /* target of a jump, "" if none */
-};
-
-struct krules {
-	struct krule *v;
-	unsigned n, cap;
-};
-
-static void udata_comment(const void *u, uint32_t len, char *out, size_t outlen)
-{
-	const unsigned char *p = u;
-
-	out[0] = 0;
-	while (len >= 2 && (uint32_t)p[1] + 2 <= len) {
-		if (p[0] == 0 && p[1]) {        /* the comment: type 0 in rules and elements */
-			size_t l = p[1] < outlen ? p[1] : outlen;
-			memcpy(out, p + 2, l);
-			out[l - 1] = 0;
-			return;
-		}
-		len -= (uint32_t)p[1] + 2;
-		p += p[1] + 2;
-	}
-}
-
-/* Element dumps are parsed by hand: libnftnl's objects cost ~1 us an element. */
-static void elem_parse(struct elem *x, const struct nlattr *el)
-{
-	const struct nlattr *a, *b, *c;
-
-	mnl_attr_for_each_nested(a, el) {
-		switch (mnl_attr_get_type(a)) {
-		case NFTA_SET_ELEM_KEY:
-			mnl_attr_for_each_nested(b, a)
-				if (mnl_attr_get_type(b) == NFTA_DATA_VALUE) {
-					uint16_t l = mnl_attr_get_payload_len(b);
-					memcpy(x->key, mnl_attr_get_payload(b), l < sizeof x->key ? l : sizeof x->key);
-				}
-			break;
-		case NFTA_SET_ELEM_DATA:
-			mnl_attr_for_each_nested(b, a) {
-				if (mnl_attr_get_type(b) == NFTA_DATA_VALUE && mnl_attr_get_payload_len(b) == 4)
-					memcpy(&x->addr, mnl_attr_get_payload(b), 4);
-				if (mnl_attr_get_type(b) != NFTA_DATA_VERDICT)
-					continue;
-				mnl_attr_for_each_nested(c, b) {
-					if (mnl_attr_get_type(c) == NFTA_VERDICT_CODE)
-						x->verdict = ntohl(mnl_attr_get_u32(c));
-					else if (mnl_attr_get_type(c) == NFTA_VERDICT_CHAIN) {
-						uint16_t l = mnl_attr_get_payload_len(c);
-						if (l >= sizeof x->chain)
-							l = sizeof x->chain - 1;
-						memcpy(x->chain, mnl_attr_get_payload(c), l);
-						x->chain[l] = 0;
-					}
-				}
-			}
-			break;
-		case NFTA_SET_ELEM_USERDATA:
-			udata_comment(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), x->comment,
-				      sizeof x->comment);
-			break;
-		}
-	}
-}
-
-static int elems_cb(const struct nlmsghdr *h, void *data)
-{
-	struct elems *es = data;
-	const struct nlattr *a, *el;
-
-	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg)) {
-		if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
-			continue;
-		mnl_attr_for_each_nested(el, a) {
-			struct elem *x;
-			if (mnl_attr_get_type(el) != NFTA_LIST_ELEM)
-				continue;
-			if (es->n == es->cap) {
-				unsigned cap = es->cap ? es->cap * 2 : 64;
-				struct elem *v = realloc(es->v, cap * sizeof *v);
-				if (!v)
-					return -1;
-				es->v = v;
-				es->cap = cap;
-			}
-			x = &es->v[es->n++];
-			memset(x->key, 0, sizeof x->key);
-			x->verdict = 0;
-			x->chain[0] = 0;
-			x->addr = 0;
-			x->comment[0] = 0;
-			x->keep = 0;
-			elem_parse(x, el);
-		}
-	}
-	return 0;
-}
-
-static int read_elems(struct nft *n, const char *set, struct elems *es)
-{
-	char buf[512];
-	struct nftnl_set *s = nftnl_set_alloc();
-	struct nlmsghdr *h;
-	int rc;
-
-	if (!s)
-		return -1;
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, TABLE);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
-	h = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, FAMILY, NLM_F_DUMP, n->seq++);
-	nftnl_set_elems_nlmsg_build_payload(h, s);
-	nftnl_set_free(s);
-	rc = nft_get(n, h, elems_cb, es);
-	return rc;
-}
-
-static int rules_cb(const struct nlmsghdr *h, void *data)
-{
-	struct krules *rs = data;
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct nftnl_expr_iter *it;
-	struct nftnl_expr *e;
-	struct krule *x;
-	const void *u;
-	uint32_t l;
-
-	if (!r)
-		return -1;
-	if (nftnl_rule_nlmsg_parse(h, r) < 0) {
-		nftnl_rule_free(r);
-		return -1;
-	}
-	if (rs->n == rs->cap) {
-		unsigned cap = rs->cap ? rs->cap * 2 : 32;
-		struct krule *v = realloc(rs->v, cap * sizeof *v);
-		if (!v) {
-			nftnl_rule_free(r);
-			return -1;
-		}
-		rs->v = v;
-		rs->cap = cap;
-	}
-	x = &rs->v[rs->n++];
-	memset(x, 0, sizeof *x);
-	x->handle = nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE);
-	u = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &l);
-	if (u)
-		udata_comment(u, l, x->comment, sizeof x->comment);
-	it = nftnl_expr_iter_create(r);
-	for (e = it ? nftnl_expr_iter_next(it) : NULL; e; e = nftnl_expr_iter_next(it))
-		if (!strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "immediate") &&
-		    nftnl_expr_is_set(e, NFTNL_EXPR_IMM_CHAIN))
-			snprintf(x->jump, sizeof x->jump, "%s", nftnl_expr_get_str(e, NFTNL_EXPR_IMM_CHAIN));
-	if (it)
-		nftnl_expr_iter_destroy(it);
-	nftnl_rule_free(r);
-	return 0;
-}
-
-static int read_rules(struct nft *n, const char *chain, struct krules *rs)
-{
-	char buf[512];
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct nlmsghdr *h;
-
-	if (!r)
-		return -1;
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, TABLE);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
-	h = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, FAMILY, NLM_F_DUMP, n->seq++);
-	nftnl_rule_nlmsg_build_payload(h, r);
-	nftnl_rule_free(r);
-	return nft_get(n, h, rules_cb, rs);
-}
-
-static int table_cb(const struct nlmsghdr *h, void *data)
-{
-	*(int *)data = 1;
-	return 0;
-}
-
-/* 1: table multihome exists, 0: it doesn't, -1: error */
-static int table_exists(struct nft *n)
-{
-	char buf[512];
-	struct nftnl_table *t = nftnl_table_alloc();
-	struct nlmsghdr *h;
-	int found = 0;
-
-	if (!t)
-		return -1;
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, TABLE);
-	h = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, FAMILY, NLM_F_ACK, n->seq++);
-	nftnl_table_nlmsg_build_payload(h, t);
-	nftnl_table_free(t);
-	if (nft_get(n, h, table_cb, &found) < 0)   /* no nf_tables at all: nothing either */
-		return errno == ENOENT || errno == EOPNOTSUPP || errno == EAFNOSUPPORT ? 0 : -1;
-	return found;
-}
-
-/* ---- building rules ---- */
-
-static void x_meta_load(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
+static void x_meta_load(struct nftnl_rule *r, uint32_t key)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("meta");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
 	nftnl_rule_add_expr(r, e);
 }
 
-static void x_meta_set(struct nftnl_rule *r, uint32_t key, uint32_t sreg)
+static void x_meta_set(struct nftnl_rule *r, uint32_t key)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("meta");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
 	nftnl_rule_add_expr(r, e);
 }
 
-static void x_ct_load(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
+static void x_ct_load(struct nftnl_rule *r, uint32_t key)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("ct");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, dreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
 	nftnl_rule_add_expr(r, e);
 }
 
-static void x_ct_set(struct nftnl_rule *r, uint32_t key, uint32_t sreg)
+static void x_ct_set(struct nftnl_rule *r, uint32_t key)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("ct");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, sreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, NFT_REG_1);
 	nftnl_rule_add_expr(r, e);
 }
 
@@ -566,14 +278,17 @@ static void x_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_
 }
 
 /* lookup reg1 in SET; DREG < 0: a plain set membership test */
-static void x_lookup(struct nftnl_rule *r, const char *set, uint32_t set_id, int dreg)
+static void x_lookup(struct nftnl_rule *r, unsigned set, int dreg)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 	if (dreg >= 0)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, (uint32_t)dreg);
-	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, mh_nft_set_names[set]);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set + 1);
+	/* the kernel stores and dumps these even when not sent: say them, so
+	 * that a rule read back compares equal to the plan's */
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, 0);
 	nftnl_rule_add_expr(r, e);
 }
 
@@ -587,464 +302,468 @@ static void x_verdict(struct nftnl_rule *r, int verdict, const char *chain)
 	nftnl_rule_add_expr(r, e);
 }
 
-static struct nftnl_rule *rule_new(const char *chain, const char *comment)
+/* meta mark set meta mark & ~M | V */
+static void x_set_mark(struct nftnl_rule *r, uint32_t mark, uint32_t mask)
 {
-	struct nftnl_rule *r = nftnl_rule_alloc();
-
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, FAMILY);
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, TABLE);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
-	if (comment) {
-		struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(COMMENT_MAX + 8);
-		nftnl_udata_put_strz(u, NFTNL_UDATA_RULE_COMMENT, comment);
-		nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u));
-		nftnl_udata_buf_free(u);
-	}
-	return r;
+	x_meta_load(r, NFT_META_MARK);
+	x_bitwise(r, ~mask, mark);
+	x_meta_set(r, NFT_META_MARK);
 }
 
-/* FLAGS: NLM_F_APPEND (after POS, or at the end), 0 (before POS, or at the
- * head), NLM_F_REPLACE (the rule with handle POS). */
-static int rule_send(struct nft *n, struct nftnl_rule *r, uint16_t flags, uint64_t pos, const char *what)
+static void x_pin_match(struct nftnl_rule *r, const struct mh_pin *p)
 {
-	struct nlmsghdr *h;
-
-	if (pos && (flags & NLM_F_REPLACE))
-		nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, pos);
-	else if (pos)
-		nftnl_rule_set_u64(r, NFTNL_RULE_POSITION, pos);
-	h = msg(n, NFT_MSG_NEWRULE, (uint16_t)(NLM_F_CREATE | flags), "adding %s rule in chain %s",
-		what, nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
-	if (!h) {
-		nftnl_rule_free(r);
-		return -1;
+	if (p->dst_len) {
+		uint32_t m = htonl(p->dst_len == 32 ? 0xffffffffu : ~(0xffffffffu >> p->dst_len));
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4);
+		if (p->dst_len < 32)
+			x_bitwise(r, m, 0);
+		x_cmp(r, NFT_CMP_EQ, &p->dst, 4);
 	}
-	nftnl_rule_nlmsg_build_payload(h, r);
-	msg_done(n, h);
-	nftnl_rule_free(r);
-	return 0;
+	if (p->proto) {
+		x_meta_load(r, NFT_META_L4PROTO);
+		x_cmp(r, NFT_CMP_EQ, &p->proto, 1);
+	}
+	if (p->port_lo && (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP)) {
+		uint16_t lo = htons(p->port_lo), hi = htons(p->port_hi ? p->port_hi : p->port_lo);
+		x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+		if (lo == hi) {
+			x_cmp(r, NFT_CMP_EQ, &lo, 2);
+		} else {
+			x_cmp(r, NFT_CMP_GTE, &lo, 2);
+			x_cmp(r, NFT_CMP_LTE, &hi, 2);
+		}
+	}
 }
 
-static int rule_del(struct nft *n, const char *chain, uint64_t handle)
+static void x_snat_map(struct nftnl_rule *r)
 {
-	struct nftnl_rule *r = rule_new(chain, NULL);
-	struct nlmsghdr *h = msg(n, NFT_MSG_DELRULE, 0, "deleting rule %llu of chain %s",
-				 (unsigned long long)handle, chain);
+	struct nftnl_expr *e;
 
-	if (!h) {
-		nftnl_rule_free(r);
-		return -1;
-	}
-	if (handle)
-		nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, handle);
-	nftnl_rule_nlmsg_build_payload(h, r);      /* no handle: flush the chain */
-	msg_done(n, h);
-	nftnl_rule_free(r);
-	return 0;
+	x_meta_load(r, NFT_META_OIFNAME);
+	x_lookup(r, MH_SET_SNAT, NFT_REG_1);
+	e = nftnl_expr_alloc("nat");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+	/* what the kernel sets itself for an address register (and dumps) */
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MAX, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_MAP_IPS);
+	nftnl_rule_add_expr(r, e);
 }
 
-static int chain_send(struct nft *n, uint16_t type, const char *name, const char *ctype,
-		      int hook, int prio)
+static void x_comment(struct nftnl_rule *r, const char *comment)
 {
-	struct nftnl_chain *c = nftnl_chain_alloc();
-	struct nlmsghdr *h = msg(n, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, "%s chain %s",
-				 type == NFT_MSG_NEWCHAIN ? "adding" : "deleting", name);
+	struct nftnl_udata_buf *u;
 
-	if (!h || !c) {
-		nftnl_chain_free(c);
-		return -1;
-	}
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, FAMILY);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, TABLE);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-	if (ctype) {
-		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, ctype);
-		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t)hook);
-		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
-		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-	}
-	nftnl_chain_nlmsg_build_payload(h, c);
-	msg_done(n, h);
-	nftnl_chain_free(c);
-	return 0;
-}
-
-static int table_send(struct nft *n, uint16_t type)
-{
-	struct nftnl_table *t = nftnl_table_alloc();
-	struct nlmsghdr *h = msg(n, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0,
-				 "%s table ip " TABLE, type == NFT_MSG_NEWTABLE ? "adding" : "deleting");
-
-	if (!h || !t) {
-		nftnl_table_free(t);
-		return -1;
-	}
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, FAMILY);
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, TABLE);
-	nftnl_table_nlmsg_build_payload(h, t);
-	msg_done(n, h);
-	nftnl_table_free(t);
-	return 0;
-}
-
-/* udata as nft writes it: key byte order, data byte order, no interval */
-static int set_send(struct nft *n, const char *name, uint32_t id, uint32_t ktype, uint32_t klen,
-		    uint32_t dtype, uint32_t dlen)
-{
-	struct nftnl_set *s = nftnl_set_alloc();
-	struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(64);
-	struct nlmsghdr *h = msg(n, NFT_MSG_NEWSET, NLM_F_CREATE, "adding set %s", name);
-
-	if (!h || !s || !u) {
-		nftnl_set_free(s);
-		if (u)
-			nftnl_udata_buf_free(u);
-		return -1;
-	}
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAMILY);
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, TABLE);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ktype);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, klen);
-	nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, 1);
-	if (dtype) {
-		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, dtype);
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, dlen);
-		nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATABYTEORDER, dtype == TYPE_IPADDR ? 2 : 0);
-		nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATA_INTERVAL, 0);
-	} else {
-		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
-	}
-	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u));
-	nftnl_set_nlmsg_build_payload(h, s);
-	msg_done(n, h);
+	if (!comment[0])
+		return;
+	u = nftnl_udata_buf_alloc(MH_COMMENT_MAX + 8);
+	nftnl_udata_put_strz(u, NFTNL_UDATA_RULE_COMMENT, comment);
+	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u));
 	nftnl_udata_buf_free(u);
-	nftnl_set_free(s);
-	return 0;
 }
 
-/* ---- the desired state ---- */
-
-struct want {
-	const struct mh_link *l;
-	char comment[COMMENT_MAX];
-	char in_chain[CHAIN_MAX];       /* "" when reply-via-link is off */
-	char rs_chain[CHAIN_MAX];
-	char pin_chain[CHAIN_MAX];      /* "" without pins */
-	int pin_present;
-	uint64_t pin_handle;
-};
-
-static uint32_t pins_hash(const struct mh_link *l)
+/* The plan's rule R as an nftnl_rule (NULL: out of memory). */
+static struct nftnl_rule *render(const struct mh_plan *p, const struct mh_fw_rule *fr)
 {
-	uint32_t h = 2166136261u;
-	unsigned i;
-	const struct mh_pin *p;
-#define MIX(x) do { uint32_t _v = (uint32_t)(x); int _b; \
-	for (_b = 0; _b < 4; _b++) { h ^= (_v >> (8 * _b)) & 0xff; h *= 16777619u; } } while (0)
-	MIX(l->cfg.mark);
-	MIX(l->cfg.mask);
-	MIX(l->cfg.npins);
-	for (i = 0; i < l->cfg.npins; i++) {
-		p = &l->cfg.pins[i];
-		MIX(p->proto);
-		MIX(p->dst_len);
-		MIX(p->port_lo);
-		MIX(p->port_hi);
-		MIX(p->dst);
-	}
-#undef MIX
-	return h;
-}
-
-/* snprintf costs ~0.3 us a call, three names a link: build them by hand */
-static char *put_str(char *p, const char *end, const char *s)
-{
-	while (*s && p < end)
-		*p++ = *s++;
-	return p;
-}
-
-static char *put_hex(char *p, const char *end, uint32_t v, int prefix)
-{
-	static const char hex[] = "0123456789abcdef";
-	char t[8];
-	int k = 0;
-
-	if (prefix)
-		p = put_str(p, end, "0x");
-	do
-		t[k++] = hex[v & 0xf];
-	while ((v >>= 4) && k < 8);
-	if (!prefix)
-		while (k < 8)
-			t[k++] = '0';
-	while (k && p < end)
-		*p++ = t[--k];
-	return p;
-}
-
-static void chain_name(char *buf, size_t len, const char *kind, const char *name, uint32_t a,
-		       uint32_t b, int hash)
-{
-	char *p = buf, *end = buf + len - 1;
-
-	p = put_str(p, end, kind);
-	p = put_str(p, end, name);
-	p = put_str(p, end, "_");
-	p = put_hex(p, end, a, !hash);
-	if (!hash) {
-		p = put_str(p, end, "_");
-		p = put_hex(p, end, b, 1);
-	}
-	*p = 0;
-}
-
-static void want_fill(struct want *w, const struct mh_link *l)
-{
-	char *p;
-
-	w->l = l;
-	w->pin_present = 0;
-	w->pin_handle = 0;
-	p = put_str(w->comment, w->comment + sizeof w->comment - 1, "multihome ");
-	p = put_str(p, w->comment + sizeof w->comment - 1, l->cfg.name);
-	*p = 0;
-	chain_name(w->in_chain, sizeof w->in_chain, l->cfg.reply_via_link ? "in_" : "up_", l->cfg.name,
-		   l->cfg.mark, l->cfg.mask, 0);
-	/* the NAT of the link, so that the ingress map alone tells everything */
-	p = w->in_chain + strlen(w->in_chain);
-	if (l->cfg.nat == MH_NAT_SNAT) {
-		char a[INET_ADDRSTRLEN] = "";
-		inet_ntop(AF_INET, &l->local, a, sizeof a);
-		p = put_str(p, w->in_chain + sizeof w->in_chain - 1, "_s");
-		p = put_str(p, w->in_chain + sizeof w->in_chain - 1, a);
-	} else {
-		p = put_str(p, w->in_chain + sizeof w->in_chain - 1,
-			    l->cfg.nat == MH_NAT_MASQUERADE ? "_m" : "_n");
-	}
-	*p = 0;
-	chain_name(w->rs_chain, sizeof w->rs_chain, "rs_", l->cfg.name, l->cfg.mark, l->cfg.mask, 0);
-	w->pin_chain[0] = 0;
-	if (l->cfg.npins)
-		chain_name(w->pin_chain, sizeof w->pin_chain, "pin_", l->cfg.name, pins_hash(l), 0, 1);
-}
-
-/* meta mark set meta mark & ~M | V (reg 1 -> mark) */
-static void x_set_mark(struct nftnl_rule *r, const struct mh_link *l)
-{
-	x_meta_load(r, NFT_META_MARK, NFT_REG_1);
-	x_bitwise(r, ~l->cfg.mask, l->cfg.mark);
-	x_meta_set(r, NFT_META_MARK, NFT_REG_1);
-}
-
-static int add_link_chain_rules(struct nft *n, const struct want *w, const char *chain)
-{
-	const struct mh_link *l = w->l;
-	struct nftnl_rule *r;
-	unsigned i;
-
-	if (chain_send(n, NFT_MSG_NEWCHAIN, chain, NULL, 0, 0) || rule_del(n, chain, 0))
-		return -1;
-	if (chain == w->in_chain) {
-		if (!l->cfg.reply_via_link)
-			return 0;       /* up_...: an empty chain, its end accepts */
-		r = rule_new(chain, w->comment);
-		x_ct_load(r, NFT_CT_MARK, NFT_REG_1);
-		x_bitwise(r, ~l->cfg.mask, l->cfg.mark);
-		x_ct_set(r, NFT_CT_MARK, NFT_REG_1);
-		return rule_send(n, r, NLM_F_APPEND, 0, "ingress");
-	}
-	if (chain == w->rs_chain) {
-		r = rule_new(chain, w->comment);
-		x_set_mark(r, l);
-		x_verdict(r, NF_ACCEPT, NULL);
-		return rule_send(n, r, NLM_F_APPEND, 0, "restore");
-	}
-	for (i = 0; i < l->cfg.npins; i++) {
-		const struct mh_pin *p = &l->cfg.pins[i];
-		r = rule_new(chain, w->comment);
-		if (p->dst_len) {
-			uint32_t m = htonl(p->dst_len == 32 ? 0xffffffffu : ~(0xffffffffu >> p->dst_len));
-			x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4);
-			if (p->dst_len < 32)
-				x_bitwise(r, m, 0);
-			x_cmp(r, NFT_CMP_EQ, &p->dst, 4);
-		}
-		if (p->proto) {
-			x_meta_load(r, NFT_META_L4PROTO, NFT_REG_1);
-			x_cmp(r, NFT_CMP_EQ, &p->proto, 1);
-		}
-		if (p->port_lo && (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP)) {
-			uint16_t lo = htons(p->port_lo), hi = htons(p->port_hi ? p->port_hi : p->port_lo);
-			x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
-			if (lo == hi) {
-				x_cmp(r, NFT_CMP_EQ, &lo, 2);
-			} else {
-				x_cmp(r, NFT_CMP_GTE, &lo, 2);
-				x_cmp(r, NFT_CMP_LTE, &hi, 2);
-			}
-		}
-		x_set_mark(r, l);
-		x_verdict(r, NF_ACCEPT, NULL);
-		if (rule_send(n, r, NLM_F_APPEND, 0, "pin"))
-			return -1;
-	}
-	return 0;
-}
-
-static void mask_comment(char *buf, size_t len, uint32_t ours)
-{
-	snprintf(buf, len, "multihome mask 0x%08x", ours);
-}
-
-/* The three rules of chain egress that carry OURS, in order. */
-static struct nftnl_rule *egress_rule(int which, uint32_t ours)
-{
-	char c[COMMENT_MAX];
-	struct nftnl_rule *r;
+	const struct mh_plan_link *l = fr->owner >= 0 ? &p->links[fr->owner] : NULL;
+	struct nftnl_rule *r = nftnl_rule_alloc();
 	uint32_t zero = 0;
 
-	mask_comment(c, sizeof c, ours);
-	r = rule_new(CH_EGRESS, c);
-	switch (which) {
-	case 0:         /* meta mark set meta mark & ~OURS */
-		x_meta_load(r, NFT_META_MARK, NFT_REG_1);
-		x_bitwise(r, ~ours, 0);
-		x_meta_set(r, NFT_META_MARK, NFT_REG_1);
+	if (!r)
+		return NULL;
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, FAMILY);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, MH_NFT_TABLE);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, fr->chain);
+	x_comment(r, fr->comment);
+	switch (fr->kind) {
+	case MH_FW_INGRESS_CTMARK:      /* ct mark set ct mark & ~M | V */
+		x_ct_load(r, NFT_CT_MARK);
+		x_bitwise(r, ~l->mask, l->mark);
+		x_ct_set(r, NFT_CT_MARK);
 		break;
-	case 1:         /* ct mark & OURS vmap @restore */
-		x_ct_load(r, NFT_CT_MARK, NFT_REG_1);
-		x_bitwise(r, ours, 0);
-		x_lookup(r, SET_RESTORE, ID_RESTORE, NFT_REG_VERDICT);
+	case MH_FW_RESTORE_CHAIN:
+		x_set_mark(r, l->mark, l->mask);
+		x_verdict(r, NF_ACCEPT, NULL);
 		break;
-	default:        /* ct mark & OURS != 0 accept */
-		x_ct_load(r, NFT_CT_MARK, NFT_REG_1);
-		x_bitwise(r, ours, 0);
+	case MH_FW_PIN:
+		x_pin_match(r, &l->pins[fr->pin]);
+		x_set_mark(r, l->mark, l->mask);
+		x_verdict(r, NF_ACCEPT, NULL);
+		break;
+	case MH_FW_MASK_CLEAR:          /* meta mark set meta mark & ~OURS */
+		x_meta_load(r, NFT_META_MARK);
+		x_bitwise(r, ~fr->ours, 0);
+		x_meta_set(r, NFT_META_MARK);
+		break;
+	case MH_FW_RESTORE:             /* ct mark & OURS vmap @restore */
+		x_ct_load(r, NFT_CT_MARK);
+		x_bitwise(r, fr->ours, 0);
+		x_lookup(r, MH_SET_RESTORE, NFT_REG_VERDICT);
+		break;
+	case MH_FW_STOP_IF_MARKED:      /* ct mark & OURS != 0 accept */
+		x_ct_load(r, NFT_CT_MARK);
+		x_bitwise(r, fr->ours, 0);
 		x_cmp(r, NFT_CMP_NEQ, &zero, 4);
 		x_verdict(r, NF_ACCEPT, NULL);
 		break;
+	case MH_FW_PIN_JUMP:
+	case MH_FW_TO_EGRESS:
+		x_verdict(r, NFT_JUMP, fr->jump);
+		break;
+	case MH_FW_INGRESS_VMAP:
+		x_meta_load(r, NFT_META_IIFNAME);
+		x_lookup(r, MH_SET_INGRESS, NFT_REG_VERDICT);
+		break;
+	case MH_FW_MASQ_SET:
+		x_meta_load(r, NFT_META_OIFNAME);
+		x_lookup(r, MH_SET_MASQ, -1);
+		nftnl_rule_add_expr(r, nftnl_expr_alloc("masq"));
+		break;
+	case MH_FW_SNAT_MAP:
+		x_snat_map(r);
+		break;
 	}
 	return r;
 }
 
-/* The table and its fixed part, empty maps. */
-static int create_skeleton(struct nft *n, uint32_t ours)
+/* Expressions as libnftnl prints them: equal texts, equal rules. */
+static char *rule_text(const struct nftnl_rule *r)
+{
+	char buf[TEXT_MAX], one[256];
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	struct nftnl_expr *e;
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (e = it ? nftnl_expr_iter_next(it) : NULL; e; e = nftnl_expr_iter_next(it)) {
+		int n = nftnl_expr_snprintf(one, sizeof one, e, NFTNL_OUTPUT_DEFAULT, 0);
+		if (n > 0 && o + (size_t)n + 4 < sizeof buf)
+			o += (size_t)snprintf(buf + o, sizeof buf - o, "[ %s %s ]",
+					      nftnl_expr_get_str(e, NFTNL_EXPR_NAME), one);
+	}
+	if (it)
+		nftnl_expr_iter_destroy(it);
+	return strdup(buf);
+}
+
+/* The text of the plan's rule FR, computed once. */
+static const char *want_text(const struct mh_plan *p, struct mh_fw_rule *fr)
 {
 	struct nftnl_rule *r;
-	int i;
 
-	if (table_send(n, NFT_MSG_NEWTABLE) ||
-	    set_send(n, SET_INGRESS, ID_INGRESS, TYPE_IFNAME, IF_NAMESIZE, NFT_DATA_VERDICT, 16) ||
-	    set_send(n, SET_RESTORE, ID_RESTORE, TYPE_MARK, 4, NFT_DATA_VERDICT, 16) ||
-	    set_send(n, SET_MASQ, ID_MASQ, TYPE_IFNAME, IF_NAMESIZE, 0, 0) ||
-	    set_send(n, SET_SNAT, ID_SNAT, TYPE_IFNAME, IF_NAMESIZE, TYPE_IPADDR, 4) ||
-	    chain_send(n, NFT_MSG_NEWCHAIN, CH_EGRESS, NULL, 0, 0) ||
-	    chain_send(n, NFT_MSG_NEWCHAIN, "prerouting", "filter", NF_INET_PRE_ROUTING, -150) ||
-	    chain_send(n, NFT_MSG_NEWCHAIN, "output", "route", NF_INET_LOCAL_OUT, -150) ||
-	    chain_send(n, NFT_MSG_NEWCHAIN, "postrouting", "nat", NF_INET_POST_ROUTING, 100))
-		return -1;
-	for (i = 0; i < 3; i++)
-		if (rule_send(n, egress_rule(i, ours), NLM_F_APPEND, 0, "mask"))
-			return -1;
-	r = rule_new("prerouting", "multihome");
-	x_meta_load(r, NFT_META_IIFNAME, NFT_REG_1);
-	x_lookup(r, SET_INGRESS, ID_INGRESS, NFT_REG_VERDICT);
-	if (rule_send(n, r, NLM_F_APPEND, 0, "ingress"))
-		return -1;
-	r = rule_new("prerouting", "multihome");
-	x_verdict(r, NFT_JUMP, CH_EGRESS);
-	if (rule_send(n, r, NLM_F_APPEND, 0, "egress"))
-		return -1;
-	r = rule_new("output", "multihome");
-	x_verdict(r, NFT_JUMP, CH_EGRESS);
-	if (rule_send(n, r, NLM_F_APPEND, 0, "egress"))
-		return -1;
-	r = rule_new("postrouting", "multihome");
-	x_meta_load(r, NFT_META_OIFNAME, NFT_REG_1);
-	x_lookup(r, SET_MASQ, ID_MASQ, -1);
-	nftnl_rule_add_expr(r, nftnl_expr_alloc("masq"));
-	if (rule_send(n, r, NLM_F_APPEND, 0, "masquerade"))
-		return -1;
-	r = rule_new("postrouting", "multihome");
-	x_meta_load(r, NFT_META_OIFNAME, NFT_REG_1);
-	x_lookup(r, SET_SNAT, ID_SNAT, NFT_REG_1);
-	{
-		struct nftnl_expr *e = nftnl_expr_alloc("nat");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-		nftnl_rule_add_expr(r, e);
+	if (fr->text)
+		return fr->text;
+	r = render(p, fr);
+	if (r) {
+		fr->text = rule_text(r);
+		nftnl_rule_free(r);
 	}
-	return rule_send(n, r, NLM_F_APPEND, 0, "snat");
+	return fr->text ? fr->text : "";
 }
 
-/* ---- element batches: one message per set for adds, one for deletes ---- */
+/* ---- reading table ip multihome ---- */
 
-struct eb {
-	struct nftnl_set *s;
-	unsigned n;
+struct nft_read {
+	struct mh_firewall *f;
+	unsigned cap_rules, cap_chains, cap_elems;
+	int set;                /* the set being dumped */
+	int nomem;
 };
 
-static void eb_init(struct eb *b, const char *set)
+static int grow(void **arr, unsigned *cap, unsigned n, size_t size)
 {
-	b->s = nftnl_set_alloc();
-	nftnl_set_set_u32(b->s, NFTNL_SET_FAMILY, FAMILY);
-	nftnl_set_set_str(b->s, NFTNL_SET_TABLE, TABLE);
-	nftnl_set_set_str(b->s, NFTNL_SET_NAME, set);
-	b->n = 0;
+	unsigned c;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? 2 * *cap : 32;
+	p = realloc(*arr, c * size);
+	if (!p)
+		return -1;
+	*arr = p;
+	*cap = c;
+	return 0;
 }
 
-static void eb_add(struct eb *b, const void *key, uint32_t klen, uint32_t verdict, const char *chain,
-		   const uint32_t *addr, const char *comment)
+static void udata_comment(const void *u, uint32_t len, char *out, size_t outlen)
 {
-	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+	const unsigned char *p = u;
 
-	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, klen);
-	if (chain || verdict) {
-		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, verdict);
-		if (chain)
-			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
+	out[0] = 0;
+	while (len >= 2 && (uint32_t)p[1] + 2 <= len) {
+		if (p[0] == 0 && p[1]) {        /* the comment: type 0 in rules and elements */
+			size_t l = p[1] < outlen ? p[1] : outlen;
+			memcpy(out, p + 2, l);
+			out[l - 1] = 0;
+			return;
+		}
+		len -= (uint32_t)p[1] + 2;
+		p += p[1] + 2;
 	}
-	if (addr)
-		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, addr, 4);
-	if (comment && *comment) {
-		struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(COMMENT_MAX + 8);
-		nftnl_udata_put_strz(u, NFTNL_UDATA_SET_ELEM_COMMENT, comment);
-		nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u));
-		nftnl_udata_buf_free(u);
-	}
-	nftnl_set_elem_add(b->s, e);
-	b->n++;
 }
 
-static int eb_send(struct nft *n, struct eb *b, uint16_t type)
+static int rule_cb(const struct nlmsghdr *h, void *data)
 {
-	struct nlmsghdr *h;
-	int rc = 0;
+	struct nft_read *rd = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr_iter *it;
+	struct nftnl_expr *e;
+	struct mh_fw_rule *x;
+	const void *u;
+	uint32_t l;
 
-	if (b->n) {
-		h = msg(n, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE | NLM_F_EXCL : 0,
-			"%s %u element(s) of set %s", type == NFT_MSG_NEWSETELEM ? "adding" : "deleting",
-			b->n, nftnl_set_get_str(b->s, NFTNL_SET_NAME));
-		if (!h)
-			rc = -1;
-		else {
-			nftnl_set_elems_nlmsg_build_payload(h, b->s);
-			msg_done(n, h);
+	if (!r || nftnl_rule_nlmsg_parse(h, r) < 0 ||
+	    grow((void **)&rd->f->rules, &rd->cap_rules, rd->f->nrules, sizeof *rd->f->rules) < 0) {
+		nftnl_rule_free(r);
+		return MNL_CB_ERROR;
+	}
+	x = &rd->f->rules[rd->f->nrules++];
+	memset(x, 0, sizeof *x);
+	x->kind = 0xff;
+	x->owner = MH_NO_OWNER;
+	snprintf(x->chain, sizeof x->chain, "%s", nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
+	x->handle = nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE);
+	u = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &l);
+	if (u)
+		udata_comment(u, l, x->comment, sizeof x->comment);
+	it = nftnl_expr_iter_create(r);
+	for (e = it ? nftnl_expr_iter_next(it) : NULL; e; e = nftnl_expr_iter_next(it))
+		if (!strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "immediate") &&
+		    nftnl_expr_is_set(e, NFTNL_EXPR_IMM_CHAIN))
+			snprintf(x->jump, sizeof x->jump, "%s", nftnl_expr_get_str(e, NFTNL_EXPR_IMM_CHAIN));
+	if (it)
+		nftnl_expr_iter_destroy(it);
+	x->text = rule_text(r);
+	nftnl_rule_free(r);
+	if (!x->text)
+		rd->nomem = 1;
+	return MNL_CB_OK;
+}
+
+static int chain_cb(const struct nlmsghdr *h, void *data)
+{
+	struct nft_read *rd = data;
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct mh_nft_chain *x;
+
+	if (!c || nftnl_chain_nlmsg_parse(h, c) < 0 ||
+	    grow((void **)&rd->f->chains, &rd->cap_chains, rd->f->nchains, sizeof *rd->f->chains) < 0) {
+		nftnl_chain_free(c);
+		return MNL_CB_ERROR;
+	}
+	if (strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), MH_NFT_TABLE)) {
+		nftnl_chain_free(c);
+		return MNL_CB_OK;
+	}
+	x = &rd->f->chains[rd->f->nchains++];
+	memset(x, 0, sizeof *x);
+	x->owner = MH_NO_OWNER;
+	snprintf(x->name, sizeof x->name, "%s", nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
+	if (nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM)) {
+		x->base = 1;
+		x->hook = nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM);
+		x->prio = nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO);
+		x->type = !strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE), "nat") ? "nat" :
+			  !strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE), "route") ? "route" : "filter";
+	}
+	nftnl_chain_free(c);
+	return MNL_CB_OK;
+}
+
+static int set_cb(const struct nlmsghdr *h, void *data)
+{
+	struct nft_read *rd = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	unsigned i;
+
+	if (!s || nftnl_set_nlmsg_parse(h, s) < 0) {
+		nftnl_set_free(s);
+		return MNL_CB_ERROR;
+	}
+	for (i = 0; i < MH_NSETS; i++)
+		if (!strcmp(nftnl_set_get_str(s, NFTNL_SET_NAME), mh_nft_set_names[i]))
+			rd->f->sets[i] = 1;
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+/* Element dumps are parsed by hand: libnftnl's objects cost ~1 us an element. */
+static void elem_parse(struct mh_nft_elem *x, const struct nlattr *el)
+{
+	const struct nlattr *a, *b, *c;
+
+	mnl_attr_for_each_nested(a, el) {
+		switch (mnl_attr_get_type(a)) {
+		case NFTA_SET_ELEM_KEY:
+			mnl_attr_for_each_nested(b, a)
+				if (mnl_attr_get_type(b) == NFTA_DATA_VALUE) {
+					uint16_t l = mnl_attr_get_payload_len(b);
+					memcpy(x->key, mnl_attr_get_payload(b), l < sizeof x->key ? l : sizeof x->key);
+				}
+			break;
+		case NFTA_SET_ELEM_DATA:
+			mnl_attr_for_each_nested(b, a) {
+				if (mnl_attr_get_type(b) == NFTA_DATA_VALUE && mnl_attr_get_payload_len(b) == 4)
+					memcpy(&x->addr, mnl_attr_get_payload(b), 4);
+				if (mnl_attr_get_type(b) != NFTA_DATA_VERDICT)
+					continue;
+				mnl_attr_for_each_nested(c, b)
+					if (mnl_attr_get_type(c) == NFTA_VERDICT_CHAIN &&
+					    mnl_attr_validate(c, MNL_TYPE_NUL_STRING) == 0)
+						snprintf(x->chain, sizeof x->chain, "%s", mnl_attr_get_str(c));
+			}
+			break;
+		case NFTA_SET_ELEM_USERDATA:
+			udata_comment(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), x->comment,
+				      sizeof x->comment);
+			break;
 		}
 	}
-	nftnl_set_free(b->s);
-	b->s = NULL;
-	return rc;
 }
 
-/* ---- sorted lookups ---- */
+static int elems_cb(const struct nlmsghdr *h, void *data)
+{
+	struct nft_read *rd = data;
+	const struct nlattr *a, *el;
 
-/* Hash sets (open addressing, FNV-1a): the diff is O(n), no sorting. */
-static uint32_t fnv(const void *p, size_t len)
+	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(el, a) {
+			struct mh_nft_elem *x;
+			if (mnl_attr_get_type(el) != NFTA_LIST_ELEM)
+				continue;
+			if (grow((void **)&rd->f->elems, &rd->cap_elems, rd->f->nelems,
+				 sizeof *rd->f->elems) < 0)
+				return MNL_CB_ERROR;
+			x = &rd->f->elems[rd->f->nelems++];
+			memset(x, 0, sizeof *x);
+			x->set = (uint8_t)rd->set;
+			x->klen = rd->set == MH_SET_RESTORE ? 4 : IF_NAMESIZE;
+			x->owner = MH_NO_OWNER;
+			elem_parse(x, el);
+		}
+	}
+	return MNL_CB_OK;
+}
+
+static int get(struct mh_nl *nl, uint16_t type, uint16_t flags, void (*payload)(struct nlmsghdr *, const char *),
+	       const char *arg, mnl_cb_t cb, void *data)
+{
+	char buf[512];
+	struct nlmsghdr *h = nftnl_nlmsg_build_hdr(buf, type, FAMILY, flags, 0);
+
+	payload(h, arg);
+	return mh_nl_query(nl, h, cb, data, NULL);
+}
+
+static void pl_table(struct nlmsghdr *h, const char *arg)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, MH_NFT_TABLE);
+	nftnl_table_nlmsg_build_payload(h, t);
+	nftnl_table_free(t);
+	(void)arg;
+}
+
+static void pl_rules(struct nlmsghdr *h, const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, MH_NFT_TABLE);
+	if (chain)
+		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_nlmsg_build_payload(h, r);
+	nftnl_rule_free(r);
+}
+
+static void pl_chains(struct nlmsghdr *h, const char *arg)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, MH_NFT_TABLE);
+	nftnl_chain_nlmsg_build_payload(h, c);
+	nftnl_chain_free(c);
+	(void)arg;
+}
+
+static void pl_sets(struct nlmsghdr *h, const char *arg)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, MH_NFT_TABLE);
+	nftnl_set_nlmsg_build_payload(h, s);
+	nftnl_set_free(s);
+	(void)arg;
+}
+
+static void pl_elems(struct nlmsghdr *h, const char *set)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, MH_NFT_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+	nftnl_set_elems_nlmsg_build_payload(h, s);
+	nftnl_set_free(s);
+}
+
+static int table_cb(const struct nlmsghdr *h, void *data)
+{
+	(void)h;
+	((struct nft_read *)data)->f->table = 1;
+	return MNL_CB_OK;
+}
+
+/* Read chain egress's rules only (the incremental path needs their handles). */
+static int read_egress(struct mh_nl *nl, struct mh_firewall *f)
+{
+	struct nft_read rd = { .f = f };
+
+	return get(nl, NFT_MSG_GETRULE, NLM_F_DUMP, pl_rules, MH_NFT_EGRESS, rule_cb, &rd) < 0 ||
+	       rd.nomem ? -1 : 0;
+}
+
+/* The whole table into F.  No nf_tables in the kernel reads as no table. */
+static int read_all(struct mh_nl *nl, struct mh_firewall *f, char *err, size_t len)
+{
+	struct nft_read rd = { .f = f };
+	unsigned i;
+
+	memset(f, 0, sizeof *f);
+	f->backend = MH_FW_NFT;
+	/* a plain GET (no ACK flag): one answer, the table or an error */
+	if (get(nl, NFT_MSG_GETTABLE, 0, pl_table, NULL, table_cb, &rd) < 0) {
+		if (errno == ENOENT || errno == EOPNOTSUPP || errno == EAFNOSUPPORT)
+			return 0;
+		goto fail;
+	}
+	if (get(nl, NFT_MSG_GETSET, NLM_F_DUMP, pl_sets, NULL, set_cb, &rd) < 0 ||
+	    get(nl, NFT_MSG_GETCHAIN, NLM_F_DUMP, pl_chains, NULL, chain_cb, &rd) < 0 ||
+	    get(nl, NFT_MSG_GETRULE, NLM_F_DUMP, pl_rules, NULL, rule_cb, &rd) < 0)
+		goto fail;
+	for (i = 0; i < MH_NSETS; i++) {
+		rd.set = (int)i;
+		if (f->sets[i] && get(nl, NFT_MSG_GETSETELEM, NLM_F_DUMP, pl_elems,
+				      mh_nft_set_names[i], elems_cb, &rd) < 0)
+			goto fail;
+	}
+	if (rd.nomem) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	return 0;
+fail:
+	snprintf(err, len, "nftables: reading table ip " MH_NFT_TABLE ": %s", strerror(errno));
+	mh_firewall_free(f);
+	return -1;
+}
+
+/* ---- the diff ---- */
+
+static uint32_t mh_hash(const void *p, size_t len)
 {
 	const unsigned char *c = p;
 	uint32_t h = 2166136261u;
@@ -1056,479 +775,761 @@ static uint32_t fnv(const void *p, size_t len)
 	return h;
 }
 
-static unsigned hsize(unsigned n)
-{
-	unsigned sz = 16;
-
-	while (sz < 2 * n + 2)
-		sz <<= 1;
-	return sz;
-}
-
-static int elems_index(struct elems *es)
-{
-	unsigned i, sz = hsize(es->n);
-
-	es->by_key = calloc(sz, sizeof *es->by_key);
-	if (!es->by_key)
-		return -1;
-	es->hmask = sz - 1;
-	for (i = 0; i < es->n; i++) {
-		uint32_t h = fnv(es->v[i].key, IF_NAMESIZE) & es->hmask;
-		while (es->by_key[h])
-			h = (h + 1) & es->hmask;
-		es->by_key[h] = &es->v[i];
-	}
-	return 0;
-}
-
-static struct elem *elem_find(struct elems *es, const void *key, size_t klen)
-{
-	char k[IF_NAMESIZE];
-	uint32_t h;
-
-	if (!es->n)
-		return NULL;
-	memcpy(k, key, klen);
-	memset(k + klen, 0, sizeof k - klen);
-	for (h = fnv(k, sizeof k) & es->hmask; es->by_key[h]; h = (h + 1) & es->hmask)
-		if (!memcmp(es->by_key[h]->key, k, sizeof k))
-			return es->by_key[h];
-	return NULL;
-}
-
-struct names {
-	const char **slot;
-	unsigned mask;
+struct nft_diff {
+	struct mh_plan *want;
+	struct mh_firewall *have;
+	int full;               /* HAVE is the kernel (else the plan before the event) */
+	struct mh_fw_ops *ops;
+	int egress_differs;     /* the incremental path: chain egress must be read */
 };
 
-static int names_init(struct names *s, unsigned n)
+static struct mh_fw_op *op(struct nft_diff *d, uint8_t action, uint8_t kind, int owner)
 {
-	unsigned sz = hsize(n);
+	struct mh_fw_ops *ops = d->ops;
+	struct mh_fw_op *o;
 
-	s->slot = calloc(sz, sizeof *s->slot);
-	s->mask = sz - 1;
-	return s->slot ? 0 : -1;
-}
-
-static void names_add(struct names *s, const char *name)
-{
-	uint32_t h;
-
-	if (!*name)
-		return;
-	for (h = fnv(name, strlen(name)) & s->mask; s->slot[h]; h = (h + 1) & s->mask)
-		if (!strcmp(s->slot[h], name))
-			return;
-	s->slot[h] = name;
-}
-
-static const char *names_find(const struct names *s, const char *name)
-{
-	uint32_t h;
-
-	for (h = fnv(name, strlen(name)) & s->mask; s->slot[h]; h = (h + 1) & s->mask)
-		if (!strcmp(s->slot[h], name))
-			return s->slot[h];
-	return NULL;
-}
-
-static int names_has(const struct names *s, const char *name)
-{
-	return names_find(s, name) != NULL;
-}
-
-static int is_link_chain(const char *c)
-{
-	return !strncmp(c, "in_", 3) || !strncmp(c, "up_", 3) || !strncmp(c, "rs_", 3) ||
-	       !strncmp(c, "pin_", 4);
-}
-
-/* ---- the event ---- */
-
-struct state {
-	struct elems ingress, restore, masq, snat;
-	struct krules egress;
-	struct want *w;
-	struct names kchains, wchains, wpins;  /* wpins: pin chain -> index */
-};
-
-static void state_free(struct state *s)
-{
-	free(s->ingress.v);
-	free(s->restore.v);
-	free(s->masq.v);
-	free(s->snat.v);
-	free(s->ingress.by_key);
-	free(s->restore.by_key);
-	free(s->masq.by_key);
-	free(s->snat.by_key);
-	free(s->egress.v);
-	free(s->w);
-	free(s->kchains.slot);
-	free(s->wchains.slot);
-	free(s->wpins.slot);
-}
-
-static struct elem *elems_push(struct elems *es)
-{
-	struct elem *x;
-
-	if (es->n == es->cap) {
-		unsigned cap = es->cap ? es->cap * 2 : 64;
-		struct elem *v = realloc(es->v, cap * sizeof *v);
+	if (ops->n == ops->cap) {
+		unsigned cap = ops->cap ? 2 * ops->cap : 32;
+		struct mh_fw_op *v = realloc(ops->v, cap * sizeof *v);
 		if (!v)
 			return NULL;
-		es->v = v;
-		es->cap = cap;
+		ops->v = v;
+		ops->cap = cap;
 	}
-	x = &es->v[es->n++];
-	memset(x, 0, sizeof *x);
-	return x;
+	o = &ops->v[ops->n++];
+	memset(o, 0, sizeof *o);
+	o->action = action;
+	o->kind = kind;
+	o->owner = owner;
+	return o;
 }
 
-/* What the restore map, masq set and srcaddr map hold follows from the
- * ingress map: each element's chain is in_|up_NAME_0xV_0xM_(m|n|sADDR), and
- * the four are only ever changed together, in one batch.  -1 when a name
- * does not parse (then they are read). */
-static int derive(struct state *s)
+static int table_part(struct nft_diff *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int table_part(struct nft_diff *d, const char *fmt, ...)
 {
-	unsigned i;
+	struct mh_fw_op *o = op(d, MH_OP_ADD, MH_FWOP_TABLE, MH_NO_OWNER);
+	va_list ap;
 
-	for (i = 0; i < s->ingress.n; i++) {
-		const struct elem *e = &s->ingress.v[i];
-		const char *c = e->chain, *nat, *pm, *pv;
-		char name[MH_NAME_MAX + 1], *endp;
-		unsigned long v, m;
-		struct elem *x;
-		size_t nl;
-
-		if (e->verdict != (uint32_t)NFT_GOTO || (strncmp(c, "in_", 3) && strncmp(c, "up_", 3)))
-			return -1;
-		nat = strrchr(c, '_');
-		if (!nat || nat - c < 4)
-			return -1;
-		for (pm = nat - 1; pm > c && *pm != '_'; pm--)
-			;
-		for (pv = pm - 1; pv > c && *pv != '_'; pv--)
-			;
-		if (pv <= c + 2 || strncmp(pv, "_0x", 3) || strncmp(pm, "_0x", 3))
-			return -1;
-		v = strtoul(pv + 3, &endp, 16);
-		if (endp != pm)
-			return -1;
-		m = strtoul(pm + 3, &endp, 16);
-		if (endp != nat)
-			return -1;
-		nl = (size_t)(pv - (c + 3));
-		if (nl == 0 || nl > MH_NAME_MAX)
-			return -1;
-		memcpy(name, c + 3, nl);
-		name[nl] = 0;
-		x = elems_push(&s->restore);
-		if (!x)
-			return -1;
-		memcpy(x->key, &(uint32_t){ (uint32_t)v }, 4);
-		x->verdict = (uint32_t)NFT_GOTO;
-		chain_name(x->chain, sizeof x->chain, "rs_", name, (uint32_t)v, (uint32_t)m, 0);
-		memcpy(x->comment, e->comment, sizeof x->comment);
-		if (!strcmp(nat, "_m") || (nat[1] == 's' && nat[2])) {
-			x = elems_push(nat[1] == 'm' ? &s->masq : &s->snat);
-			if (!x)
-				return -1;
-			memcpy(x->key, e->key, sizeof x->key);
-			memcpy(x->comment, e->comment, sizeof x->comment);
-			if (nat[1] == 's' && inet_pton(AF_INET, nat + 2, &x->addr) != 1)
-				return -1;
-		} else if (strcmp(nat, "_n")) {
-			return -1;
-		}
-	}
+	if (!o)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(o->detail, sizeof o->detail, fmt, ap);
+	va_end(ap);
 	return 0;
 }
 
-/* FAST: read the ingress map and chain egress only, derive the rest;
- * returns 1 when that was not possible (read everything then). */
-static int read_state_fast(struct nft *n, struct state *s)
+static const struct mh_nft_chain *chain_find(const struct mh_firewall *f, const char *name)
 {
-	if (read_elems(n, SET_INGRESS, &s->ingress) || read_rules(n, CH_EGRESS, &s->egress))
-		return -1;
-	return derive(s) < 0 ? 1 : 0;
-}
-
-static int read_state(struct nft *n, struct state *s)
-{
-	if (read_elems(n, SET_INGRESS, &s->ingress) || read_elems(n, SET_RESTORE, &s->restore) ||
-	    read_elems(n, SET_MASQ, &s->masq) || read_elems(n, SET_SNAT, &s->snat) ||
-	    read_rules(n, CH_EGRESS, &s->egress))
-		return -1;
-	return 0;
-}
-
-/* The wanted link whose pin chain is CHAIN, or -1 (wpins holds pointers
- * into s->w[].pin_chain). */
-static int pin_index(const struct state *s, const char *chain)
-{
-	const char *p = names_find(&s->wpins, chain);
-
-	if (!p)
-		return -1;
-	return (int)(((const char *)p - offsetof(struct want, pin_chain) - (const char *)s->w) /
-		     (ptrdiff_t)sizeof *s->w);
-}
-
-static int diff(struct nft *n, struct state *s, const struct mh_link *const *links, unsigned nl,
-		int fresh)
-{
-	uint32_t ours = mh_mark_union(links, nl);
-	struct eb add_in, add_rs, add_mq, add_sn, del_in, del_rs, del_mq, del_sn;
-	char mc[COMMENT_MAX];
 	unsigned i;
-	int last, rc = 0;
 
-	if (names_init(&s->kchains, s->ingress.n + s->restore.n + s->egress.n) ||
-	    names_init(&s->wchains, 3 * nl) || names_init(&s->wpins, nl))
-		return -1;
-	/* chains the kernel's maps and jumps reference now */
-	for (i = 0; i < s->ingress.n; i++)
-		names_add(&s->kchains, s->ingress.v[i].chain);
-	for (i = 0; i < s->restore.n; i++)
-		names_add(&s->kchains, s->restore.v[i].chain);
-	for (i = 0; i < s->egress.n; i++)
-		if (is_link_chain(s->egress.v[i].jump))
-			names_add(&s->kchains, s->egress.v[i].jump);
-	for (i = 0; i < nl; i++) {
-		names_add(&s->wchains, s->w[i].in_chain);
-		names_add(&s->wchains, s->w[i].rs_chain);
-		names_add(&s->wchains, s->w[i].pin_chain);
-	}
-	for (i = 0; i < nl; i++)
-		names_add(&s->wpins, s->w[i].pin_chain);
+	for (i = 0; i < f->nchains; i++)
+		if (!strcmp(f->chains[i].name, name))
+			return &f->chains[i];
+	return NULL;
+}
 
-	/* 1. new chains, with their rules, before anything points at them */
-	for (i = 0; i < nl; i++) {
-		const struct want *w = &s->w[i];
-		if (!names_has(&s->kchains, w->in_chain) &&
-		    add_link_chain_rules(n, w, w->in_chain))
+/* Two rules are the same: from two plans, by what they are; else by their
+ * expressions (and comments). */
+static int rule_same(struct nft_diff *d, struct mh_fw_rule *w, const struct mh_fw_rule *h)
+{
+	if (strcmp(w->comment, h->comment) || strcmp(w->jump, h->jump))
+		return 0;
+	if (!d->full)
+		return w->kind == h->kind && w->ours == h->ours && w->pin == h->pin;
+	return !strcmp(want_text(d->want, w), h->text ? h->text : "");
+}
+
+/* The rules of chain NAME in F, in order: their indexes into F->rules. */
+static unsigned chain_rules(const struct mh_firewall *f, const char *name, unsigned *out, unsigned max)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < f->nrules && n < max; i++)
+		if (!strcmp(f->rules[i].chain, name))
+			out[n++] = i;
+	return n;
+}
+
+/* The fixed part: sets, base chains and their rules, chain egress. */
+static int diff_skeleton(struct nft_diff *d)
+{
+	static const char *const base[] = { "prerouting", "output", "postrouting" };
+	struct mh_firewall *w = &d->want->fw, *h = d->have;
+	unsigned i;
+
+	for (i = 0; i < MH_NSETS; i++)
+		if (!h->sets[i] && table_part(d, "%s %s", i == MH_SET_MASQ ? "set" : "map",
+					      mh_nft_set_names[i]) < 0)
 			return -1;
-		if (!names_has(&s->kchains, w->rs_chain) && add_link_chain_rules(n, w, w->rs_chain))
-			return -1;
-		if (w->pin_chain[0] && !names_has(&s->kchains, w->pin_chain) &&
-		    add_link_chain_rules(n, w, w->pin_chain))
-			return -1;
-	}
-
-	/* 2. map elements: keep what is right, delete the rest, add what is missing */
-	if (elems_index(&s->ingress) || elems_index(&s->restore) || elems_index(&s->masq) ||
-	    elems_index(&s->snat))
+	if (!chain_find(h, MH_NFT_EGRESS) && table_part(d, "chain " MH_NFT_EGRESS) < 0)
 		return -1;
-	eb_init(&add_in, SET_INGRESS);
-	eb_init(&add_rs, SET_RESTORE);
-	eb_init(&add_mq, SET_MASQ);
-	eb_init(&add_sn, SET_SNAT);
-	eb_init(&del_in, SET_INGRESS);
-	eb_init(&del_rs, SET_RESTORE);
-	eb_init(&del_mq, SET_MASQ);
-	eb_init(&del_sn, SET_SNAT);
-	for (i = 0; i < nl; i++) {
-		const struct want *w = &s->w[i];
-		const struct mh_link *l = w->l;
-		char key[IF_NAMESIZE] = "";
-		struct elem *e;
-		uint32_t verdict = (uint32_t)NFT_GOTO;
-
-		memcpy(key, l->ifname, strnlen(l->ifname, sizeof key - 1));
-		e = elem_find(&s->ingress, key, sizeof key);
-		if (e && !e->keep && e->verdict == verdict && !strcmp(e->chain, w->in_chain) &&
-		    !strcmp(e->comment, w->comment))
-			e->keep = 1;
-		else if (!e || !e->keep)
-			eb_add(&add_in, key, sizeof key, verdict, w->in_chain, NULL, w->comment);
-
-		e = elem_find(&s->restore, &l->cfg.mark, 4);
-		if (e && !e->keep && e->verdict == (uint32_t)NFT_GOTO && !strcmp(e->chain, w->rs_chain) &&
-		    !strcmp(e->comment, w->comment))
-			e->keep = 1;
-		else if (!e || !e->keep)
-			eb_add(&add_rs, &l->cfg.mark, 4, (uint32_t)NFT_GOTO, w->rs_chain, NULL, w->comment);
-
-		if (l->cfg.nat == MH_NAT_MASQUERADE) {
-			e = elem_find(&s->masq, key, sizeof key);
-			if (e && !e->keep && !strcmp(e->comment, w->comment))
-				e->keep = 1;
-			else if (!e || !e->keep)
-				eb_add(&add_mq, key, sizeof key, 0, NULL, NULL, w->comment);
-		} else if (l->cfg.nat == MH_NAT_SNAT) {
-			e = elem_find(&s->snat, key, sizeof key);
-			if (e && !e->keep && e->addr == l->local && !strcmp(e->comment, w->comment))
-				e->keep = 1;
-			else if (!e || !e->keep)
-				eb_add(&add_sn, key, sizeof key, 0, NULL, &l->local, w->comment);
-		}
-	}
-	for (i = 0; i < s->ingress.n; i++)
-		if (!s->ingress.v[i].keep)
-			eb_add(&del_in, s->ingress.v[i].key, IF_NAMESIZE, 0, NULL, NULL, NULL);
-	for (i = 0; i < s->restore.n; i++)
-		if (!s->restore.v[i].keep)
-			eb_add(&del_rs, s->restore.v[i].key, 4, 0, NULL, NULL, NULL);
-	for (i = 0; i < s->masq.n; i++)
-		if (!s->masq.v[i].keep)
-			eb_add(&del_mq, s->masq.v[i].key, IF_NAMESIZE, 0, NULL, NULL, NULL);
-	for (i = 0; i < s->snat.n; i++)
-		if (!s->snat.v[i].keep)
-			eb_add(&del_sn, s->snat.v[i].key, IF_NAMESIZE, 0, NULL, NULL, NULL);
-	rc |= eb_send(n, &del_in, NFT_MSG_DELSETELEM);
-	rc |= eb_send(n, &del_rs, NFT_MSG_DELSETELEM);
-	rc |= eb_send(n, &del_mq, NFT_MSG_DELSETELEM);
-	rc |= eb_send(n, &del_sn, NFT_MSG_DELSETELEM);
-	rc |= eb_send(n, &add_in, NFT_MSG_NEWSETELEM);
-	rc |= eb_send(n, &add_rs, NFT_MSG_NEWSETELEM);
-	rc |= eb_send(n, &add_mq, NFT_MSG_NEWSETELEM);
-	rc |= eb_send(n, &add_sn, NFT_MSG_NEWSETELEM);
-	if (rc)
-		return -1;
-
-	/* 3. chain egress: the three mask rules first, then the pin jumps by priority */
-	mask_comment(mc, sizeof mc, ours);
-	if (!fresh) {
-		unsigned nmask = 0;
-		for (i = 0; i < s->egress.n && i < 3; i++)
-			if (!strncmp(s->egress.v[i].comment, "multihome mask ", 15) && !s->egress.v[i].jump[0])
-				nmask++;
-		if (nmask == 3) {
-			for (i = 0; i < 3; i++)
-				if (strcmp(s->egress.v[i].comment, mc) &&
-				    rule_send(n, egress_rule((int)i, ours), NLM_F_REPLACE, s->egress.v[i].handle, "mask"))
-					return -1;
-		} else {
-			/* damaged: put them back at the head; strays go below */
-			for (i = 3; i-- > 0;)
-				if (rule_send(n, egress_rule((int)i, ours), 0, 0, "mask"))
-					return -1;
-			nmask = 0;
-		}
-		last = -1;
-		for (i = nmask; i < s->egress.n; i++) {
-			const struct krule *k = &s->egress.v[i];
-			int idx = k->jump[0] ? pin_index(s, k->jump) : -1;
-			if (idx > last && !s->w[idx].pin_present && !strcmp(k->comment, s->w[idx].comment)) {
-				s->w[idx].pin_present = 1;
-				s->w[idx].pin_handle = k->handle;
-				last = idx;
-			} else if (rule_del(n, CH_EGRESS, k->handle)) {
+	for (i = 0; i < 3; i++) {
+		const struct mh_nft_chain *wc = chain_find(w, base[i]), *hc = chain_find(h, base[i]);
+		unsigned wr[4], hr[4], nw, nh, k, same = 0;
+		if (!hc || !hc->base || hc->hook != wc->hook || hc->prio != wc->prio ||
+		    strcmp(hc->type, wc->type)) {
+			if (table_part(d, "base chain %s", base[i]) < 0)
 				return -1;
-			}
-		}
-	}
-	for (i = 0; i < nl; i++) {
-		struct want *w = &s->w[i];
-		unsigned j;
-		uint64_t before = 0;
-		struct nftnl_rule *r;
-
-		if (!w->pin_chain[0] || w->pin_present)
 			continue;
-		for (j = i + 1; j < nl && !before; j++)
-			if (s->w[j].pin_present)
-				before = s->w[j].pin_handle;
-		r = rule_new(CH_EGRESS, w->comment);
-		x_verdict(r, NFT_JUMP, w->pin_chain);
-		if (rule_send(n, r, before ? 0 : NLM_F_APPEND, before, "pin jump"))
+		}
+		nw = chain_rules(w, base[i], wr, 4);
+		nh = chain_rules(h, base[i], hr, 4);
+		for (k = 0; k < nw && k < nh; k++)
+			same += rule_same(d, &w->rules[wr[k]], &h->rules[hr[k]]);
+		if ((same < nw || nh != nw) &&
+		    table_part(d, "%u of the %u rules of chain %s", nw - same, nw, base[i]) < 0)
 			return -1;
 	}
+	return 0;
+}
 
-	/* 4. chains nothing points at any more */
-	for (i = 0; i <= s->kchains.mask; i++)
-		if (s->kchains.slot[i] && !names_has(&s->wchains, s->kchains.slot[i]) &&
-		    chain_send(n, NFT_MSG_DELCHAIN, s->kchains.slot[i], NULL, 0, 0))
+/* The link chains: added when missing, refilled when their rules differ. */
+static int diff_link_chains(struct nft_diff *d)
+{
+	struct mh_firewall *w = &d->want->fw, *h = d->have;
+	unsigned i, wr[MH_MAX_PINS + 2], hr[MH_MAX_PINS + 2];
+
+	for (i = 0; i < w->nchains; i++) {
+		const struct mh_nft_chain *c = &w->chains[i];
+		unsigned nw, nh, k, same = 0;
+		struct mh_fw_op *o;
+		if (c->owner < 0)
+			continue;
+		if (!chain_find(h, c->name)) {
+			if (!(o = op(d, MH_OP_ADD, MH_FWOP_CHAIN, c->owner)))
+				return -1;
+			o->chain = c;
+			continue;
+		}
+		if (!d->full)
+			continue;       /* the name says what it holds */
+		nw = chain_rules(w, c->name, wr, MH_MAX_PINS + 2);
+		nh = chain_rules(h, c->name, hr, MH_MAX_PINS + 2);
+		for (k = 0; k < nw && k < nh; k++)
+			same += rule_same(d, &w->rules[wr[k]], &h->rules[hr[k]]);
+		if (same == nw && nh == nw)
+			continue;
+		if (!(o = op(d, MH_OP_REPLACE, MH_FWOP_CHAIN, c->owner)))
+			return -1;
+		o->chain = c;
+		o->missing = nw - same;
+		o->total = nw;
+	}
+	return 0;
+}
+
+static int elem_same(const struct mh_nft_elem *a, const struct mh_nft_elem *b)
+{
+	return !strcmp(a->chain, b->chain) && a->addr == b->addr && !strcmp(a->comment, b->comment);
+}
+
+static int elem_key_eq(const struct mh_nft_elem *a, const struct mh_nft_elem *b)
+{
+	return a->set == b->set && !memcmp(a->key, b->key, a->klen);
+}
+
+/* Map elements: kept when right, else deleted and added.  Few links have
+ * more than a few elements each; hashing pays off from hundreds. */
+static int diff_elems(struct nft_diff *d)
+{
+	struct mh_firewall *w = &d->want->fw, *h = d->have;
+	unsigned char *kept = calloc(h->nelems ? h->nelems : 1, 1);
+	unsigned *by_key = NULL, i, j, hsz = 16;
+	int rc = -1;
+
+	if (!kept)
+		return -1;
+	while (hsz < 2 * h->nelems + 2)
+		hsz <<= 1;
+	by_key = malloc(hsz * sizeof *by_key);
+	if (!by_key)
+		goto out;
+	memset(by_key, 0xff, hsz * sizeof *by_key);
+	for (j = 0; j < h->nelems; j++) {
+		uint32_t k = (mh_hash(h->elems[j].key, h->elems[j].klen) + h->elems[j].set) & (hsz - 1);
+		while (by_key[k] != ~0u)
+			k = (k + 1) & (hsz - 1);
+		by_key[k] = j;
+	}
+	for (i = 0; i < w->nelems; i++) {
+		const struct mh_nft_elem *e = &w->elems[i];
+		uint32_t k = (mh_hash(e->key, e->klen) + e->set) & (hsz - 1);
+		const struct mh_nft_elem *found = NULL;
+		struct mh_fw_op *o;
+		for (; by_key[k] != ~0u; k = (k + 1) & (hsz - 1))
+			if (elem_key_eq(e, &h->elems[by_key[k]])) {
+				found = &h->elems[by_key[k]];
+				break;
+			}
+		if (found && elem_same(e, found)) {
+			kept[by_key[k]] = 1;
+			continue;
+		}
+		if (!(o = op(d, MH_OP_ADD, MH_FWOP_ELEM, e->owner)))
+			goto out;
+		o->elem = e;
+	}
+	for (j = 0; j < h->nelems; j++) {
+		struct mh_fw_op *o;
+		if (kept[j])
+			continue;
+		if (!(o = op(d, MH_OP_DELETE, MH_FWOP_ELEM, MH_NO_OWNER)))
+			goto out;
+		o->elem = &h->elems[j];
+	}
+	rc = 0;
+out:
+	free(kept);
+	free(by_key);
+	return rc;
+}
+
+static int is_mask_rule(const struct mh_fw_rule *r)
+{
+	return !strncmp(r->comment, "multihome mask ", 15) && !r->jump[0];
+}
+
+/* Chain egress against a copy of it with handles (the kernel's): the three
+ * mask rules first (replaced in place), then the pin jumps by priority
+ * (kept where in order, deleted otherwise, the missing ones inserted before
+ * the next kept one). */
+static int diff_egress_rules(struct nft_diff *d, const struct mh_firewall *h)
+{
+	struct mh_firewall *w = &d->want->fw;
+	unsigned wr[MH_MAX_LINKS + 3], hr[MH_MAX_LINKS + 64], nw, nh, i, j, nmask = 0;
+	uint64_t handle[MH_MAX_LINKS + 3] = { 0 };
+	int last = -1;
+	struct mh_fw_op *o;
+
+	nw = chain_rules(w, MH_NFT_EGRESS, wr, MH_MAX_LINKS + 3);
+	nh = chain_rules(h, MH_NFT_EGRESS, hr, MH_MAX_LINKS + 64);
+	for (i = 0; i < 3 && i < nh; i++)
+		nmask += is_mask_rule(&h->rules[hr[i]]);
+	if (nmask == 3) {
+		for (i = 0; i < 3; i++)
+			if (!rule_same(d, &w->rules[wr[i]], &h->rules[hr[i]])) {
+				if (!(o = op(d, MH_OP_REPLACE, MH_FWOP_RULE, MH_NO_OWNER)))
+					return -1;
+				o->rule = &w->rules[wr[i]];
+				o->handle = h->rules[hr[i]].handle;
+			}
+	} else {
+		nmask = 0;      /* damaged: put them back at the head; strays go below */
+		for (i = 3; i-- > 0;) {
+			if (!(o = op(d, MH_OP_ADD, MH_FWOP_RULE, MH_NO_OWNER)))
+				return -1;
+			o->rule = &w->rules[wr[i]];
+			o->at_head = 1;
+		}
+	}
+	for (j = nmask; j < nh; j++) {
+		const struct mh_fw_rule *k = &h->rules[hr[j]];
+		int idx = -1;
+		for (i = 3; i < nw && idx < 0; i++)
+			if (!handle[i] && rule_same(d, &w->rules[wr[i]], k))
+				idx = (int)i;
+		if (idx > last) {
+			handle[idx] = k->handle ? k->handle : 1;
+			last = idx;
+			continue;
+		}
+		if (!(o = op(d, MH_OP_DELETE, MH_FWOP_RULE, MH_NO_OWNER)))
+			return -1;
+		o->rule = k;
+		o->handle = k->handle;
+	}
+	for (i = 3; i < nw; i++) {
+		if (handle[i])
+			continue;
+		if (!(o = op(d, MH_OP_ADD, MH_FWOP_RULE, w->rules[wr[i]].owner)))
+			return -1;
+		o->rule = &w->rules[wr[i]];
+		for (j = i + 1; j < nw && !o->handle; j++)
+			o->handle = handle[j];
+	}
+	return 0;
+}
+
+/* The incremental path: does egress differ between the two plans? */
+static int egress_differs(struct nft_diff *d)
+{
+	struct mh_firewall *w = &d->want->fw, *h = d->have;
+	unsigned wr[MH_MAX_LINKS + 3], hr[MH_MAX_LINKS + 3], nw, nh, i;
+
+	nw = chain_rules(w, MH_NFT_EGRESS, wr, MH_MAX_LINKS + 3);
+	nh = chain_rules(h, MH_NFT_EGRESS, hr, MH_MAX_LINKS + 3);
+	if (nw != nh)
+		return 1;
+	for (i = 0; i < nw; i++)
+		if (!rule_same(d, &w->rules[wr[i]], &h->rules[hr[i]]))
+			return 1;
+	return 0;
+}
+
+static int is_link_chain(const struct mh_nft_chain *c)
+{
+	return !c->base && strcmp(c->name, MH_NFT_EGRESS);
+}
+
+static int diff_chain_deletes(struct nft_diff *d)
+{
+	unsigned i;
+
+	for (i = 0; i < d->have->nchains; i++) {
+		const struct mh_nft_chain *c = &d->have->chains[i];
+		struct mh_fw_op *o;
+		if (!is_link_chain(c) || chain_find(&d->want->fw, c->name))
+			continue;
+		if (!(o = op(d, MH_OP_DELETE, MH_FWOP_CHAIN, MH_NO_OWNER)))
+			return -1;
+		o->chain = c;
+	}
+	return 0;
+}
+
+static int nft_diff(struct nft_diff *d)
+{
+	d->ops->n = 0;
+	if (!d->want->fw.wanted) {
+		if (d->have->table && !op(d, MH_OP_DELETE, MH_FWOP_TABLE, MH_NO_OWNER))
+			return -1;
+		return 0;
+	}
+	if (!d->have->table)
+		return table_part(d, "table ip " MH_NFT_TABLE);
+	/* the plan before the event has the whole skeleton by construction */
+	if ((d->full && diff_skeleton(d) < 0) || diff_link_chains(d) < 0 || diff_elems(d) < 0)
+		return -1;
+	if (d->full) {
+		if (chain_find(d->have, MH_NFT_EGRESS) && diff_egress_rules(d, d->have) < 0)
+			return -1;
+	} else {
+		d->egress_differs = egress_differs(d);
+	}
+	return diff_chain_deletes(d);
+}
+
+void mh_fw_ops_free(struct mh_fw_ops *ops)
+{
+	free(ops->v);
+	memset(ops, 0, sizeof *ops);
+}
+
+/* ---- the writer ---- */
+
+static int rule_send(struct batch *b, const struct mh_plan *p, const struct mh_fw_rule *fr,
+		     uint16_t flags, uint64_t pos)
+{
+	struct nftnl_rule *r = render(p, fr);
+	struct nlmsghdr *h;
+
+	if (!r)
+		return -1;
+	if (pos && (flags & NLM_F_REPLACE))
+		nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, pos);
+	else if (pos)
+		nftnl_rule_set_u64(r, NFTNL_RULE_POSITION, pos);
+	h = msg(b, NFT_MSG_NEWRULE, (uint16_t)(NLM_F_CREATE | flags), "adding a rule in chain %s",
+		fr->chain);
+	if (h) {
+		nftnl_rule_nlmsg_build_payload(h, r);
+		msg_done(b, h);
+	}
+	nftnl_rule_free(r);
+	return h ? 0 : -1;
+}
+
+/* HANDLE 0: flush the chain */
+static int rule_del(struct batch *b, const char *chain, uint64_t handle)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *h = msg(b, NFT_MSG_DELRULE, 0, "deleting rule %llu of chain %s",
+				 (unsigned long long)handle, chain);
+
+	if (!r || !h) {
+		nftnl_rule_free(r);
+		return -1;
+	}
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, FAMILY);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, MH_NFT_TABLE);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	if (handle)
+		nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, handle);
+	nftnl_rule_nlmsg_build_payload(h, r);
+	msg_done(b, h);
+	nftnl_rule_free(r);
+	return 0;
+}
+
+static int chain_send(struct batch *b, uint16_t type, const struct mh_nft_chain *ch)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *h = msg(b, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, "%s chain %s",
+				 type == NFT_MSG_NEWCHAIN ? "adding" : "deleting", ch->name);
+
+	if (!h || !c) {
+		nftnl_chain_free(c);
+		return -1;
+	}
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, FAMILY);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, MH_NFT_TABLE);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, ch->name);
+	if (ch->base && type == NFT_MSG_NEWCHAIN) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, ch->type);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, ch->hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, ch->prio);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nftnl_chain_nlmsg_build_payload(h, c);
+	msg_done(b, h);
+	nftnl_chain_free(c);
+	return 0;
+}
+
+static int table_send(struct batch *b, uint16_t type)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *h = msg(b, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0,
+				 "%s table ip " MH_NFT_TABLE, type == NFT_MSG_NEWTABLE ? "adding" : "deleting");
+
+	if (!h || !t) {
+		nftnl_table_free(t);
+		return -1;
+	}
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, FAMILY);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, MH_NFT_TABLE);
+	nftnl_table_nlmsg_build_payload(h, t);
+	msg_done(b, h);
+	nftnl_table_free(t);
+	return 0;
+}
+
+/* udata as nft writes it: key byte order, data byte order, no interval */
+static int set_send(struct batch *b, unsigned set)
+{
+	static const struct { uint32_t ktype, klen, dtype, dlen; } shape[MH_NSETS] = {
+		[MH_SET_INGRESS] = { TYPE_IFNAME, IF_NAMESIZE, NFT_DATA_VERDICT, 16 },
+		[MH_SET_RESTORE] = { TYPE_MARK, 4, NFT_DATA_VERDICT, 16 },
+		[MH_SET_MASQ]    = { TYPE_IFNAME, IF_NAMESIZE, 0, 0 },
+		[MH_SET_SNAT]    = { TYPE_IFNAME, IF_NAMESIZE, TYPE_IPADDR, 4 },
+	};
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(64);
+	struct nlmsghdr *h = msg(b, NFT_MSG_NEWSET, NLM_F_CREATE, "adding set %s", mh_nft_set_names[set]);
+
+	if (!h || !s || !u) {
+		nftnl_set_free(s);
+		if (u)
+			nftnl_udata_buf_free(u);
+		return -1;
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAMILY);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, MH_NFT_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, mh_nft_set_names[set]);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, set + 1);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, shape[set].ktype);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, shape[set].klen);
+	nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, 1);
+	if (shape[set].dtype) {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, shape[set].dtype);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, shape[set].dlen);
+		nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATABYTEORDER, shape[set].dtype == TYPE_IPADDR ? 2 : 0);
+		nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATA_INTERVAL, 0);
+	} else {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
+	}
+	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u));
+	nftnl_set_nlmsg_build_payload(h, s);
+	msg_done(b, h);
+	nftnl_udata_buf_free(u);
+	nftnl_set_free(s);
+	return 0;
+}
+
+/* Elements: one message per set and direction. */
+static int elems_send(struct batch *b, const struct mh_nft_elem *const *es, unsigned n, int add)
+{
+	unsigned set, i, k;
+
+	for (set = 0; set < MH_NSETS; set++) {
+		struct nftnl_set *s = NULL;
+		struct nlmsghdr *h;
+		for (i = 0, k = 0; i < n; i++) {
+			const struct mh_nft_elem *e = es[i];
+			struct nftnl_set_elem *x;
+			if (e->set != set)
+				continue;
+			if (!s) {
+				s = nftnl_set_alloc();
+				if (!s)
+					return -1;
+				nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAMILY);
+				nftnl_set_set_str(s, NFTNL_SET_TABLE, MH_NFT_TABLE);
+				nftnl_set_set_str(s, NFTNL_SET_NAME, mh_nft_set_names[set]);
+			}
+			x = nftnl_set_elem_alloc();
+			nftnl_set_elem_set(x, NFTNL_SET_ELEM_KEY, e->key, e->klen);
+			if (add && e->chain[0]) {
+				nftnl_set_elem_set_u32(x, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_GOTO);
+				nftnl_set_elem_set_str(x, NFTNL_SET_ELEM_CHAIN, e->chain);
+			}
+			if (add && set == MH_SET_SNAT)
+				nftnl_set_elem_set(x, NFTNL_SET_ELEM_DATA, &e->addr, 4);
+			if (add && e->comment[0]) {
+				struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(MH_COMMENT_MAX + 8);
+				nftnl_udata_put_strz(u, NFTNL_UDATA_SET_ELEM_COMMENT, e->comment);
+				nftnl_set_elem_set(x, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(u),
+						   nftnl_udata_buf_len(u));
+				nftnl_udata_buf_free(u);
+			}
+			nftnl_set_elem_add(s, x);
+			k++;
+		}
+		if (!s)
+			continue;
+		h = msg(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+			add ? NLM_F_CREATE | NLM_F_EXCL : 0, "%s %u element(s) of set %s",
+			add ? "adding" : "deleting", k, mh_nft_set_names[set]);
+		if (h) {
+			nftnl_set_elems_nlmsg_build_payload(h, s);
+			msg_done(b, h);
+		}
+		nftnl_set_free(s);
+		if (!h)
+			return -1;
+	}
+	return 0;
+}
+
+/* A link chain: created (or emptied), then filled with the plan's rules. */
+static int chain_fill(struct batch *b, const struct mh_plan *p, const struct mh_nft_chain *c, int create)
+{
+	unsigned i;
+
+	if ((create && chain_send(b, NFT_MSG_NEWCHAIN, c) < 0) || rule_del(b, c->name, 0) < 0)
+		return -1;
+	for (i = 0; i < p->fw.nrules; i++)
+		if (!strcmp(p->fw.rules[i].chain, c->name) &&
+		    rule_send(b, p, &p->fw.rules[i], NLM_F_APPEND, 0) < 0)
 			return -1;
 	return 0;
 }
 
-int mh_fw_nft_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len)
+/* The whole table from the plan, atomically replacing whatever is there
+ * (NEWTABLE does not fail on an existing table: then delete it first). */
+static int build_table(struct batch *b, const struct mh_plan *p)
 {
-	struct nft nft;
-	struct state s;
+	const struct mh_firewall *w = &p->fw;
+	const struct mh_nft_elem **es;
 	unsigned i;
-	int rc = -1, fresh = 0, attempt;
+	int rc = -1;
 
-	if (nft_open(&nft) < 0) {
-		if (n == 0 && (errno == EPROTONOSUPPORT || errno == EAFNOSUPPORT))
+	if (table_send(b, NFT_MSG_NEWTABLE) < 0 || table_send(b, NFT_MSG_DELTABLE) < 0 ||
+	    table_send(b, NFT_MSG_NEWTABLE) < 0)
+		return -1;
+	for (i = 0; i < MH_NSETS; i++)
+		if (set_send(b, i) < 0)
+			return -1;
+	for (i = 0; i < w->nchains; i++)
+		if (w->chains[i].owner < 0 && chain_send(b, NFT_MSG_NEWCHAIN, &w->chains[i]) < 0)
+			return -1;
+	/* the fixed rules, in order, before the link chains and the jumps to them */
+	for (i = 0; i < w->nrules; i++) {
+		const struct mh_fw_rule *r = &w->rules[i];
+		if (r->owner < 0 && rule_send(b, p, r, NLM_F_APPEND, 0) < 0)
+			return -1;
+	}
+	for (i = 0; i < w->nchains; i++)
+		if (w->chains[i].owner >= 0 && chain_fill(b, p, &w->chains[i], 1) < 0)
+			return -1;
+	es = malloc((w->nelems ? w->nelems : 1) * sizeof *es);
+	if (!es)
+		return -1;
+	for (i = 0; i < w->nelems; i++)
+		es[i] = &w->elems[i];
+	if (elems_send(b, es, w->nelems, 1) < 0)
+		goto out;
+	for (i = 0; i < w->nrules; i++)
+		if (w->rules[i].kind == MH_FW_PIN_JUMP && rule_send(b, p, &w->rules[i], NLM_F_APPEND, 0) < 0)
+			goto out;
+	rc = 0;
+out:
+	free(es);
+	return rc;
+}
+
+static int ops_send(struct batch *b, const struct mh_plan *p, const struct mh_fw_ops *ops)
+{
+	const struct mh_nft_elem **es = malloc((ops->n ? ops->n : 1) * sizeof *es);
+	unsigned i, n;
+	int rc = -1;
+
+	if (!es)
+		return -1;
+	for (i = 0; i < ops->n; i++) {
+		const struct mh_fw_op *o = &ops->v[i];
+		if (o->kind == MH_FWOP_TABLE) {
+			rc = o->action == MH_OP_DELETE ? table_send(b, NFT_MSG_DELTABLE) : build_table(b, p);
+			goto out;
+		}
+	}
+	/* 1. chains before anything points at them */
+	for (i = 0; i < ops->n; i++) {
+		const struct mh_fw_op *o = &ops->v[i];
+		if (o->kind == MH_FWOP_CHAIN && o->action != MH_OP_DELETE &&
+		    chain_fill(b, p, o->chain, o->action == MH_OP_ADD) < 0)
+			goto out;
+	}
+	/* 2. elements: deletions, then additions */
+	for (n = 0, i = 0; i < ops->n; i++)
+		if (ops->v[i].kind == MH_FWOP_ELEM && ops->v[i].action == MH_OP_DELETE)
+			es[n++] = ops->v[i].elem;
+	if (elems_send(b, es, n, 0) < 0)
+		goto out;
+	for (n = 0, i = 0; i < ops->n; i++)
+		if (ops->v[i].kind == MH_FWOP_ELEM && ops->v[i].action == MH_OP_ADD)
+			es[n++] = ops->v[i].elem;
+	if (elems_send(b, es, n, 1) < 0)
+		goto out;
+	/* 3. chain egress */
+	for (i = 0; i < ops->n; i++) {
+		const struct mh_fw_op *o = &ops->v[i];
+		int r = 0;
+		if (o->kind != MH_FWOP_RULE)
+			continue;
+		if (o->action == MH_OP_DELETE)
+			r = rule_del(b, o->rule->chain, o->handle);
+		else if (o->action == MH_OP_REPLACE)
+			r = rule_send(b, p, o->rule, NLM_F_REPLACE, o->handle);
+		else
+			r = rule_send(b, p, o->rule, o->at_head || o->handle ? 0 : NLM_F_APPEND,
+				      o->at_head ? 0 : o->handle);
+		if (r < 0)
+			goto out;
+	}
+	/* 4. chains nothing points at any more */
+	for (i = 0; i < ops->n; i++) {
+		const struct mh_fw_op *o = &ops->v[i];
+		if (o->kind == MH_FWOP_CHAIN && o->action == MH_OP_DELETE &&
+		    chain_send(b, NFT_MSG_DELCHAIN, o->chain) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(es);
+	return rc;
+}
+
+static int send_ops(struct mh_nl *nl, const struct mh_plan *p, const struct mh_fw_ops *ops,
+		    char *err, size_t len)
+{
+	struct batch b;
+	int rc;
+
+	if (!ops->n)
+		return 0;
+	batch_start(&b, nl);
+	rc = ops_send(&b, p, ops);
+	if (rc < 0)
+		snprintf(err, len, "nftables: building the batch: out of memory");
+	else
+		rc = batch_commit(&b, err, len);
+	batch_free(&b);
+	return rc;
+}
+
+/* ---- entry points ---- */
+
+/* The incremental path: no read but chain egress, and only when it changes. */
+static int apply_delta(struct mh_nl *nl, struct mh_plan *want, struct mh_plan *before,
+		       char *err, size_t len)
+{
+	struct mh_fw_ops ops = { 0 };
+	struct nft_diff d = { .want = want, .have = &before->fw, .full = 0, .ops = &ops };
+	int rc = -1;
+
+	if (nft_diff(&d) < 0)
+		goto out;
+	if (d.egress_differs) {
+		struct mh_firewall eg = { .backend = MH_FW_NFT };
+		d.full = 1;     /* the kernel's rules now: compare their expressions */
+		rc = read_egress(nl, &eg);
+		if (rc == 0)
+			rc = diff_egress_rules(&d, &eg);
+		if (rc == 0)
+			rc = send_ops(nl, want, &ops, err, len);
+		mh_firewall_free(&eg);
+		goto out;
+	}
+	rc = send_ops(nl, want, &ops, err, len);
+out:
+	mh_fw_ops_free(&ops);
+	return rc;
+}
+
+static int apply_full(struct mh_nl *nl, struct mh_plan *want, char *err, size_t len)
+{
+	struct mh_firewall have;
+	struct mh_fw_ops ops = { 0 };
+	struct nft_diff d = { .want = want, .have = &have, .full = 1, .ops = &ops };
+	int rc;
+
+	if (read_all(nl, &have, err, len) < 0)
+		return -1;
+	rc = nft_diff(&d);
+	if (rc < 0)
+		snprintf(err, len, "nftables: out of memory");
+	else
+		rc = send_ops(nl, want, &ops, err, len);
+	mh_fw_ops_free(&ops);
+	mh_firewall_free(&have);
+	return rc;
+}
+
+int mh_fw_nft_apply(struct mh_plan *want, struct mh_plan *before, int full, char *err, size_t len)
+{
+	struct mh_nl *nl = sock_get();
+	int rc;
+
+	if (!nl) {
+		if (!want->fw.wanted && (errno == EPROTONOSUPPORT || errno == EAFNOSUPPORT))
 			return 0;       /* no nfnetlink in this kernel: nothing of ours */
 		snprintf(err, len, "nftables: netlink socket: %s", strerror(errno));
 		return -1;
 	}
-	memset(&s, 0, sizeof s);
-	if (n == 0) {
-		int ex = table_exists(&nft);
-		if (ex < 0) {
-			snprintf(err, len, "nftables: reading table ip " TABLE ": %s", strerror(errno));
-		} else if (ex == 0) {
-			rc = 0;         /* nothing of ours: no batch */
-		} else {
-			batch_start(&nft);
-			rc = table_send(&nft, NFT_MSG_DELTABLE) ? -1 : batch_commit(&nft, err, len);
-		}
-		goto out;
+	/* a first link: the table may be there from before, look */
+	if (!full && before && before->fw.wanted) {
+		err[0] = 0;
+		if (apply_delta(nl, want, before, err, len) == 0)
+			return 0;
+		mh_log(MH_LOG_DEBUG, "%s; reading table ip " MH_NFT_TABLE " whole", err);
 	}
+	rc = apply_full(nl, want, err, len);
+	if (rc < 0)
+		sock_drop();    /* it may be out of step */
+	return rc;
+}
 
-	for (attempt = 0; attempt < 2; attempt++) {
-		int r;
+int mh_fw_nft_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_firewall *have,
+		     char *err, size_t len)
+{
+	struct mh_nl nl = { 0 };
+	struct nft_diff d = { .want = want, .have = have, .full = 1, .ops = ops };
+	int rc;
 
-		state_free(&s);
-		memset(&s, 0, sizeof s);
-		fresh = 0;
-		r = attempt == 0 ? read_state_fast(&nft, &s) : -2;
-		if (r == 1 || r == -2) {    /* names that do not parse, or the retry */
-			state_free(&s);
-			memset(&s, 0, sizeof s);
-			r = read_state(&nft, &s);
-		}
-		if (r < 0) {
-			if (errno != ENOENT) {
-				snprintf(err, len, "nftables: reading table ip " TABLE ": %s", strerror(errno));
-				goto out;
-			}
-			/* no table, or a part of it is missing: build it anew, atomically */
-			fresh = 1;
-			state_free(&s);
-			memset(&s, 0, sizeof s);
-		}
-		s.w = malloc(n * sizeof *s.w);
-		if (!s.w) {
-			snprintf(err, len, "nftables: out of memory");
-			goto out;
-		}
-		for (i = 0; i < n; i++)
-			want_fill(&s.w[i], links[i]);
-
-		batch_start(&nft);
-		if (fresh) {
-			/* NEWTABLE does not fail on an existing table: then delete it */
-			if (table_send(&nft, NFT_MSG_NEWTABLE) || table_send(&nft, NFT_MSG_DELTABLE) ||
-			    create_skeleton(&nft, mh_mark_union(links, n))) {
-				snprintf(err, len, "nftables: building the batch: out of memory");
-				goto out;
-			}
-		}
-		if (diff(&nft, &s, links, n, fresh) < 0) {
-			snprintf(err, len, "nftables: building the batch: out of memory");
-			goto out;
-		}
-		if (nft.nmsg == 0) {
-			rc = 0;         /* nothing to change */
-			goto out;
-		}
-		rc = batch_commit(&nft, err, len);
-		if (rc == 0 || fresh)
-			break;
-		/* the maps were not what the ingress map said (someone else
-		 * edited our table): nothing was changed; read it all, once more */
-		mh_log(MH_LOG_DEBUG, "%s; reading table ip " TABLE " whole", err);
+	memset(have, 0, sizeof *have);
+	if (mh_nl_open(&nl, NETLINK_NETFILTER) < 0) {
+		if (errno == EPROTONOSUPPORT || errno == EAFNOSUPPORT)
+			return nft_diff(&d);    /* no nf_tables: nothing there */
+		snprintf(err, len, "nftables: netlink socket: %s", strerror(errno));
+		return -1;
 	}
-out:
-	state_free(&s);
-	nft_close(&nft, rc < 0);
+	rc = read_all(&nl, have, err, len);
+	mh_nl_close(&nl);
+	if (rc == 0 && nft_diff(&d) < 0) {
+		snprintf(err, len, "nftables: out of memory");
+		rc = -1;
+	}
 	return rc;
 }

@@ -1,12 +1,16 @@
-/* Core internals shared between common/; not part of the plugin API.
+/* Core internals shared between common/; not part of any API.
+ * (tools/ use status.h; the plugins mh.h.)
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #ifndef MULTIHOME_INTERNAL_H
 #define MULTIHOME_INTERNAL_H
 
 #include "mh.h"
+#include "netlink.h"
+#include "plan.h"
 
-/* The registry: every link ever registered under this rundir (up or down;
- * a down link keeps its allocation so it is stable per name). */
+/* ---- the registry (registry.c) ----
+ * Every link ever registered under this rundir (up or down; a down link
+ * keeps its allocation so it is stable per name). */
 struct mh_registry {
 	struct mh_link *links;  /* MH_MAX_LINKS entries */
 	unsigned n;
@@ -18,8 +22,7 @@ struct mh_registry {
 int  mh_reg_open(struct mh_registry *r, char *err, size_t len);  /* lock + load */
 void mh_reg_close(struct mh_registry *r);                        /* unlock + free */
 /* A process caches the registry between events, valid while the generation
- * in the lock file is unchanged; only writers that hold the lock bump it.
- * Whoever edits entries behind the core's back must drop the cache. */
+ * in the lock file is unchanged; only writers that hold the lock bump it. */
 void mh_reg_forget_cache(void);
 /* Mark an event under way; returns 1 when the kernel cannot be trusted to
  * hold the registry's state (the last event did not finish, or none ever
@@ -32,51 +35,67 @@ int  mh_reg_parse(const char *text, struct mh_link *l, char *err, size_t len);
 int  mh_reg_format(const struct mh_link *l, char *buf, size_t len);
 struct mh_link *mh_reg_find(struct mh_registry *r, const char *name);
 
-/* The desired state is the list of up links, in priority order. */
-unsigned mh_up_links(const struct mh_registry *r, const struct mh_link **out);
+/* ---- routing (rtnl.c) ---- */
 
-/* Mask of all the bits multihome's links use (for restore and the stop test). */
-uint32_t mh_mark_union(const struct mh_link *const *links, unsigned n);
+/* Everything of ours (MH_RT_PROTO) the kernel holds.  NO_NEXTHOPS: do not
+ * use nexthop objects (rt->nexthops says what the kernel can do). */
+int  mh_rt_read(struct mh_nl *nl, int no_nexthops, struct mh_routing *rt, char *err, size_t len);
+/* WANT and HAVE are sorted in place. */
+int  mh_rt_diff(struct mh_routing *want, struct mh_routing *have, const struct mh_rt_diff_args *a,
+		struct mh_rt_ops *ops);
+int  mh_rt_send(struct mh_nl *nl, const struct mh_routing *want, const struct mh_rt_ops *ops,
+		int by_table, unsigned *sent, char *err, size_t len);
+void mh_rt_ops_free(struct mh_rt_ops *ops);
+/* An operation in words ("rule 'fwmark 0x1/0x1 lookup 101' (priority 101)"). */
+void mh_rt_describe(const struct mh_rt_op *o, const struct mh_routing *want, char *buf, size_t len);
 
-/* rtnetlink: make every object tagged MH_RT_PROTO match the desired state
- * (LINKS, the up links after this event) in one batch.  Unless FULL, only
- * the difference from BEFORE (the up links when the event began) is sent,
- * without reading the kernel; if that fails, or with FULL, the kernel's
- * objects are dumped and the whole state diffed.  TOUCHED (or NULL): the
- * link coming up, whose route and nexthop are sent even if unchanged.
- * Fills stats->nl_msgs. */
-int mh_nl_apply(const struct mh_link *const *before, unsigned nb,
-		const struct mh_link *const *links, unsigned n, const struct mh_link *touched,
-		int full, char *err, size_t len);
+/* Make the kernel's routing match AFTER: unless FULL, only the difference
+ * from BEFORE (what the kernel holds if the last event finished) is sent;
+ * if that fails, or with FULL, the kernel is read and diffed.  TOUCHED: the
+ * plan index of the link coming up (its route and nexthop are re-sent), or
+ * -1.  Fills stats->nl_msgs. */
+int mh_routing_apply(struct mh_plan *before, struct mh_plan *after, int touched, int full,
+		     char *err, size_t len);
 /* Does one of ADDRS (0 = absent) lie inside a prefix configured on an
  * interface other than IFINDEX?  Returns its index + 1, or 0. */
 int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, int ifindex, char *why, size_t len);
+/* Nexthop objects in this kernel (and wanted): 1 / 0 (probed once). */
+int mh_nexthops_supported(void);
 
-/* The firewall: the backend chosen by mh_fw_backend() gets the desired
- * state; the other one is emptied of anything of ours once, when the choice
- * changes (remembered in the run directory). */
-enum mh_fw_backend { MH_FW_IPTABLES = 0, MH_FW_NFT };
+/* ---- the firewall (fw.c, fw_iptc.c, fw_nft.c) ---- */
+
 enum mh_fw_backend mh_fw_backend(void);
 const char *mh_fw_backend_name(enum mh_fw_backend b);
-int mh_fw_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
-/* libiptc (legacy x_tables): rebuild multihome's chains, one commit per table */
-int mh_fw_iptc_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
-/* nftables (libnftnl): table ip multihome, changed incrementally in one batch */
-int mh_fw_nft_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
+/* Make the chosen backend hold AFTER's firewall (the difference from
+ * BEFORE's unless FULL or the kernel disagrees); empty the other backend of
+ * anything of ours when the choice changed. */
+int mh_fw_apply(struct mh_plan *before, struct mh_plan *after, int full, char *err, size_t len);
 
-/* conntrack: restart pinned flows of LINK that left by another link.
- * LOCALS: the local addresses of all up links (LINK's included). */
+/* iptables (libiptc): a table is read, diffed and rebuilt only when its
+ * part of the plan changed from BEFORE (or FULL). */
+int mh_fw_iptc_apply(struct mh_plan *want, struct mh_plan *before, int full, char *err, size_t len);
+/* nftables (libnftnl): table ip multihome, one batch per event. */
+int mh_fw_nft_apply(struct mh_plan *want, struct mh_plan *before, int full, char *err, size_t len);
+/* Status: read the backend's state into HAVE and diff the plan against it.
+ * iptables: HAVE's rules point into libiptc handles kept until _done(). */
+int mh_fw_iptc_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_firewall *have,
+		      char *err, size_t len);
+void mh_fw_iptc_status_done(void);
+int mh_fw_nft_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_firewall *have,
+		     char *err, size_t len);
+void mh_fw_ops_free(struct mh_fw_ops *ops);
+
+/* The environment, as far as it may be trusted (secure_getenv; nothing when
+ * the host process said its caller is not privileged). */
+const char *mh_getenv(const char *name);
+
+/* ---- conntrack (ct.c) ----
+ * Restart pinned flows of LINK that left by another link.  LOCALS: the
+ * local addresses of all up links (LINK's included). */
 int mh_ct_bring_home(const struct mh_link *link, const uint32_t *locals, unsigned nlocals);
 int mh_ct_wanted(const struct mh_link *link, unsigned nlocals);
 
-/* Send REQ (its nlmsg_seq set) and run CB on each answer until the dump ends,
- * an ACK, an error, or the single answer of a plain GET: 0, or -1 with errno. */
-struct mnl_socket;
-struct nlmsghdr;
-typedef int (*mh_nl_cb)(const struct nlmsghdr *h, void *data);
-int mh_nl_request(struct mnl_socket *sock, const struct nlmsghdr *req, mh_nl_cb cb, void *data);
-
-/* time and stats */
+/* ---- time and stats (log.c) ---- */
 long long mh_now_usec(void);
 struct mh_stats *mh_stats_mut(void);
 

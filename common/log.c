@@ -11,7 +11,7 @@ static void log_stderr(enum mh_log_level lvl, const char *msg)
 {
 	static const char *const tag[] = { "error", "warning", "info", "debug" };
 
-	if (lvl == MH_LOG_DEBUG && !getenv("MULTIHOME_DEBUG"))
+	if (lvl == MH_LOG_DEBUG && !mh_getenv("MULTIHOME_DEBUG"))
 		return;
 	fprintf(stderr, "multihome: %s: %s\n", tag[lvl], msg);
 }
@@ -35,9 +35,24 @@ void mh_log(enum mh_log_level lvl, const char *fmt, ...)
 	logger(lvl, buf);
 }
 
+/* A setuid host (pppd is 4754 root:dip) runs us with its caller's
+ * environment: secure_getenv() hides it from a setuid process, and a host
+ * that knows its caller is not privileged turns it off altogether. */
+static int env_trusted = 1;
+
+void mh_set_env_trusted(int trusted)
+{
+	env_trusted = trusted;
+}
+
+const char *mh_getenv(const char *name)
+{
+	return env_trusted ? secure_getenv(name) : NULL;
+}
+
 const char *mh_rundir(void)
 {
-	const char *d = getenv("MULTIHOME_RUNDIR");
+	const char *d = mh_getenv("MULTIHOME_RUNDIR");
 
 	return d && *d == '/' ? d : "/run/multihome";
 }

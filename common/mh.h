@@ -134,6 +134,11 @@ void mh_log(enum mh_log_level lvl, const char *fmt, ...)
  * overrides it (tests give every namespace its own). */
 const char *mh_rundir(void);
 
+/* Whether the environment (MULTIHOME_*, XTABLES_LOCKFILE) may be honoured at
+ * all; it is read with secure_getenv() in any case.  The pppd plugin turns
+ * it off unless pppd's caller is privileged.  Default: trusted. */
+void mh_set_env_trusted(int trusted);
+
 /* Counters of the last event, for the benchmark and the logs. */
 struct mh_stats {
 	unsigned nl_msgs;       /* netlink messages sent in the batch */

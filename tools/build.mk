@@ -3,11 +3,11 @@
 # pppd looks for plugins in /usr/lib/pppd/VERSION (its compiled-in path, not
 # under PREFIX), OpenVPN's plugins live in $(PREFIX)/lib/$(MULTIARCH)/openvpn/plugins.
 CTL      := $(B)/multihomectl
-CTL_SRC  := tools/multihomectl.c tools/check.c tools/fw_nft_read.c
+CTL_SRC  := tools/multihomectl.c tools/check.c tools/status.c tools/reapply.c
 CTL_OBJ  := $(patsubst tools/%.c,$(B)/tools/%.o,$(CTL_SRC))
 ALL += $(CTL)
 
-$(B)/tools/%.o: tools/%.c tools/ctl.h tools/fw_nft_read.h common/mh.h common/internal.h | $(B)
+$(B)/tools/%.o: tools/%.c tools/ctl.h common/mh.h common/plan.h common/status.h | $(B)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 

@@ -456,3 +456,27 @@ int ctl_check(const char *file, const char *type)
 	fclose(f);
 	return rc;
 }
+
+int ctl_check_cmd(int argc, char **argv)
+{
+	const char *type = NULL, *file = NULL;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--type") && i + 1 < argc)
+			type = argv[++i];
+		else if (!strncmp(argv[i], "--type=", 7))
+			type = argv[i] + 7;
+		else if (!file && argv[i][0] != '-')
+			file = argv[i];
+		else {
+			ctl_usage(stderr);
+			return CTL_ERROR;
+		}
+	}
+	if (!file) {
+		ctl_usage(stderr);
+		return CTL_ERROR;
+	}
+	return ctl_check(file, type);
+}

@@ -729,8 +729,9 @@ static void test_registry_dir(void)
 static void test_order(void)
 {
 	struct mh_link links[4];
-	struct mh_registry r = { .links = links, .n = 4, .lockfd = -1 };
 	const struct mh_link *up[4];
+	struct mh_plan_input in = { .links = links, .n = 4, .nexthops = 1 };
+	struct mh_plan p;
 	unsigned n, i;
 	static const char *const names[] = { "b", "c", "a", "d" };
 	static const unsigned prio[] = { 200, 101, 200, 50 };
@@ -743,10 +744,12 @@ static void test_order(void)
 		links[i].cfg.mark = links[i].cfg.mask = 1u << i;
 		links[i].up = i != 3;
 	}
-	n = mh_up_links(&r, up);
+	n = mh_plan_order(links, 4, up);
 	report(n == 3 && !strcmp(up[0]->cfg.name, "c") && !strcmp(up[1]->cfg.name, "a") &&
 	       !strcmp(up[2]->cfg.name, "b"), "up links in priority order, ties by name, down left out");
-	report(mh_mark_union(up, n) == 0x7, "mark union covers the up links' masks only");
+	report(mh_plan_build(&in, &p) == 0 && p.nlinks == 3 && p.fw.ours == 0x7,
+	       "mark union covers the up links' masks only");
+	mh_plan_free(&p);
 }
 
 int main(void)

@@ -1,0 +1,483 @@
+/* The plan: what multihome must have in the kernel, from the links alone.
+ *
+ * Pure: no I/O, no global state.  Routing (rules, the links' tables, the
+ * nexthops and the balanced group or multipath route) is the same for both
+ * firewall backends; the firewall part is the chosen backend's objects, with
+ * their names and comments.  DESIGN.md's "kernel state for one link" table,
+ * as code.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/netfilter.h>
+#include <linux/rtnetlink.h>
+
+#include "plan.h"
+
+const char *const mh_nft_set_names[MH_NSETS] = { "ingress", "restore", "masq", "srcaddr" };
+
+static int link_order(const void *a, const void *b)
+{
+	const struct mh_link *x = *(const struct mh_link *const *)a;
+	const struct mh_link *y = *(const struct mh_link *const *)b;
+
+	if (x->cfg.priority != y->cfg.priority)
+		return x->cfg.priority < y->cfg.priority ? -1 : 1;
+	return strcmp(x->cfg.name, y->cfg.name);
+}
+
+unsigned mh_plan_order(const struct mh_link *links, unsigned n, const struct mh_link **out)
+{
+	unsigned i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (links[i].up)
+			out[k++] = &links[i];
+	qsort(out, k, sizeof *out, link_order);
+	return k;
+}
+
+uint32_t mh_mark_union(const struct mh_plan_link *links, unsigned n)
+{
+	uint32_t u = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		u |= links[i].mask;
+	return u;
+}
+
+/* ---- small string builders (snprintf costs ~0.3 us a call; names are per link) ---- */
+
+static char *put_str(char *p, const char *end, const char *s)
+{
+	while (*s && p < end)
+		*p++ = *s++;
+	return p;
+}
+
+static char *put_hex(char *p, const char *end, uint32_t v, int prefix)
+{
+	static const char hex[] = "0123456789abcdef";
+	char t[8];
+	int k = 0;
+
+	if (prefix)
+		p = put_str(p, end, "0x");
+	do
+		t[k++] = hex[v & 0xf];
+	while ((v >>= 4) && k < 8);
+	if (!prefix)
+		while (k < 8)
+			t[k++] = '0';
+	while (k && p < end)
+		*p++ = t[--k];
+	return p;
+}
+
+/* KIND NAME _0xA _0xB   or, with HASH, KIND NAME _AAAAAAAA */
+static void chain_name(char *buf, size_t len, const char *kind, const char *name, uint32_t a,
+		       uint32_t b, int hash)
+{
+	char *p = buf, *end = buf + len - 1;
+
+	p = put_str(p, end, kind);
+	p = put_str(p, end, name);
+	p = put_str(p, end, "_");
+	p = put_hex(p, end, a, !hash);
+	if (!hash) {
+		p = put_str(p, end, "_");
+		p = put_hex(p, end, b, 1);
+	}
+	*p = 0;
+}
+
+static void link_comment(char *buf, const char *name)
+{
+	char *p = put_str(buf, buf + MH_COMMENT_MAX - 1, "multihome ");
+
+	p = put_str(p, buf + MH_COMMENT_MAX - 1, name);
+	*p = 0;
+}
+
+static void mask_comment(char *buf, uint32_t ours)
+{
+	char *p = put_str(buf, buf + MH_COMMENT_MAX - 1, "multihome mask 0x");
+
+	p = put_hex(p, buf + MH_COMMENT_MAX - 1, ours, 0);
+	*p = 0;
+}
+
+/* FNV-1a over what a link's pin chain holds: its mark and its pins. */
+static uint32_t pins_hash(const struct mh_plan_link *l)
+{
+	uint32_t h = 2166136261u;
+	unsigned i;
+#define MIX(x) do { uint32_t v_ = (uint32_t)(x); int b_; \
+	for (b_ = 0; b_ < 4; b_++) { h ^= (v_ >> (8 * b_)) & 0xff; h *= 16777619u; } } while (0)
+	MIX(l->mark);
+	MIX(l->mask);
+	MIX(l->npins);
+	for (i = 0; i < l->npins; i++) {
+		const struct mh_pin *p = &l->pins[i];
+		MIX(p->proto);
+		MIX(p->dst_len);
+		MIX(p->port_lo);
+		MIX(p->port_hi);
+		MIX(p->dst);
+	}
+#undef MIX
+	return h;
+}
+
+/* ---- routing ---- */
+
+static void plan_rules(struct mh_plan *p)
+{
+	struct mh_routing *rt = &p->rt;
+	unsigned i;
+
+	if (!p->nlinks)
+		return;
+	rt->rules[rt->nrules++] = (struct mh_rule){ .prio = MH_PRIO_SUPPRESS, .table = RT_TABLE_MAIN,
+						    .suppress = 1, .owner = MH_NO_OWNER };
+	for (i = 0; i < p->nlinks; i++) {
+		const struct mh_plan_link *l = &p->links[i];
+		rt->rules[rt->nrules++] = (struct mh_rule){ .prio = l->priority, .table = l->table,
+							    .mark = l->mark, .mask = l->mask,
+							    .owner = (int)i };
+		rt->rules[rt->nrules++] = (struct mh_rule){ .prio = MH_PRIO_SOURCE_BASE + l->priority,
+							    .table = l->table, .src = l->local,
+							    .src_len = 32, .owner = (int)i };
+	}
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+	const struct mh_member *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void plan_routes(struct mh_plan *p)
+{
+	struct mh_routing *rt = &p->rt;
+	unsigned i;
+
+	for (i = 0; i < p->nlinks; i++) {
+		const struct mh_plan_link *l = &p->links[i];
+		rt->routes[rt->nroutes++] = (struct mh_route){
+			.table = l->table, .type = RTN_UNICAST, .oif = l->ifindex, .gw = l->gateway,
+			.owner = (int)i };
+		if (!l->weight)
+			continue;
+		if (rt->nexthops) {
+			rt->nhs[rt->nnhs++] = (struct mh_nexthop){ .id = mh_nh_id(l->slot),
+				.oif = l->ifindex, .gw = l->gateway, .owner = (int)i };
+			rt->group[rt->ngroup++] = (struct mh_member){ .id = mh_nh_id(l->slot),
+								      .weight = l->weight };
+		} else {
+			rt->hops[rt->nhops++] = (struct mh_hop){ .oif = l->ifindex, .gw = l->gateway,
+								 .weight = l->weight };
+		}
+	}
+	qsort(rt->group, rt->ngroup, sizeof *rt->group, member_cmp);
+	rt->has_group = rt->ngroup > 0;
+	if (rt->ngroup)
+		rt->routes[rt->nroutes++] = (struct mh_route){ .table = RT_TABLE_MAIN,
+			.type = RTN_UNICAST, .nhid = MH_NH_GROUP_ID, .owner = MH_NO_OWNER };
+	else if (rt->nhops)
+		rt->routes[rt->nroutes++] = (struct mh_route){ .table = RT_TABLE_MAIN,
+			.type = RTN_UNICAST, .hop0 = 0, .nhops = rt->nhops, .owner = MH_NO_OWNER };
+}
+
+/* ---- firewall ---- */
+
+static struct mh_fw_rule *fw_rule(struct mh_plan *p, uint8_t kind, int owner, const char *chain)
+{
+	struct mh_fw_rule *r = &p->fw.rules[p->fw.nrules++];
+
+	memset(r, 0, sizeof *r);
+	r->kind = kind;
+	r->owner = owner;
+	r->ours = p->fw.ours;
+	put_str(r->chain, r->chain + sizeof r->chain - 1, chain)[0] = 0;
+	if (owner >= 0)
+		link_comment(r->comment, p->links[owner].name);
+	else
+		put_str(r->comment, r->comment + MH_COMMENT_MAX - 1, "multihome")[0] = 0;
+	return r;
+}
+
+static void set_jump(struct mh_fw_rule *r, const char *target)
+{
+	put_str(r->jump, r->jump + sizeof r->jump - 1, target)[0] = 0;
+}
+
+/* iptables: chains MULTIHOME-PRE, -MARK (mangle) and -NAT (nat); see fw_iptc.c. */
+static void plan_iptc(struct mh_plan *p)
+{
+	unsigned i, j;
+
+	for (i = 0; i < p->nlinks; i++) {
+		if (p->links[i].reply_via_link)
+			fw_rule(p, MH_FW_INGRESS_CTMARK, (int)i, MH_IPT_PRE);
+		fw_rule(p, MH_FW_INGRESS_END, (int)i, MH_IPT_PRE);
+	}
+	set_jump(fw_rule(p, MH_FW_TO_EGRESS, MH_NO_OWNER, MH_IPT_PRE), MH_IPT_MARK);
+	fw_rule(p, MH_FW_RESTORE, MH_NO_OWNER, MH_IPT_MARK)->comment[0] = 0;
+	fw_rule(p, MH_FW_STOP_IF_MARKED, MH_NO_OWNER, MH_IPT_MARK)->comment[0] = 0;
+	for (i = 0; i < p->nlinks; i++)
+		for (j = 0; j < p->links[i].npins; j++) {
+			fw_rule(p, MH_FW_PIN, (int)i, MH_IPT_MARK)->pin = (int)j;
+			fw_rule(p, MH_FW_STOP_IF_MARKED, MH_NO_OWNER, MH_IPT_MARK)->comment[0] = 0;
+		}
+	for (i = 0; i < p->nlinks; i++)
+		if (p->links[i].nat != MH_NAT_OFF) {
+			fw_rule(p, MH_FW_NAT, (int)i, MH_IPT_NAT);
+			p->fw.want_nat = 1;
+		}
+	/* the jump into MULTIHOME-MARK carries no comment, as before */
+	for (i = 0; i < p->fw.nrules; i++)
+		if (p->fw.rules[i].kind == MH_FW_TO_EGRESS)
+			p->fw.rules[i].comment[0] = 0;
+}
+
+static struct mh_nft_chain *nft_chain(struct mh_plan *p, const char *name, int owner)
+{
+	struct mh_nft_chain *c = &p->fw.chains[p->fw.nchains++];
+
+	memset(c, 0, sizeof *c);
+	put_str(c->name, c->name + sizeof c->name - 1, name)[0] = 0;
+	c->owner = owner;
+	return c;
+}
+
+static void nft_base(struct mh_plan *p, const char *name, const char *type, uint32_t hook,
+		     int32_t prio)
+{
+	struct mh_nft_chain *c = nft_chain(p, name, MH_NO_OWNER);
+
+	c->base = 1;
+	c->type = type;
+	c->hook = hook;
+	c->prio = prio;
+}
+
+static struct mh_nft_elem *nft_elem(struct mh_plan *p, uint8_t set, const void *key, uint8_t klen,
+				    int owner)
+{
+	struct mh_nft_elem *e = &p->fw.elems[p->fw.nelems++];
+
+	memset(e, 0, sizeof *e);
+	e->set = set;
+	memcpy(e->key, key, klen);
+	e->klen = klen;
+	e->owner = owner;
+	link_comment(e->comment, p->links[owner].name);
+	return e;
+}
+
+/* in_|up_NAME_0xV_0xM_NAT: the NAT of the link too, so that the name alone
+ * says everything the link's four map elements hold */
+static void ingress_chain_name(const struct mh_plan_link *l, char *buf)
+{
+	char *p, *end = buf + MH_CHAIN_MAX - 1;
+
+	chain_name(buf, MH_CHAIN_MAX, l->reply_via_link ? "in_" : "up_", l->name, l->mark,
+		   l->mask, 0);
+	p = buf + strlen(buf);
+	if (l->nat == MH_NAT_SNAT) {
+		char a[INET_ADDRSTRLEN] = "";
+		inet_ntop(AF_INET, &l->local, a, sizeof a);
+		p = put_str(p, end, "_s");
+		p = put_str(p, end, a);
+	} else {
+		p = put_str(p, end, l->nat == MH_NAT_MASQUERADE ? "_m" : "_n");
+	}
+	*p = 0;
+}
+
+static void plan_nft_link(struct mh_plan *p, unsigned i)
+{
+	const struct mh_plan_link *l = &p->links[i];
+	char in[MH_CHAIN_MAX], rs[MH_CHAIN_MAX], pin[MH_CHAIN_MAX], key[IF_NAMESIZE] = "";
+	struct mh_nft_elem *e;
+	unsigned j;
+
+	ingress_chain_name(l, in);
+	chain_name(rs, sizeof rs, "rs_", l->name, l->mark, l->mask, 0);
+	memcpy(key, l->ifname, strnlen(l->ifname, sizeof key - 1));
+	nft_chain(p, in, (int)i);
+	if (l->reply_via_link)
+		fw_rule(p, MH_FW_INGRESS_CTMARK, (int)i, in);
+	nft_chain(p, rs, (int)i);
+	fw_rule(p, MH_FW_RESTORE_CHAIN, (int)i, rs);
+	if (l->npins) {
+		chain_name(pin, sizeof pin, "pin_", l->name, pins_hash(l), 0, 1);
+		nft_chain(p, pin, (int)i);
+		for (j = 0; j < l->npins; j++)
+			fw_rule(p, MH_FW_PIN, (int)i, pin)->pin = (int)j;
+	}
+	e = nft_elem(p, MH_SET_INGRESS, key, IF_NAMESIZE, (int)i);
+	memcpy(e->chain, in, sizeof in);
+	e = nft_elem(p, MH_SET_RESTORE, &l->mark, 4, (int)i);
+	memcpy(e->chain, rs, sizeof rs);
+	if (l->nat == MH_NAT_MASQUERADE)
+		nft_elem(p, MH_SET_MASQ, key, IF_NAMESIZE, (int)i);
+	else if (l->nat == MH_NAT_SNAT)
+		nft_elem(p, MH_SET_SNAT, key, IF_NAMESIZE, (int)i)->addr = l->local;
+}
+
+/* nftables: table ip multihome; see fw_nft.c for the shape and why. */
+static void plan_nft(struct mh_plan *p)
+{
+	unsigned i, first_link_rule;
+	char mc[MH_COMMENT_MAX];
+
+	nft_chain(p, MH_NFT_EGRESS, MH_NO_OWNER);
+	nft_base(p, "prerouting", "filter", NF_INET_PRE_ROUTING, -150);
+	nft_base(p, "output", "route", NF_INET_LOCAL_OUT, -150);
+	nft_base(p, "postrouting", "nat", NF_INET_POST_ROUTING, 100);
+	mask_comment(mc, p->fw.ours);
+	memcpy(fw_rule(p, MH_FW_MASK_CLEAR, MH_NO_OWNER, MH_NFT_EGRESS)->comment, mc, sizeof mc);
+	memcpy(fw_rule(p, MH_FW_RESTORE, MH_NO_OWNER, MH_NFT_EGRESS)->comment, mc, sizeof mc);
+	memcpy(fw_rule(p, MH_FW_STOP_IF_MARKED, MH_NO_OWNER, MH_NFT_EGRESS)->comment, mc, sizeof mc);
+	fw_rule(p, MH_FW_INGRESS_VMAP, MH_NO_OWNER, "prerouting");
+	set_jump(fw_rule(p, MH_FW_TO_EGRESS, MH_NO_OWNER, "prerouting"), MH_NFT_EGRESS);
+	set_jump(fw_rule(p, MH_FW_TO_EGRESS, MH_NO_OWNER, "output"), MH_NFT_EGRESS);
+	fw_rule(p, MH_FW_MASQ_SET, MH_NO_OWNER, "postrouting");
+	fw_rule(p, MH_FW_SNAT_MAP, MH_NO_OWNER, "postrouting");
+	first_link_rule = p->fw.nrules;
+	for (i = 0; i < p->nlinks; i++)
+		plan_nft_link(p, i);
+	/* the pin jumps of chain egress, by link priority */
+	for (i = first_link_rule; i < p->fw.nrules; i++) {
+		const struct mh_fw_rule *r = &p->fw.rules[i];
+		if (r->kind == MH_FW_PIN && r->pin == 0)
+			set_jump(fw_rule(p, MH_FW_PIN_JUMP, r->owner, MH_NFT_EGRESS), r->chain);
+	}
+}
+
+/* ---- the whole plan ---- */
+
+static int plan_alloc(struct mh_plan *p, unsigned n, unsigned npins)
+{
+	struct mh_routing *rt = &p->rt;
+	/* iptables: 2 per link + 3 + 2 per pin + 1 per link; nft: 9 + 2 per link + 2 per pin */
+	unsigned nrules = 3 * n + 12 + 2 * npins;
+
+	p->links = calloc(n ? n : 1, sizeof *p->links);
+	p->pins = calloc(npins ? npins : 1, sizeof *p->pins);
+	rt->rules = calloc(2 * n + 1, sizeof *rt->rules);
+	rt->routes = calloc(n + 1, sizeof *rt->routes);
+	rt->hops = calloc(n ? n : 1, sizeof *rt->hops);
+	rt->nhs = calloc(n ? n : 1, sizeof *rt->nhs);
+	rt->group = calloc(n ? n : 1, sizeof *rt->group);
+	p->fw.rules = calloc(nrules, sizeof *p->fw.rules);
+	p->fw.chains = calloc(3 * n + 4, sizeof *p->fw.chains);
+	p->fw.elems = calloc(4 * n + 1, sizeof *p->fw.elems);
+	if (!p->links || !p->pins || !rt->rules || !rt->routes || !rt->hops || !rt->nhs ||
+	    !rt->group || !p->fw.rules || !p->fw.chains || !p->fw.elems) {
+		mh_plan_free(p);
+		return -1;
+	}
+	return 0;
+}
+
+static void plan_link(struct mh_plan_link *pl, const struct mh_link *l, struct mh_pin *pins)
+{
+	const struct mh_config *c = &l->cfg;
+
+	memcpy(pl->name, c->name, sizeof pl->name);
+	memcpy(pl->ifname, l->ifname, sizeof pl->ifname);
+	pl->ifindex = l->ifindex;
+	pl->local = l->local;
+	pl->gateway = l->gateway;
+	pl->table = c->table;
+	pl->mark = c->mark;
+	pl->mask = c->mask;
+	pl->priority = c->priority;
+	pl->weight = c->weight;
+	pl->slot = l->slot;
+	pl->nat = c->nat;
+	pl->reply_via_link = c->reply_via_link;
+	pl->npins = c->npins;
+	memcpy(pins, c->pins, c->npins * sizeof *pins);
+	pl->pins = pins;
+}
+
+int mh_plan_build(const struct mh_plan_input *in, struct mh_plan *p)
+{
+	const struct mh_link **up;
+	unsigned i, n, npins = 0;
+
+	memset(p, 0, sizeof *p);
+	up = malloc((in->n ? in->n : 1) * sizeof *up);
+	if (!up)
+		return -1;
+	n = mh_plan_order(in->links, in->n, up);
+	for (i = 0; i < n; i++)
+		npins += up[i]->cfg.npins;
+	if (plan_alloc(p, n, npins) < 0) {
+		free(up);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		plan_link(&p->links[i], up[i], p->pins + p->npins);
+		p->npins += up[i]->cfg.npins;
+	}
+	p->nlinks = n;
+	free(up);
+
+	p->rt.nexthops = in->nexthops;
+	plan_rules(p);
+	plan_routes(p);
+	p->fw.backend = in->backend;
+	p->fw.ours = mh_mark_union(p->links, n);
+	p->fw.wanted = n > 0;
+	if (!n)
+		return 0;
+	if (in->backend == MH_FW_NFT) {
+		unsigned k;
+		plan_nft(p);
+		/* what the plan says is there, as a reader would say it */
+		p->fw.table = 1;
+		for (k = 0; k < MH_NSETS; k++)
+			p->fw.sets[k] = 1;
+	}
+	else
+		plan_iptc(p);
+	return 0;
+}
+
+void mh_routing_free(struct mh_routing *r)
+{
+	free(r->rules);
+	free(r->routes);
+	free(r->hops);
+	free(r->nhs);
+	free(r->group);
+	memset(r, 0, sizeof *r);
+}
+
+void mh_firewall_free(struct mh_firewall *f)
+{
+	unsigned i;
+
+	for (i = 0; f->rules && i < f->nrules; i++)
+		free(f->rules[i].text);
+	free(f->rules);
+	free(f->chains);
+	free(f->elems);
+	memset(f, 0, sizeof *f);
+}
+
+void mh_plan_free(struct mh_plan *p)
+{
+	free(p->links);
+	free(p->pins);
+	mh_routing_free(&p->rt);
+	mh_firewall_free(&p->fw);
+	memset(p, 0, sizeof *p);
+}

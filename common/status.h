@@ -1,0 +1,54 @@
+/* What multihome has in the kernel against what it should have: the API of
+ * multihomectl (and of anything else that wants to look).
+ *
+ * mh_status() builds the plan a `reapply` would install (the registry with
+ * links whose interface is gone taken as down, as reapply prunes them),
+ * reads the kernel with the same readers the writer uses, and diffs with the
+ * same diff: its operations are exactly what a `reapply` would send.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef MULTIHOME_STATUS_H
+#define MULTIHOME_STATUS_H
+
+#include "plan.h"
+
+/* One operation a reapply would send, in words. */
+struct mh_status_op {
+	int  owner;             /* the link it belongs to (index into mh_status.links), or -1 */
+	char action;            /* '+' add, '~' change, '-' delete */
+	const char *code;       /* "rules-missing", "stale-state", "hooks-missing" */
+	const char *area;       /* "routing" or "firewall" */
+	char what[200];
+};
+
+struct mh_status_if {
+	int index;
+	char name[IF_NAMESIZE];
+	unsigned flags;
+};
+
+struct mh_status {
+	struct mh_link *links;          /* the registry, sorted by name */
+	unsigned nlinks;
+	unsigned char *gone;            /* per link: up, but its interface is gone */
+	struct mh_plan plan;            /* what a reapply would install */
+	struct mh_routing kernel;       /* routing objects of ours the kernel holds */
+	struct mh_firewall fw;          /* the backend in use, as read */
+	enum mh_fw_backend backend;
+	char last_backend[16];          /* of the last event ("" unknown) */
+	int other_backend_holds;        /* the backend not in use holds something of ours */
+	struct mh_status_op *ops;
+	unsigned nops;
+	struct mh_status_if *ifs;
+	unsigned nifs;
+	char fw_err[MH_ERR_MAX];        /* the firewall could not be read */
+};
+
+/* 0, or -1 with ERR (the registry or rtnetlink could not be read). */
+int  mh_status(struct mh_status *st, char *err, size_t len);
+void mh_status_free(struct mh_status *st);
+
+/* The registry link a kernel object of the balanced route belongs to:
+ * a group member's nexthop id, or a multipath hop's interface. */
+const struct mh_link *mh_status_member_link(const struct mh_status *st, uint32_t nh_id, int oif);
+
+#endif
