@@ -237,23 +237,37 @@ static void render(const struct mh_plan *p, const struct mh_fw_rule *fr, struct 
 /* ---- comparing ---- */
 
 /* Does the kernel's entry K (in handle H) do what the rendered rule R does? */
+/* A match or target header: the kernel writes back only the name's string,
+ * not the rest of its field (that is whatever the reader's buffer held). */
+static int header_same(const struct xt_entry_match *k, const struct xt_entry_match *r)
+{
+	return k->u.match_size == r->u.match_size &&
+	       !strncmp(k->u.user.name, r->u.user.name, sizeof k->u.user.name) &&
+	       k->u.user.revision == r->u.user.revision &&
+	       !memcmp(k->data, r->data, r->u.match_size - sizeof *r);
+}
+
+/* Does the kernel's entry K (in handle H) do what the rendered rule R does? */
 static int entry_same(struct xtc_handle *h, const struct ipt_entry *k, const struct rb *r)
 {
 	const struct ipt_entry *e = &r->u.e;
-	const struct xt_entry_target *kt, *rt;
+	unsigned off;
 
 	if (memcmp(&k->ip, &e->ip, sizeof e->ip) || k->target_offset != e->target_offset ||
-	    k->next_offset != e->next_offset ||
-	    memcmp((const char *)k + sizeof *k, (const char *)e + sizeof *e,
-		   e->target_offset - sizeof *e))
+	    k->next_offset != e->next_offset)
 		return 0;
+	for (off = sizeof *e; off < e->target_offset;) {
+		const struct xt_entry_match *km = (const void *)((const char *)k + off);
+		const struct xt_entry_match *rm = (const void *)((const char *)e + off);
+		if (rm->u.match_size < sizeof *rm || !header_same(km, rm))
+			return 0;
+		off += rm->u.match_size;
+	}
 	if (r->target[0])
 		return !strcmp(iptc_get_target(k, h), r->target);
-	kt = (const void *)((const char *)k + k->target_offset);
-	rt = (const void *)((const char *)e + e->target_offset);
-	return kt->u.user.target_size == rt->u.user.target_size &&
-	       !strcmp(kt->u.user.name, rt->u.user.name) && kt->u.user.revision == rt->u.user.revision &&
-	       !memcmp(kt->data, rt->data, rt->u.user.target_size - sizeof *rt);
+	/* a target has the same header layout as a match */
+	return header_same((const void *)((const char *)k + k->target_offset),
+			   (const void *)((const char *)e + e->target_offset));
 }
 
 static const char *entry_comment(const struct ipt_entry *e)

@@ -94,6 +94,20 @@ char *mh_pin_format(const struct mh_pin *pin, char *buf, size_t len);
 /* Checks that need the whole config (after all options are read). */
 int mh_config_check(const struct mh_config *c, char *err, size_t errlen);
 
+/* OpenVPN plugin arguments.  WORDS (as OpenVPN hands them over, after the
+ * plugin's path) are joined into KEY=VALUE arguments (a word without '='
+ * continues the previous one: OpenVPN splits an unquoted "pin=tcp port 25"
+ * at its blanks), each applied with mh_config_set, then mh_config_check.
+ * LIST (may be NULL) receives them as NUL-terminated "key=value" strings
+ * (LISTLEN bytes at most; *USED bytes, *NLIST strings): the form the root
+ * helper is sent, read back by mh_config_from_list.  0, or -1 with ERR
+ * naming the argument. */
+#define MH_ARG_MAX 2048         /* one KEY=VALUE argument */
+int mh_config_from_args(struct mh_config *c, const char *const *words, int nwords, char *list,
+			size_t listlen, size_t *used, unsigned *nlist, char *err, size_t errlen);
+int mh_config_from_list(struct mh_config *c, const char *list, size_t size, unsigned nlist,
+			char *err, size_t errlen);
+
 /* Resolve a table name from /etc/iproute2/rt_tables and rt_tables.d/ (or a
  * number).  ROOT prefixes the path (NULL = "").  Returns 0 / -1. */
 int mh_table_lookup(const char *root, const char *text, uint32_t *table);

@@ -421,3 +421,78 @@ int mh_config_check(const struct mh_config *c, char *err, size_t errlen)
 		return fail(err, errlen, "bad priority %u", c->priority);
 	return 0;
 }
+
+/* ---- OpenVPN plugin arguments ---- */
+
+static const char args_keys[] = "keys: name table mark priority weight nat reply-via-link pin";
+
+/* One KEY=VALUE argument applied to C. */
+static int apply_arg(struct mh_config *c, const char *arg, char *err, size_t errlen)
+{
+	char key[64], pe[MH_ERR_MAX];
+	const char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof key)
+		return fail(err, errlen, "plugin argument '%.80s': expected KEY=VALUE (e.g. table=103); %s",
+			    arg, args_keys);
+	memcpy(key, arg, (size_t)(eq - arg));
+	key[eq - arg] = 0;
+	if (mh_config_set(c, key, eq + 1, key, pe, sizeof pe))
+		return fail(err, errlen, "plugin argument '%.80s': %s", arg, pe);
+	return 0;
+}
+
+int mh_config_from_args(struct mh_config *c, const char *const *words, int nwords, char *list,
+			size_t listlen, size_t *used, unsigned *nlist, char *err, size_t errlen)
+{
+	char arg[MH_ARG_MAX], pe[MH_ERR_MAX];
+	int i = 0;
+
+	mh_config_init(c);
+	if (used)
+		*used = 0;
+	if (nlist)
+		*nlist = 0;
+	while (i < nwords && words[i]) {
+		size_t n = (size_t)snprintf(arg, sizeof arg, "%s", words[i++]);
+		/* OpenVPN re-splits a lone plugin argument at blanks: a word without
+		 * '=' continues the previous KEY=VALUE */
+		if (strchr(arg, '='))
+			while (i < nwords && words[i] && !strchr(words[i], '=') && n < sizeof arg)
+				n += (size_t)snprintf(arg + n, sizeof arg - n, " %s", words[i++]);
+		if (n >= sizeof arg)
+			return fail(err, errlen, "plugin argument '%.80s': too long (%d bytes at most)",
+				    arg, MH_ARG_MAX - 1);
+		if (apply_arg(c, arg, err, errlen) < 0)
+			return -1;
+		if (list) {
+			if (*used + n + 1 > listlen)
+				return fail(err, errlen, "plugin argument '%.80s': the arguments are too long "
+					    "(%zu bytes at most)", arg, listlen);
+			memcpy(list + *used, arg, n + 1);
+			*used += n + 1;
+			(*nlist)++;
+		}
+	}
+	if (mh_config_check(c, pe, sizeof pe))
+		return fail(err, errlen, "plugin arguments: %s", pe);
+	return 0;
+}
+
+int mh_config_from_list(struct mh_config *c, const char *list, size_t size, unsigned nlist,
+			char *err, size_t errlen)
+{
+	size_t at = 0;
+	unsigned i;
+
+	mh_config_init(c);
+	for (i = 0; i < nlist; i++) {
+		size_t n = at < size ? strnlen(list + at, size - at) : 0;
+		if (at >= size || at + n >= size)
+			return fail(err, errlen, "malformed argument list");
+		if (apply_arg(c, list + at, err, errlen) < 0)
+			return -1;
+		at += n + 1;
+	}
+	return mh_config_check(c, err, errlen);
+}

@@ -52,27 +52,7 @@ int mho_ifname_ok(const char *s)
 int mho_args_parse(const char *args, size_t size, uint32_t nargs,
 		   struct mh_config *c, char *err, size_t errlen)
 {
-	char kv[MHO_ARGS_MAX];
-	size_t at = 0;
-	uint32_t i;
-
-	mh_config_init(c);
-	for (i = 0; i < nargs; i++) {
-		size_t n = strnlen(args + at, size - at);
-		char *eq;
-
-		if (at + n >= size)
-			return fail(err, errlen, "malformed argument list");
-		memcpy(kv, args + at, n + 1);
-		at += n + 1;
-		eq = strchr(kv, '=');
-		if (!eq || eq == kv)
-			return fail(err, errlen, "bad plugin argument '%.64s' (KEY=VALUE, e.g. table=103)", kv);
-		*eq = 0;
-		if (mh_config_set(c, kv, eq + 1, kv, err, errlen))
-			return -1;
-	}
-	return mh_config_check(c, err, errlen);
+	return mh_config_from_list(c, args, size, nargs, err, errlen);
 }
 
 /* Everything about a request that can be checked without the kernel. */

@@ -75,63 +75,16 @@ static const char *env_get(const char *envp[], const char *name)
 
 /* ---- open: the arguments ---- */
 
-static int args_add(struct plugin *p, const char *kv)
-{
-	size_t n = strlen(kv) + 1;
-
-	if (p->args_len + n > sizeof p->args)
-		return -1;
-	memcpy(p->args + p->args_len, kv, n);
-	p->args_len += n;
-	p->nargs++;
-	return 0;
-}
-
-/* OpenVPN re-splits a lone plugin argument at blanks (make_arg_array with
- * one parameter): `plugin x.so "pin=tcp 198.51.100.0/24 port 22"` arrives as
- * four words.  A word without '=' continues the previous KEY=VALUE. */
-static int arg_next(const char **argv, int *i, char *out, size_t len)
-{
-	size_t n;
-
-	if (!argv || !argv[*i])
-		return 0;
-	n = (size_t)snprintf(out, len, "%s", argv[(*i)++]);
-	if (!strchr(out, '='))
-		return n < len ? 1 : -1;
-	while (argv[*i] && !strchr(argv[*i], '=') && n < len)
-		n += (size_t)snprintf(out + n, len - n, " %s", argv[(*i)++]);
-	return n < len ? 1 : -1;
-}
-
 static int args_parse(struct plugin *p, const char **argv)
 {
-	char err[MH_ERR_MAX], key[64], arg[MHO_ARGS_MAX / 2];
-	const char *eq;
-	int i = 1, r;
+	char err[MH_ERR_MAX];
+	int n = 0;
 
-	mh_config_init(&p->cfg);
-	while ((r = arg_next(argv, &i, arg, sizeof arg)) != 0) {
-		eq = strchr(arg, '=');
-		if (r < 0 || !eq || eq == arg || (size_t)(eq - arg) >= sizeof key) {
-			say(MH_LOG_ERR, "plugin argument '%.80s': expected KEY=VALUE (e.g. table=103); keys: name table mark priority weight nat reply-via-link pin",
-			    arg);
-			return -1;
-		}
-		memcpy(key, arg, (size_t)(eq - arg));
-		key[eq - arg] = 0;
-		if (mh_config_set(&p->cfg, key, eq + 1, key, err, sizeof err)) {
-			say(MH_LOG_ERR, "plugin argument '%.80s': %s", arg, err);
-			return -1;
-		}
-		if (args_add(p, arg)) {
-			say(MH_LOG_ERR, "plugin argument '%.80s': the arguments are too long (%d bytes at most)",
-			    arg, MHO_ARGS_MAX);
-			return -1;
-		}
-	}
-	if (mh_config_check(&p->cfg, err, sizeof err)) {
-		say(MH_LOG_ERR, "plugin arguments: %s", err);
+	while (argv && argv[0] && argv[n + 1])
+		n++;
+	if (mh_config_from_args(&p->cfg, argv ? argv + 1 : NULL, n, p->args, sizeof p->args,
+				&p->args_len, &p->nargs, err, sizeof err) < 0) {
+		say(MH_LOG_ERR, "%s", err);
 		return -1;
 	}
 	return 0;

@@ -14,7 +14,6 @@
 
 #define WORD_MAX 1024           /* pppd's MAXWORDLEN */
 #define ARGS_MAX 64
-#define OVPN_ARG_MAX 2048     /* the plugin's MHO_ARGS_MAX / 2 */
 
 static const char *base_name(const char *path)
 {
@@ -333,11 +332,11 @@ static int split_line(char *line, char **argv, int max)
 
 static int check_openvpn(const char *file, FILE *f)
 {
-	char buf[4096], *argv[ARGS_MAX], err[MH_ERR_MAX], msg[MH_ERR_MAX + 128];
+	char buf[4096], *argv[ARGS_MAX], err[MH_ERR_MAX];
 	int line = 0, plugins = 0, redirect = 0, escape_hatch = 0;
 
 	while (fgets(buf, sizeof buf, f)) {
-		int n, i, bad = 0;
+		int n, bad = 0;
 		struct mh_config cfg;
 		const char *opt;
 
@@ -368,37 +367,10 @@ static int check_openvpn(const char *file, FILE *f)
 		if (strcmp(base_name(argv[1]), "multihome-openvpn.so"))
 			continue;
 		plugins++;
-		/* the plugin's own argument parsing (args_parse), message for message:
-		 * a word without '=' continues the previous KEY=VALUE (OpenVPN split
-		 * an unquoted "pin=tcp port 25" at its blanks) */
-		mh_config_init(&cfg);
-		for (i = 2; i < n && !bad;) {
-			char key[64], arg[OVPN_ARG_MAX];
-			size_t len = (size_t)snprintf(arg, sizeof arg, "%s", argv[i++]);
-			char *eq;
-			if (strchr(arg, '='))
-				while (i < n && !strchr(argv[i], '=') && len < sizeof arg)
-					len += (size_t)snprintf(arg + len, sizeof arg - len, " %s", argv[i++]);
-			eq = strchr(arg, '=');
-			if (len >= sizeof arg || !eq || eq == arg || (size_t)(eq - arg) >= sizeof key) {
-				snprintf(msg, sizeof msg, "plugin argument '%.80s': expected KEY=VALUE "
-					 "(e.g. table=103); keys: name table mark priority weight nat "
-					 "reply-via-link pin", arg);
-				say_err(file, line, msg);
-				bad = 1;
-				continue;
-			}
-			memcpy(key, arg, (size_t)(eq - arg));
-			key[eq - arg] = 0;
-			if (mh_config_set(&cfg, key, eq + 1, key, err, sizeof err)) {
-				snprintf(msg, sizeof msg, "plugin argument '%.80s': %s", arg, err);
-				say_err(file, line, msg);
-				bad = 1;
-			}
-		}
-		if (!bad && mh_config_check(&cfg, err, sizeof err)) {
-			snprintf(msg, sizeof msg, "plugin arguments: %s", err);
-			say_err(file, line, msg);
+		/* the plugin's own argument parsing, message for message */
+		if (mh_config_from_args(&cfg, (const char *const *)argv + 2, n - 2, NULL, 0, NULL, NULL,
+					err, sizeof err) < 0) {
+			say_err(file, line, err);
 			bad = 1;
 		}
 		if (!bad) {

@@ -51,11 +51,12 @@ KEYS=$(sed -n '/^int mh_config_set(/,/^}/p' "$TOP/common/options.c" |
 	grep -o '!strcmp(key, "[a-z-]*")' | sed 's/.*"\(.*\)".*/\1/' | sort -u)
 PPPD_OPTS=$(grep -o '^[[:space:]]*MH_OPTION("[a-z-]*"\|\.name = "[a-z-]*"' \
 	"$TOP/pppd-plugin/multihome.c" | sed 's/.*"\(.*\)".*/\1/' | sort -u)
-CMDS=$(sed -n '/^int main(/,/^}/p' "$TOP/tools/multihomectl.c" |
-	grep -o 'strcmp(cmd, "[a-z]*")' | sed 's/.*"\(.*\)".*/\1/' | sort -u)
-FLAGS=$(sed -n '/^int main(/,/^}/p' "$TOP/tools/multihomectl.c" |
-	grep -o '"--[a-z]*' | tr -d '"' | grep -vx -- '--help' | sort -u)
-CODES=$(grep -o '\bwarn("[a-z-]*"' "$TOP/tools/multihomectl.c" | sed 's/.*"\(.*\)"/\1/' | sort -u)
+# the subcommand table of tools/multihomectl.c, the flags and warning codes of tools/*.c
+CMDS=$(sed -n '/^} commands\[\] = {/,/^};/p;/ commands\[\] = {/,/^};/p' "$TOP/tools/multihomectl.c" |
+	grep -o '{ "[a-z]*",' | sed 's/.*"\(.*\)".*/\1/' | grep -vx help | sort -u)
+FLAGS=$(grep -ho 'strcmp(argv\[i\], "--[a-z]*"' "$TOP"/tools/*.c | grep -o -- '--[a-z]*' |
+	grep -vx -- '--help' | sort -u)
+CODES=$(grep -ho '\bwarn("[a-z-]*"' "$TOP"/tools/*.c | sed 's/.*"\(.*\)"/\1/' | sort -u)
 
 if [ -z "$KEYS" ] || [ -z "$PPPD_OPTS" ] || [ -z "$CMDS" ]; then
 	not_ok "docs: the option keys, pppd options and subcommands are found in the code" \
