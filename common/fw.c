@@ -152,3 +152,29 @@ int mh_fw_apply(struct mh_plan *before, struct mh_plan *after, int full, char *e
 	}
 	return 0;
 }
+
+struct mh_fw_op *mh_fw_op_push(struct mh_fw_ops *ops, uint8_t action, uint8_t kind, int owner)
+{
+	struct mh_fw_op *o;
+
+	if (ops->n == ops->cap) {
+		unsigned cap = ops->cap ? 2 * ops->cap : 32;
+		struct mh_fw_op *v = realloc(ops->v, cap * sizeof *v);
+		if (!v)
+			return NULL;
+		ops->v = v;
+		ops->cap = cap;
+	}
+	o = &ops->v[ops->n++];
+	memset(o, 0, sizeof *o);
+	o->action = action;
+	o->kind = kind;
+	o->owner = owner;
+	return o;
+}
+
+void mh_fw_ops_free(struct mh_fw_ops *ops)
+{
+	free(ops->v);
+	memset(ops, 0, sizeof *ops);
+}

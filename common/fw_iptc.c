@@ -401,23 +401,7 @@ struct iptc_diff {
 
 static struct mh_fw_op *op(struct iptc_diff *d, uint8_t action, uint8_t kind, int owner)
 {
-	struct mh_fw_ops *ops = d->ops;
-	struct mh_fw_op *o;
-
-	if (ops->n == ops->cap) {
-		unsigned cap = ops->cap ? 2 * ops->cap : 32;
-		struct mh_fw_op *v = realloc(ops->v, cap * sizeof *v);
-		if (!v)
-			return NULL;
-		ops->v = v;
-		ops->cap = cap;
-	}
-	o = &ops->v[ops->n++];
-	memset(o, 0, sizeof *o);
-	o->action = action;
-	o->kind = kind;
-	o->owner = owner;
-	return o;
+	return mh_fw_op_push(d->ops, action, kind, owner);
 }
 
 static int chain_table(const char *chain)

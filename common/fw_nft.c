@@ -785,23 +785,7 @@ struct nft_diff {
 
 static struct mh_fw_op *op(struct nft_diff *d, uint8_t action, uint8_t kind, int owner)
 {
-	struct mh_fw_ops *ops = d->ops;
-	struct mh_fw_op *o;
-
-	if (ops->n == ops->cap) {
-		unsigned cap = ops->cap ? 2 * ops->cap : 32;
-		struct mh_fw_op *v = realloc(ops->v, cap * sizeof *v);
-		if (!v)
-			return NULL;
-		ops->v = v;
-		ops->cap = cap;
-	}
-	o = &ops->v[ops->n++];
-	memset(o, 0, sizeof *o);
-	o->action = action;
-	o->kind = kind;
-	o->owner = owner;
-	return o;
+	return mh_fw_op_push(d->ops, action, kind, owner);
 }
 
 static int table_part(struct nft_diff *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1107,12 +1091,6 @@ static int nft_diff(struct nft_diff *d)
 		d->egress_differs = egress_differs(d);
 	}
 	return diff_chain_deletes(d);
-}
-
-void mh_fw_ops_free(struct mh_fw_ops *ops)
-{
-	free(ops->v);
-	memset(ops, 0, sizeof *ops);
 }
 
 /* ---- the writer ---- */

@@ -84,6 +84,8 @@ void mh_fw_iptc_status_done(void);
 int mh_fw_nft_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_firewall *have,
 		     char *err, size_t len);
 void mh_fw_ops_free(struct mh_fw_ops *ops);
+/* A new operation at the end of OPS (NULL: out of memory). */
+struct mh_fw_op *mh_fw_op_push(struct mh_fw_ops *ops, uint8_t action, uint8_t kind, int owner);
 
 /* The environment, as far as it may be trusted (secure_getenv; nothing when
  * the host process said its caller is not privileged). */
