@@ -195,7 +195,7 @@ static int batch_commit(struct batch *b, char *err, size_t len)
 	while ((r = recv(mnl_socket_get_fd(b->nl->sock), rbuf, sizeof rbuf, MSG_DONTWAIT)) > 0) {
 		const struct nlmsghdr *h = (const struct nlmsghdr *)rbuf;
 		int left = (int)r;
-		for (; mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
+		for (; mh_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
 			const char *ext;
 			unsigned idx = h->nlmsg_seq - b->first_seq;
@@ -1510,4 +1510,25 @@ int mh_fw_nft_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_fire
 		rc = -1;
 	}
 	return rc;
+}
+
+int mh_fw_nft_diff(struct mh_plan *want, struct mh_firewall *have, int full, struct mh_fw_ops *ops)
+{
+	struct nft_diff d = { .want = want, .have = have, .full = full, .ops = ops };
+
+	if (nft_diff(&d) < 0)
+		return -1;
+	return d.egress_differs;
+}
+
+const char *mh_fw_nft_rule_text(struct mh_plan *p, struct mh_fw_rule *r)
+{
+	return r->kind == 0xff ? (r->text ? r->text : "") : want_text(p, r);
+}
+
+int mh_fw_nft_parse_elems(const struct nlmsghdr *h, unsigned set, struct mh_firewall *f)
+{
+	struct nft_read rd = { .f = f, .cap_elems = f->nelems, .set = (int)set };
+
+	return elems_cb(h, &rd) == MNL_CB_ERROR ? -1 : 0;
 }

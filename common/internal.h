@@ -43,6 +43,11 @@ int  mh_rt_read(struct mh_nl *nl, int no_nexthops, struct mh_routing *rt, char *
 /* WANT and HAVE are sorted in place. */
 int  mh_rt_diff(struct mh_routing *want, struct mh_routing *have, const struct mh_rt_diff_args *a,
 		struct mh_rt_ops *ops);
+/* One rule, route or nexthop message of ours (an answer, or with REQUESTS
+ * a request, delete included) added to RT: 0 / -1 malformed or no memory. */
+int  mh_rt_parse(const struct nlmsghdr *h, int requests, struct mh_routing *rt);
+void mh_rt_build(struct mh_nl_batch *b, const struct mh_routing *want, const struct mh_rt_ops *ops,
+		 int by_table);
 int  mh_rt_send(struct mh_nl *nl, const struct mh_routing *want, const struct mh_rt_ops *ops,
 		int by_table, unsigned *sent, char *err, size_t len);
 void mh_rt_ops_free(struct mh_rt_ops *ops);
@@ -81,6 +86,12 @@ int mh_fw_nft_apply(struct mh_plan *want, struct mh_plan *before, int full, char
 int mh_fw_iptc_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_firewall *have,
 		      char *err, size_t len);
 void mh_fw_iptc_status_done(void);
+/* The diff alone (pure: tests, the fuzzer); FULL: HAVE was read from the kernel. */
+int mh_fw_nft_diff(struct mh_plan *want, struct mh_firewall *have, int full, struct mh_fw_ops *ops);
+/* A rule's expressions as compared (the plan's rendered, or the kernel's). */
+const char *mh_fw_nft_rule_text(struct mh_plan *p, struct mh_fw_rule *r);
+/* An element dump answer (NFT_MSG_NEWSETELEM) of set SET into F. */
+int mh_fw_nft_parse_elems(const struct nlmsghdr *h, unsigned set, struct mh_firewall *f);
 int mh_fw_nft_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_firewall *have,
 		     char *err, size_t len);
 void mh_fw_ops_free(struct mh_fw_ops *ops);

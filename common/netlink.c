@@ -54,6 +54,28 @@ void mh_nl_close(struct mh_nl *nl)
 	nl->sock = NULL;
 }
 
+int mh_nlmsg_ok(const struct nlmsghdr *h, int len)
+{
+	/* libmnl 1.0.4 compares the length as an int: 0xfffffff0 passes */
+	return len >= (int)sizeof(struct nlmsghdr) && h->nlmsg_len >= sizeof(struct nlmsghdr) &&
+	       h->nlmsg_len <= (unsigned)len;
+}
+
+/* Every message of BUF whole and in bounds (before libmnl walks it). */
+static int buffer_ok(const void *buf, size_t size)
+{
+	const struct nlmsghdr *h = buf;
+	int len = (int)size;
+
+	while (len > 0) {
+		if (!mh_nlmsg_ok(h, len))
+			return 0;
+		len -= (int)MNL_ALIGN(h->nlmsg_len);
+		h = (const struct nlmsghdr *)((const char *)h + MNL_ALIGN(h->nlmsg_len));
+	}
+	return 1;
+}
+
 /* One attempt: -1 with errno EINTR when the dump was interrupted. */
 static int query_once(struct mh_nl *nl, struct nlmsghdr *req, mnl_cb_t cb, void *data)
 {
@@ -67,6 +89,10 @@ static int query_once(struct mh_nl *nl, struct nlmsghdr *req, mnl_cb_t cb, void 
 		ssize_t r = mnl_socket_recvfrom(nl->sock, buf, sizeof buf);
 		if (r < 0)
 			return -1;
+		if (!buffer_ok(buf, (size_t)r)) {
+			errno = EBADMSG;
+			return -1;
+		}
 		rc = mnl_cb_run(buf, (size_t)r, req->nlmsg_seq, nl->portid, cb, data);
 	} while (rc == MNL_CB_OK && (req->nlmsg_flags & NLM_F_DUMP));
 	return rc < 0 ? -1 : 0;
@@ -195,11 +221,13 @@ void mh_nl_batch_free(struct mh_nl_batch *b)
 
 static int batch_room(struct mh_nl_batch *b)
 {
-	if (!b->buf) {
-		b->buf = malloc(BATCH_CHUNK + 8192);
-		if (!b->buf)
+	if (!b->buf || b->cap - b->used < 8192) {
+		size_t cap = b->cap ? 2 * b->cap : BATCH_CHUNK + 8192;
+		char *p = realloc(b->buf, cap);
+		if (!p)
 			return -1;
-		b->cap = BATCH_CHUNK + 8192;
+		b->buf = p;
+		b->cap = cap;
 	}
 	if (b->n >= b->info_cap) {
 		unsigned cap = b->info_cap ? 2 * b->info_cap : 64;
@@ -217,8 +245,8 @@ struct nlmsghdr *mh_nl_batch_msg(struct mh_nl_batch *b, uint16_t type, uint16_t 
 {
 	struct nlmsghdr *h;
 
-	if (b->used > BATCH_CHUNK - 4096)
-		mh_nl_batch_flush(b);
+	if (b->nl && b->used > BATCH_CHUNK - 4096)
+		mh_nl_batch_flush(b);   /* no socket (a dry run): the batch just grows */
 	if (batch_room(b) < 0) {
 		if (!b->err) {
 			b->err = ENOMEM;
@@ -229,7 +257,7 @@ struct nlmsghdr *mh_nl_batch_msg(struct mh_nl_batch *b, uint16_t type, uint16_t 
 	h = mnl_nlmsg_put_header(b->buf + b->used);
 	h->nlmsg_type = type;
 	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-	h->nlmsg_seq = ++b->nl->seq;
+	h->nlmsg_seq = b->nl ? ++b->nl->seq : b->n + 1;
 	if (!b->n)
 		b->first_seq = h->nlmsg_seq;
 	b->info[b->n].ok_errno = ok_errno;
@@ -296,7 +324,7 @@ int mh_nl_batch_flush(struct mh_nl_batch *b)
 			batch_error(b, "netlink receive", errno, NULL);
 			break;
 		}
-		for (; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len))
+		for (; mh_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len))
 			acked += (unsigned)batch_ack(b, h);
 	}
 out:

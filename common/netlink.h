@@ -34,6 +34,10 @@ void mh_nl_close(struct mh_nl *nl);
 int mh_nl_query(struct mh_nl *nl, struct nlmsghdr *req, mnl_cb_t cb, void *data,
 		void (*reset)(void *data));
 
+/* mnl_nlmsg_ok, with the length compared unsigned: use it to walk anything
+ * received. */
+int mh_nlmsg_ok(const struct nlmsghdr *h, int len);
+
 /* Validated attributes: TB[type] for every attribute of H after HDRLEN bytes
  * whose type is at most MAX and has a type in POLICY (MNL_TYPE_UNSPEC: not
  * wanted, skipped).  -1 (errno EINVAL) when a wanted one is malformed. */
@@ -68,6 +72,7 @@ struct mh_nl_batch {
 	const char *exists_msg; /* the message for exists_means */
 };
 
+/* NL NULL: a dry batch, built and never sent (tests, the fuzzer). */
 void mh_nl_batch_init(struct mh_nl_batch *b, struct mh_nl *nl);
 void mh_nl_batch_free(struct mh_nl_batch *b);
 /* Start a message (NLM_F_REQUEST | NLM_F_ACK | FLAGS); NULL on out of memory. */

@@ -33,7 +33,8 @@ unsigned mh_plan_order(const struct mh_link *links, unsigned n, const struct mh_
 	for (i = 0; i < n; i++)
 		if (links[i].up)
 			out[k++] = &links[i];
-	qsort(out, k, sizeof *out, link_order);
+	if (k)
+		qsort(out, k, sizeof *out, link_order);
 	return k;
 }
 

@@ -25,7 +25,14 @@ struct rt_read {
 	struct mh_routing *rt;
 	unsigned cap_rules, cap_routes, cap_hops, cap_nhs, cap_group;
 	int nomem;
+	int requests;           /* requests too (RTM_DEL*), not only answers */
 };
+
+/* An answer of TYPE, or (reading requests) its delete. */
+static int wanted_type(const struct rt_read *rd, uint16_t got, uint16_t type)
+{
+	return got == type || (rd->requests && got == type + 1);
+}
 
 #define GROW(rd, arr, n, cap) \
 	((n) < (cap) || grow((void **)&(arr), &(cap), sizeof *(arr)) == 0 ? 0 : ((rd)->nomem = 1, -1))
@@ -55,8 +62,10 @@ static int rule_cb(const struct nlmsghdr *h, void *data)
 	const struct nlattr *tb[FRA_MAX + 1];
 	struct mh_rule r = { .owner = MH_NO_OWNER };
 
-	if (h->nlmsg_type != RTM_NEWRULE || mh_nl_attrs(h, sizeof *frh, rule_policy, FRA_MAX, tb) < 0)
-		return h->nlmsg_type == RTM_NEWRULE ? MNL_CB_ERROR : MNL_CB_OK;
+	if (!wanted_type(rd, h->nlmsg_type, RTM_NEWRULE))
+		return MNL_CB_OK;
+	if (mh_nl_attrs(h, sizeof *frh, rule_policy, FRA_MAX, tb) < 0)
+		return MNL_CB_ERROR;
 	if (frh->family != AF_INET || !tb[FRA_PROTOCOL] ||
 	    mnl_attr_get_u8(tb[FRA_PROTOCOL]) != MH_RT_PROTO)
 		return MNL_CB_OK;
@@ -115,7 +124,7 @@ static int route_cb(const struct nlmsghdr *h, void *data)
 	const struct nlattr *tb[RTA_MAX + 1];
 	struct mh_route r = { .owner = MH_NO_OWNER };
 
-	if (h->nlmsg_type != RTM_NEWROUTE)
+	if (!wanted_type(rd, h->nlmsg_type, RTM_NEWROUTE))
 		return MNL_CB_OK;
 	if (mh_nl_attrs(h, sizeof *rtm, route_policy, RTA_MAX, tb) < 0)
 		return MNL_CB_ERROR;
@@ -169,11 +178,12 @@ static int nh_cb(const struct nlmsghdr *h, void *data)
 	const struct nlattr *tb[NHA_MAX + 1];
 	struct mh_nexthop n = { .owner = MH_NO_OWNER };
 
-	if (h->nlmsg_type != RTM_NEWNEXTHOP)
+	if (!wanted_type(rd, h->nlmsg_type, RTM_NEWNEXTHOP))
 		return MNL_CB_OK;
 	if (mh_nl_attrs(h, sizeof *nhm, nh_policy, NHA_MAX, tb) < 0 || !tb[NHA_ID])
 		return MNL_CB_ERROR;
-	if (nhm->nh_protocol != MH_RT_PROTO)
+	/* a delete request names the id only */
+	if (nhm->nh_protocol != MH_RT_PROTO && h->nlmsg_type == RTM_NEWNEXTHOP)
 		return MNL_CB_OK;
 	n.id = mnl_attr_get_u32(tb[NHA_ID]);
 	n.oif = tb[NHA_OIF] ? (int)mnl_attr_get_u32(tb[NHA_OIF]) : 0;
@@ -200,6 +210,26 @@ static void reset_nhs(void *d)
 	rd->rt->nnhs = 0;
 	rd->rt->ngroup = 0;
 	rd->rt->has_group = 0;
+}
+
+static int any_cb(const struct nlmsghdr *h, void *data)
+{
+	switch (h->nlmsg_type) {
+	case RTM_NEWRULE: case RTM_DELRULE: return rule_cb(h, data);
+	case RTM_NEWROUTE: case RTM_DELROUTE: return route_cb(h, data);
+	case RTM_NEWNEXTHOP: case RTM_DELNEXTHOP: return nh_cb(h, data);
+	default: return MNL_CB_OK;
+	}
+}
+
+int mh_rt_parse(const struct nlmsghdr *h, int requests, struct mh_routing *rt)
+{
+	struct rt_read rd = { .rt = rt, .cap_rules = rt->nrules, .cap_routes = rt->nroutes,
+			      .cap_hops = rt->nhops, .cap_nhs = rt->nnhs, .cap_group = rt->ngroup,
+			      .requests = requests };
+	int rc = any_cb(h, &rd);
+
+	return rc == MNL_CB_ERROR || rd.nomem ? -1 : 0;
 }
 
 static int dump(struct mh_nl *nl, uint16_t type, const void *hdr, size_t hlen, mnl_cb_t cb,
@@ -360,12 +390,25 @@ static int member_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* qsort and bsearch want a base even for no elements */
+static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n)
+		qsort(base, n, size, cmp);
+}
+
+static void *find(const void *key, const void *base, size_t n, size_t size,
+		  int (*cmp)(const void *, const void *))
+{
+	return n ? bsearch(key, base, n, size, cmp) : NULL;
+}
+
 static void sort_routing(struct mh_routing *r)
 {
-	qsort(r->rules, r->nrules, sizeof *r->rules, rule_cmp);
-	qsort(r->routes, r->nroutes, sizeof *r->routes, route_key_cmp);
-	qsort(r->nhs, r->nnhs, sizeof *r->nhs, nh_cmp);
-	qsort(r->group, r->ngroup, sizeof *r->group, member_cmp);
+	sort(r->rules, r->nrules, sizeof *r->rules, rule_cmp);
+	sort(r->routes, r->nroutes, sizeof *r->routes, route_key_cmp);
+	sort(r->nhs, r->nnhs, sizeof *r->nhs, nh_cmp);
+	sort(r->group, r->ngroup, sizeof *r->group, member_cmp);
 }
 
 static int is_main_default(const struct mh_route *r)
@@ -402,7 +445,7 @@ static int diff_nexthops(const struct mh_routing *want, const struct mh_routing 
 
 	for (i = 0; i < want->nnhs; i++) {
 		const struct mh_nexthop *w = &want->nhs[i];
-		const struct mh_nexthop *h = bsearch(w, have->nhs, have->nnhs, sizeof *w, nh_cmp);
+		const struct mh_nexthop *h = find(w, have->nhs, have->nnhs, sizeof *w, nh_cmp);
 		if (h && h->oif == w->oif && h->gw == w->gw && !(a->touched >= 0 && w->owner == a->touched))
 			continue;
 		if (op_add(ops, h ? MH_OP_REPLACE : MH_OP_ADD, MH_RT_NEXTHOP, w, w->owner) < 0)
@@ -472,7 +515,7 @@ static int diff_rules(const struct mh_routing *want, const struct mh_routing *ha
  * stays (or, when none does, the first: the replace in 1. rewrites it). */
 static int route_unwanted(const struct mh_routing *want, const struct mh_routing *have, unsigned i)
 {
-	const struct mh_route *w = bsearch(&have->routes[i], want->routes, want->nroutes,
+	const struct mh_route *w = find(&have->routes[i], want->routes, want->nroutes,
 					   sizeof *w, route_key_cmp);
 	unsigned lo, hi, k;
 
@@ -500,7 +543,7 @@ static int diff_deletes(const struct mh_routing *want, const struct mh_routing *
 		return -1;
 	for (i = 0; i < have->nnhs; i++) {
 		const struct mh_nexthop *h = &have->nhs[i];
-		if (!bsearch(h, want->nhs, want->nnhs, sizeof *h, nh_cmp) &&
+		if (!find(h, want->nhs, want->nnhs, sizeof *h, nh_cmp) &&
 		    op_add(ops, MH_OP_DELETE, MH_RT_NEXTHOP, h, MH_NO_OWNER) < 0)
 			return -1;
 	}
@@ -746,43 +789,51 @@ static void del_nexthop(struct mh_nl_batch *b, uint32_t id)
 	mh_nl_batch_done(b, h);
 }
 
-/* Send OPS as one batch (split into sendto-sized chunks).  BY_TABLE: route
- * deletes name no device (the incremental path: it may be gone). */
-int mh_rt_send(struct mh_nl *nl, const struct mh_routing *want, const struct mh_rt_ops *ops,
-	       int by_table, unsigned *sent, char *err, size_t len)
+/* The messages of OPS, in order, into batch B.  BY_TABLE: route deletes
+ * name no device (the incremental path: it may be gone). */
+void mh_rt_build(struct mh_nl_batch *b, const struct mh_routing *want, const struct mh_rt_ops *ops,
+		 int by_table)
 {
-	struct mh_nl_batch b;
 	unsigned i;
-	int rc;
 
-	mh_nl_batch_init(&b, nl);
-	b.exists_msg = foreign_default;
+	b->exists_msg = foreign_default;
 	for (i = 0; i < ops->n; i++) {
 		const struct mh_rt_op *o = &ops->v[i];
 		switch (o->kind) {
 		case MH_RT_RULE:
-			put_rule(&b, o->obj, o->action != MH_OP_DELETE);
+			put_rule(b, o->obj, o->action != MH_OP_DELETE);
 			break;
 		case MH_RT_ROUTE:
 			if (o->action == MH_OP_DELETE)
-				del_route(&b, o->obj, by_table);
+				del_route(b, o->obj, by_table);
 			else
-				put_route(&b, want, o);
+				put_route(b, want, o);
 			break;
 		case MH_RT_NEXTHOP:
 			if (o->action == MH_OP_DELETE)
-				del_nexthop(&b, ((const struct mh_nexthop *)o->obj)->id);
+				del_nexthop(b, ((const struct mh_nexthop *)o->obj)->id);
 			else
-				put_nexthop(&b, o->obj);
+				put_nexthop(b, o->obj);
 			break;
 		default:
 			if (o->action == MH_OP_DELETE)
-				del_nexthop(&b, MH_NH_GROUP_ID);
+				del_nexthop(b, MH_NH_GROUP_ID);
 			else
-				put_group(&b, want);
+				put_group(b, want);
 			break;
 		}
 	}
+}
+
+/* Send OPS as one batch (split into sendto-sized chunks). */
+int mh_rt_send(struct mh_nl *nl, const struct mh_routing *want, const struct mh_rt_ops *ops,
+	       int by_table, unsigned *sent, char *err, size_t len)
+{
+	struct mh_nl_batch b;
+	int rc;
+
+	mh_nl_batch_init(&b, nl);
+	mh_rt_build(&b, want, ops, by_table);
 	rc = mh_nl_batch_flush(&b);
 	*sent = b.sent;
 	if (rc < 0)

@@ -276,7 +276,8 @@ static int read_registry(struct mh_status *st, char *err, size_t len)
 	memcpy(st->links, reg.links, reg.n * sizeof *reg.links);
 	st->nlinks = reg.n;
 	mh_reg_close(&reg);
-	qsort(st->links, st->nlinks, sizeof *st->links, by_name);
+	if (st->nlinks)
+		qsort(st->links, st->nlinks, sizeof *st->links, by_name);
 	return 0;
 }
 

@@ -5,7 +5,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/lib/check.sh
 . "$top/tests/lib/check.sh"
 secs=${FUZZ_CHECK_SECONDS:-20}
-desc="fuzz: option/pin/argument/registry parsers ${secs}s, no crash or leak"
+desc="fuzz: option, pin, argument, registry, netlink-answer parsers, plan and diffs ${secs}s, no crash or leak"
 if ! command -v clang-14 >/dev/null && ! command -v clang >/dev/null; then
 	skip "$desc" "clang not installed"
 	exit 0

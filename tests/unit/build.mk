@@ -2,8 +2,10 @@
 UNIT := $(B)/mh-unit
 TESTBIN += $(UNIT)
 
-$(UNIT): tests/unit/unit.c $(CORE_LIB) common/*.h | $(B)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ tests/unit/unit.c $(CORE_LIB) $(PKG_LIBS) $(LDFLAGS)
+UNIT_SRC := tests/unit/unit.c tests/unit/plan.c
+
+$(UNIT): $(UNIT_SRC) tests/unit/unit.h $(CORE_LIB) common/*.h | $(B)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(UNIT_SRC) $(CORE_LIB) $(PKG_LIBS) $(LDFLAGS)
 
 unit: $(UNIT)
 	$(UNIT)

@@ -21,13 +21,11 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "unit.h"
 
 static int passed, failed;
 
-static void report(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void report(int ok, const char *fmt, ...)
+void report(int ok, const char *fmt, ...)
 {
 	char d[512];
 	va_list ap;
@@ -762,6 +760,7 @@ int main(void)
 	test_registry_format();
 	test_registry_dir();
 	test_order();
+	test_plan();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,11 @@
+/* mh-unit: shared by its source files.
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef MULTIHOME_UNIT_H
+#define MULTIHOME_UNIT_H
+
+/* One "TEST: ... [ OK ]" line. */
+void report(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void test_plan(void);
+
+#endif
