@@ -14,7 +14,7 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
-# shellcheck source=../lib/check.sh
+# shellcheck source=tests/lib/check.sh
 . "$HERE/../lib/check.sh"
 
 WORK=$(mktemp -d /tmp/mh-builddeps.XXXXXX)
@@ -61,7 +61,8 @@ mk() { # ARGS...: make in the tree, its own make (not the runner's), CC logged
 # 1. plain make with the packages hidden
 out=$(DPKG_ADMINDIR=$WORK/dpkg mk B="$WORK/b" 2>&1)
 rc=$?
-compiled=$(cat "$WORK/cc.log" 2>/dev/null | wc -l)
+compiled=0
+[ -f "$WORK/cc.log" ] && compiled=$(wc -l <"$WORK/cc.log")
 if [ "$rc" != 0 ] && [ "$compiled" = 0 ] && [ ! -e "$WORK/b" ] &&
 	grep -q "missing build dependencies: libmnl-dev ppp-dev\$" <<<"$out" &&
 	grep -Eq "make deps\$" <<<"$out" &&

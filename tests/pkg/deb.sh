@@ -36,9 +36,9 @@ if [ -z "${MH_PKG_PRIVATE_RUN:-}" ] && [ "$(id -u)" = 0 ] &&
 	exec unshare --mount --propagation private bash "$0" "$@"
 fi
 
-# shellcheck source=../lib/check.sh
+# shellcheck source=tests/lib/check.sh
 . "$HERE/../lib/check.sh"
-# shellcheck source=../lib/topo.sh
+# shellcheck source=tests/lib/topo.sh
 . "$HERE/../lib/topo.sh"
 
 PKG=multihome
@@ -92,6 +92,12 @@ pkg_status() { # the package's dpkg status ("ii ", "rc ", ...), empty if unknown
 	dpkg-query -W -f='${db:Status-Abbrev}' "$PKG" 2>/dev/null
 }
 
+pkg_present() { # installed, even in part, or its conffiles left ("rc ")
+	local s
+	s=$(pkg_status)
+	[ -n "$s" ] && [ "${s:1:1}" != n ]
+}
+
 # dpkg_do ARGS...: dpkg, waiting (60 s at most) while another apt or dpkg
 # holds its lock.
 dpkg_do() {
@@ -109,7 +115,7 @@ dpkg_do() {
 
 cleanup() {
 	topo_destroy
-	if [ -n "$PURGE_ON_EXIT" ] && [ -n "$(pkg_status | tr -d ' n')" ]; then
+	if [ -n "$PURGE_ON_EXIT" ] && pkg_present; then
 		echo "pkg: purging $PKG (installed by this test)"
 		dpkg_do --purge "$PKG" >/dev/null
 	fi
@@ -133,11 +139,7 @@ done
 for f in "$PROBE" "$HARNESS"; do
 	[ -x "$f" ] || skip_rest "not built: ${f#"$MH_TOP"/} (run make)"
 done
-st=$(pkg_status)
-case $st in
-"" | "un ") ;;
-*) skip_rest "$PKG is installed on this machine (dpkg status '$st'): not touched" ;;
-esac
+pkg_present && skip_rest "$PKG is installed on this machine (dpkg status '$(pkg_status)'): not touched"
 
 WORK=$(mktemp -d /tmp/mh-pkg.XXXXXX)
 PPPD_VERSION=$(pppd --version 2>&1 | awk '/^pppd version/ { print $3 }')
@@ -232,8 +234,7 @@ test_install() {
 	# on dpkg's directory (dpkg's own locks are fcntl locks on other files).
 	exec 9</var/lib/dpkg
 	flock -w 120 9 || skip_rest "another run holds the package test's lock (120 s)"
-	st=$(pkg_status)
-	case $st in "" | "un ") ;; *) skip_rest "$PKG appeared meanwhile (dpkg status '$st'): not touched" ;; esac
+	pkg_present && skip_rest "$PKG appeared meanwhile (dpkg status '$(pkg_status)'): not touched"
 	PURGE_ON_EXIT=1
 	if out=$(dpkg_do --install "$DEB") && [ "$(pkg_status)" = "ii " ]; then
 		record OK "dpkg -i ${DEB##*/}: installed"
@@ -268,9 +269,9 @@ link_up() {
 }
 
 test_use() {
-	local out n ok i1 i2 other syn st json
+	local out n ok i1 other syn st json
 	out=$(probe lan --tcp --port 80 203.0.113.10-12)
-	read -r n ok i1 i2 other <<<"$(tally <<<"$out")"
+	read -r n ok i1 _ other <<<"$(tally <<<"$out")"
 	if [ "$n" = 3 ] && [ "$ok" = 0 ]; then
 		record OK "before the link: 0/3 LAN connections answered (no route out)"
 	else
@@ -289,7 +290,7 @@ test_use() {
 
 	isp_zero
 	out=$(probe lan --tcp --port 80 203.0.113.10-29)
-	read -r n ok i1 i2 other <<<"$(tally <<<"$out")"
+	read -r n ok i1 _ other <<<"$(tally <<<"$out")"
 	syn=$(isp_count isp1 tcp)
 	if [ "$n" = 20 ] && [ "$ok" = 20 ] && [ "$i1" = 20 ] && [ "$syn" -ge 20 ]; then
 		record OK "traffic: 20/20 LAN connections answered, far end saw ${LINK_LOCAL[isp1]} (isp1), $syn SYNs entered isp1"
@@ -319,7 +320,7 @@ test_use() {
 test_purge() {
 	local files out left='' f
 	files=$(dpkg-query -L "$PKG")
-	if out=$(dpkg_do --purge "$PKG") && [ -z "$(pkg_status | tr -d ' n')" ]; then
+	if out=$(dpkg_do --purge "$PKG") && ! pkg_present; then
 		record OK "dpkg -P $PKG: purged (no config-files state left)"
 		PURGE_ON_EXIT=
 	else
