@@ -133,7 +133,7 @@ trap 'exit 130' INT TERM
 [ "${MH_PKG_PRIVATE_RUN:-}" ] || skip_rest "unshare --mount does not work here (no private /run)"
 mount -t tmpfs -o mode=0755,nosuid,nodev mh-pkg-run /run ||
 	skip_rest "cannot mount a private /run"
-for t in dpkg-buildpackage dh lintian pppd dpkg-parsechangelog; do
+for t in dpkg-buildpackage dh lintian pppd dpkg-parsechangelog jq; do
 	command -v $t >/dev/null || skip_rest "$t not installed (run make deps)"
 done
 for f in "$PROBE" "$HARNESS"; do
