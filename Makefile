@@ -5,8 +5,12 @@
 #   make bench      (root) per-event cost against the shell baseline
 #   make fuzz       libFuzzer on the option/pin/argument parser (FUZZ_SECONDS)
 #   make install    PREFIX=/usr DESTDIR=...
+#   make deb        the Debian package, into build/deb/ (DEB_DIR=)
 # demo, check and bench install their own build dependencies (Debian 12) and
 # need root; run as a user they re-run themselves through sudo.
+# Every other target that compiles first checks that the build dependencies
+# (debian/control's Build-Depends) are installed, and stops before compiling
+# anything if not, naming them (DEPS_CHECK=no skips that).
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
@@ -21,8 +25,30 @@ override CPPFLAGS += $(MNL_CFLAGS)
 ALL :=
 TESTBIN :=
 
-.PHONY: all clean check demo bench fuzz install deps unit
+.PHONY: all clean check demo bench fuzz install deps unit deb
 all: build-all
+
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+
+# The build dependencies, checked before anything compiles.  These goals
+# compile nothing themselves (check, demo and bench install the dependencies
+# first, then compile in a make of their own).
+NO_DEPS_GOALS := clean deps check demo bench uninstall
+DEPS_CHECK ?= yes
+ifeq ($(DEPS_CHECK),yes)
+ifneq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+DEPS_MISSING := $(shell scripts/deps.sh --missing $(if $(filter deb,$(MAKECMDGOALS)),package,build))
+ifneq ($(DEPS_MISSING),)
+define DEPS_MESSAGE
+missing build dependencies: $(DEPS_MISSING)
+  install them:  $(if $(IS_ROOT),,sudo )make deps
+            or:  $(if $(IS_ROOT),,sudo )apt-get install $(DEPS_MISSING)
+nothing was compiled
+endef
+$(error $(DEPS_MESSAGE))
+endif
+endif
+endif
 
 include common/build.mk
 -include pppd-plugin/build.mk
@@ -42,7 +68,16 @@ $(B):
 clean:
 	rm -rf $(B)
 
-IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+# dpkg-buildpackage in a copy of the tree (its clean step would empty
+# build/, and it writes into the parent directory), with a make of its own.
+DEB_DIR ?= $(B)/deb
+deb:
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	tar -cf - --exclude=./build --exclude=./.git --exclude=./$(B) --exclude=./$(DEB_DIR) . | tar -xf - -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -us -uc -b -Jauto
+	rm -rf $(DEB_DIR)/src
+	@ls $(DEB_DIR)/*.deb
 
 ifeq ($(IS_ROOT),yes)
 deps:
