@@ -81,6 +81,23 @@ static int apply(struct mh_registry *r, enum mh_fw_backend backend, struct mh_pl
 	return rc;
 }
 
+/* Put the kernel back as the registry was before an event changed SLOT
+ * (the saved entry, or a new one at the end). */
+static void roll_back(struct mh_registry *r, enum mh_fw_backend backend, struct mh_link *slot,
+		      const struct mh_link *saved, const char *name)
+{
+	char e2[MH_ERR_MAX];
+
+	if (saved)
+		*slot = *saved;
+	else
+		r->n--;
+	if (apply(r, backend, NULL, 1, NULL, e2, sizeof e2) < 0)
+		mh_log(MH_LOG_ERR, "%s: rollback failed too: %s", name, e2);
+	else
+		mh_reg_end(r);
+}
+
 /* The kernel is the truth: a link whose interface is gone (or is another
  * interface now, with another index) is down.  One ioctl per up link on one
  * socket: a hash lookup in the kernel, cheaper than dumping every link. */
@@ -133,15 +150,17 @@ static void store_all(struct mh_registry *r)
 	}
 }
 
+/* ONLY_PRESENT: count only links in the kernel now (up, or strict and down). */
 static int used_by_other(const struct mh_registry *r, const struct mh_link *self,
-			 int only_up, int (*same)(const struct mh_config *, const struct mh_config *),
+			 int only_present, int (*same)(const struct mh_config *, const struct mh_config *),
 			 const struct mh_config *c)
 {
 	unsigned i;
 
 	for (i = 0; i < r->n; i++) {
 		const struct mh_link *o = &r->links[i];
-		if (o == self || !strcmp(o->cfg.name, self->cfg.name) || (only_up && !o->up))
+		if (o == self || !strcmp(o->cfg.name, self->cfg.name) ||
+		    (only_present && !mh_link_present(o)))
 			continue;
 		if (same(&o->cfg, c))
 			return 1;
@@ -226,16 +245,17 @@ static int conflicts(const struct mh_registry *r, const struct mh_link *l, char 
 
 	for (i = 0; i < r->n; i++) {
 		const struct mh_link *o = &r->links[i];
-		if (!o->up || !strcmp(o->cfg.name, c->name))
+		/* a strict link holds its table, priority and mark also while down */
+		if (!mh_link_present(o) || !strcmp(o->cfg.name, c->name))
 			continue;
 		if (o->cfg.table == c->table) {
 			snprintf(err, len, "link %s: table %u is already used by link %s (%s)",
-				 c->name, c->table, o->cfg.name, o->ifname);
+				 c->name, c->table, o->cfg.name, o->up ? o->ifname : "down, pin-fallback no");
 			return -1;
 		}
 		if (o->cfg.priority == c->priority) {
 			snprintf(err, len, "link %s: priority %u is already used by link %s (%s)",
-				 c->name, c->priority, o->cfg.name, o->ifname);
+				 c->name, c->priority, o->cfg.name, o->up ? o->ifname : "down, pin-fallback no");
 			return -1;
 		}
 		if (marks_clash(&o->cfg, c)) {
@@ -243,6 +263,8 @@ static int conflicts(const struct mh_registry *r, const struct mh_link *l, char 
 				 c->name, c->mark, c->mask, o->cfg.name, o->cfg.mark, o->cfg.mask);
 			return -1;
 		}
+		if (!o->up || !l->up)
+			continue;
 		if (!strcmp(o->ifname, l->ifname)) {
 			snprintf(err, len, "link %s: interface %s is already registered by link %s",
 				 c->name, l->ifname, o->cfg.name);
@@ -253,6 +275,16 @@ static int conflicts(const struct mh_registry *r, const struct mh_link *l, char 
 			inet_ntop(AF_INET, &l->local, a, sizeof a);
 			snprintf(err, len, "link %s: local address %s is already used by link %s",
 				 c->name, a, o->cfg.name);
+			return -1;
+		}
+		/* the far end of one link cannot be an end of another: its host
+		 * route would take that link's traffic */
+		if (l->peer && (l->peer == o->peer || l->peer == o->local)) {
+			char a[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, &l->peer, a, sizeof a);
+			snprintf(err, len, "link %s refused: peer address %s is already %s of link %s (%s)",
+				 c->name, a, l->peer == o->peer ? "the peer" : "the local address",
+				 o->cfg.name, o->ifname);
 			return -1;
 		}
 	}
@@ -286,6 +318,11 @@ static int check_link(struct mh_link *l, char *err, size_t len)
 	}
 	if (mh_config_check(&l->cfg, err, len) < 0)
 		return -1;
+	if (l->local_plen > 31) {
+		snprintf(err, len, "link %s refused: bad prefix length /%u of its network",
+			 l->cfg.name, l->local_plen);
+		return -1;
+	}
 	l->ifindex = (int)if_nametoindex(l->ifname);
 	if (!l->ifindex) {
 		snprintf(err, len, "link %s: interface %s does not exist", l->cfg.name, l->ifname);
@@ -301,11 +338,15 @@ static int check_link(struct mh_link *l, char *err, size_t len)
 		static const char *const what[] = { "local address", "peer address", "gateway" };
 		const uint32_t addrs[] = { l->local, l->peer, l->gateway };
 		char a[INET_ADDRSTRLEN];
-		int hit = mh_nl_addr_foreign_prefix(addrs, 3, l->ifindex, why, sizeof why);
+		int hit = mh_nl_addr_foreign_prefix(addrs, 3, l->local_plen, l->ifindex, why, sizeof why);
 		if (hit) {
 			inet_ntop(AF_INET, &addrs[hit - 1], a, sizeof a);
-			snprintf(err, len, "link %s refused: %s %s lies in %s, a network of this host",
-				 l->cfg.name, what[hit - 1], a, why);
+			if (hit == 1 && l->local_plen)
+				snprintf(err, len, "link %s refused: its network %s/%u overlaps %s, a "
+					 "network of this host", l->cfg.name, a, l->local_plen, why);
+			else
+				snprintf(err, len, "link %s refused: %s %s lies in %s, a network of this host",
+					 l->cfg.name, what[hit - 1], a, why);
 			return -1;
 		}
 	}
@@ -378,7 +419,7 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	enum mh_fw_backend backend;
 	static uint32_t locals[MH_MAX_LINKS];
 	unsigned nlocals;
-	char a[INET_ADDRSTRLEN], e2[MH_ERR_MAX];
+	char a[INET_ADDRSTRLEN];
 	int had, unsure;
 
 	begin();
@@ -397,9 +438,9 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 			 in->cfg.name, old->ifname, old->pid);
 		goto fail;
 	}
+	in->up = 1;
 	if (allocate(&r, in, old, err, len) < 0 || conflicts(&r, in, err, len) < 0)
 		goto fail;
-	in->up = 1;
 	in->since = time(NULL);
 	in->pid = getpid();
 
@@ -416,14 +457,7 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	unsure = mh_reg_begin(&r);
 	if (apply(&r, backend, &before, unsure, in->cfg.name, err, len) < 0) {
 		/* put the kernel back as the registry (minus the pruned) was */
-		if (had)
-			*slot = saved;
-		else
-			r.n--;
-		if (apply(&r, backend, NULL, 1, NULL, e2, sizeof e2) < 0)
-			mh_log(MH_LOG_ERR, "%s: rollback failed too: %s", in->cfg.name, e2);
-		else
-			mh_reg_end(&r);
+		roll_back(&r, backend, slot, had ? &saved : NULL, in->cfg.name);
 		goto fail;
 	}
 	mh_plan_free(&before);
@@ -502,6 +536,114 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 	       name, ifname ? " on " : "", ifname ? ifname : "", mh_last_stats()->nl_msgs,
 	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
 	return 0;
+}
+
+int mh_link_prepare(const struct mh_config *c, char *err, size_t len)
+{
+	struct mh_registry r;
+	struct mh_plan before;
+	struct mh_link l, saved, *old, *slot;
+	enum mh_fw_backend backend;
+	char pins[MH_MAX_PINS * 48] = "", pin[64];
+	unsigned i;
+
+	if (c->pin_fallback || !c->npins)
+		return 0;
+	if (!c->name_set) {
+		snprintf(err, len, "pin-fallback no needs the link's name (multihome-name; name= for "
+			 "OpenVPN): its pins are refused from the start, before the link is up");
+		return -1;
+	}
+	if (mh_config_check(c, err, len) < 0)
+		return -1;
+	begin();
+	if (mh_reg_open(&r, err, len) < 0)
+		return -1;
+	backend = mh_fw_backend();
+	if (plan_of(&r, backend, &before, err, len) < 0)
+		goto fail_open;
+	prune(&r);
+	old = mh_reg_find(&r, c->name);
+	if (old && old->up)
+		goto done;      /* up already: nothing to hold */
+	memset(&l, 0, sizeof l);
+	l.cfg = *c;
+	l.pid = getpid();
+	if (allocate(&r, &l, old, err, len) < 0 || conflicts(&r, &l, err, len) < 0)
+		goto fail;
+	if (!old && r.n >= MH_MAX_LINKS) {
+		snprintf(err, len, "registry full (%d links)", MH_MAX_LINKS);
+		goto fail;
+	}
+	slot = old ? old : &r.links[r.n++];
+	if (old)
+		saved = *old;
+	*slot = l;
+	slot->dirty = 1;
+	if (apply(&r, backend, &before, mh_reg_begin(&r), NULL, err, len) < 0) {
+		roll_back(&r, backend, slot, old ? &saved : NULL, c->name);
+		goto fail;
+	}
+	store_all(&r);
+	mh_reg_end(&r);
+	for (i = 0; i < c->npins; i++)
+		snprintf(pins + strlen(pins), sizeof pins - strlen(pins), "%s%s", i ? "; " : "",
+			 mh_pin_format(&c->pins[i], pin, sizeof pin));
+	mh_log(MH_LOG_INFO, "%s: pin-fallback no: while the link is down, its pins are refused "
+	       "(%s); table %u, mark 0x%x/0x%x", c->name, pins, slot->cfg.table, slot->cfg.mark,
+	       slot->cfg.mask);
+done:
+	mh_plan_free(&before);
+	mh_reg_close(&r);
+	end();
+	return 0;
+fail:
+	mh_plan_free(&before);
+fail_open:
+	mh_reg_close(&r);
+	end();
+	return -1;
+}
+
+int mh_link_forget(const char *name, char *err, size_t len)
+{
+	struct mh_registry r;
+	struct mh_plan before;
+	enum mh_fw_backend backend;
+	struct mh_link *l;
+	int rc = -1;
+
+	begin();
+	if (mh_reg_open(&r, err, len) < 0)
+		return -1;
+	backend = mh_fw_backend();
+	if (plan_of(&r, backend, &before, err, len) < 0)
+		goto out_open;
+	prune(&r);
+	l = mh_reg_find(&r, name);
+	if (!l) {
+		snprintf(err, len, "no link %s in %s", name, mh_rundir());
+		goto out;
+	}
+	if (l->up) {
+		snprintf(err, len, "link %s is up on %s: bring it down first", name, l->ifname);
+		goto out;
+	}
+	memmove(l, l + 1, (size_t)(&r.links[r.n] - (l + 1)) * sizeof *l);
+	r.n--;
+	rc = apply(&r, backend, &before, mh_reg_begin(&r), NULL, err, len);
+	if (rc == 0)
+		rc = mh_reg_forget(name, err, len);
+	if (rc == 0) {
+		store_all(&r);
+		mh_reg_end(&r);
+	}
+out:
+	mh_plan_free(&before);
+out_open:
+	mh_reg_close(&r);
+	end();
+	return rc;
 }
 
 int mh_reconcile(char *err, size_t len)

@@ -62,8 +62,10 @@ void mh_rt_describe(const struct mh_rt_op *o, const struct mh_routing *want, cha
 int mh_routing_apply(struct mh_plan *before, struct mh_plan *after, int touched, int full,
 		     char *err, size_t len);
 /* Does one of ADDRS (0 = absent) lie inside a prefix configured on an
- * interface other than IFINDEX?  Returns its index + 1, or 0. */
-int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, int ifindex, char *why, size_t len);
+ * interface other than IFINDEX (with PLEN, ADDRS[0]/PLEN overlap one)?
+ * Returns its index + 1, or 0; WHY says which prefix. */
+int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, uint8_t plen, int ifindex,
+			      char *why, size_t len);
 /* Nexthop objects in this kernel (and wanted): 1 / 0 (probed once). */
 int mh_nexthops_supported(void);
 

@@ -52,6 +52,8 @@ struct mh_config {
 	unsigned weight;        /* 0..256, default 1 */
 	enum mh_nat nat;        /* default masquerade */
 	int      reply_via_link; /* default 1 */
+	int      pin_fallback;  /* default 1: a down link's pins fall through to the next
+				 * choice; 0: they are refused while it is down (a kill switch) */
 	unsigned npins;
 	struct mh_pin pins[MH_MAX_PINS];
 };
@@ -65,6 +67,8 @@ struct mh_link {
 	uint32_t local;         /* our address on the link (required) */
 	uint32_t peer;          /* the far end (point-to-point), may be 0 */
 	uint32_t gateway;       /* next hop for the link's default; 0 = device route */
+	uint8_t  local_plen;    /* the link's network around LOCAL (an OpenVPN subnet),
+				 * 1..31; 0 = point to point */
 	/* filled by the core: */
 	unsigned slot;          /* allocation slot, stable per name */
 	int      up;
@@ -75,11 +79,11 @@ struct mh_link {
 
 /* ---- options (common/options.c): one parser serves both plugins ---- */
 
-/* Defaults: weight 1, masquerade, reply_via_link 1, nothing else set. */
+/* Defaults: weight 1, masquerade, reply_via_link 1, pin_fallback 1, nothing else set. */
 void mh_config_init(struct mh_config *c);
 
 /* Apply one option.  KEY is without the "multihome-" prefix: name, table,
- * mark, priority, weight, nat, reply-via-link, pin (repeatable).  OPTNAME is
+ * mark, priority, weight, nat, reply-via-link, pin (repeatable), pin-fallback.  OPTNAME is
  * how the user spelled the option ("multihome-table" or "table"), used in
  * the error.  Returns 0, or -1 with ERR set to a message that names the
  * option and the value. */
@@ -123,6 +127,15 @@ int mh_addr_check(uint32_t addr_be, const char *what, char *err, size_t errlen);
  * state (one netlink batch, one commit per firewall table), record.  On any
  * failure the previous state is restored and -1 returned with ERR set. */
 int mh_link_up(struct mh_link *link, char *err, size_t errlen);
+
+/* A link whose pins must hold while it is down (pin-fallback no, with pins)
+ * is registered, down, as soon as its host starts: from then on its pinned
+ * traffic is refused until it is up, and again whenever it goes down (also
+ * after SIGKILL).  No-op for other links.  C must name the link.  0 / -1. */
+int mh_link_prepare(const struct mh_config *c, char *err, size_t errlen);
+
+/* Forget the down link NAME (its allocation, and the refusal of its pins). */
+int mh_link_forget(const char *name, char *err, size_t errlen);
 
 /* Withdraw the link NAME (if IFNAME is non-NULL, only while it is still
  * registered on that interface).  Idempotent: unknown or already-down is

@@ -57,6 +57,7 @@ void mh_config_init(struct mh_config *c)
 	c->weight = 1;
 	c->nat = MH_NAT_MASQUERADE;
 	c->reply_via_link = 1;
+	c->pin_fallback = 1;
 }
 
 /* Strict unsigned parse: decimal or 0x hex, the whole string, <= MAX. */
@@ -394,6 +395,10 @@ int mh_config_set(struct mh_config *c, const char *key, const char *value,
 	} else if (!strcmp(key, "reply-via-link")) {
 		if (parse_bool(value, &c->reply_via_link))
 			return fail(err, errlen, "option %s: bad value '%s' (yes or no)", optname, sv);
+	} else if (!strcmp(key, "pin-fallback")) {
+		if (parse_bool(value, &c->pin_fallback))
+			return fail(err, errlen, "option %s: bad value '%s' (yes: a down link's pins fall "
+				    "through to other links; no: they are refused)", optname, sv);
 	} else if (!strcmp(key, "pin")) {
 		if (c->npins >= MH_MAX_PINS)
 			return fail(err, errlen, "option %s: too many pins (at most %d per link)",
@@ -419,12 +424,16 @@ int mh_config_check(const struct mh_config *c, char *err, size_t errlen)
 		return fail(err, errlen, "table %u is reserved", c->table);
 	if (c->priority_set && (c->priority < MH_PRIO_MIN || c->priority > MH_PRIO_MAX))
 		return fail(err, errlen, "bad priority %u", c->priority);
+	if (!c->pin_fallback && c->npins && !c->name_set)
+		return fail(err, errlen, "pin-fallback no needs the link's name (multihome-name for pppd, "
+			    "name= for OpenVPN): its pins are refused from the start, before the link "
+			    "is up and has an interface");
 	return 0;
 }
 
 /* ---- OpenVPN plugin arguments ---- */
 
-static const char args_keys[] = "keys: name table mark priority weight nat reply-via-link pin";
+static const char args_keys[] = "keys: name table mark priority weight nat reply-via-link pin pin-fallback";
 
 /* One KEY=VALUE argument applied to C. */
 static int apply_arg(struct mh_config *c, const char *arg, char *err, size_t errlen)

@@ -26,18 +26,27 @@ static int link_order(const void *a, const void *b)
 	return strcmp(x->cfg.name, y->cfg.name);
 }
 
-unsigned mh_plan_order(const struct mh_link *links, unsigned n, const struct mh_link **out)
+static unsigned order(const struct mh_link *links, unsigned n, const struct mh_link **out,
+		      int (*which)(const struct mh_link *))
 {
 	unsigned i, k = 0;
 
 	for (i = 0; i < n; i++)
-		if (links[i].up)
+		if (which(&links[i]))
 			out[k++] = &links[i];
 	if (k)
 		qsort(out, k, sizeof *out, link_order);
 	return k;
 }
 
+static int is_up(const struct mh_link *l) { return l->up; }
+
+unsigned mh_plan_order(const struct mh_link *links, unsigned n, const struct mh_link **out)
+{
+	return order(links, n, out, is_up);
+}
+
+/* every link in the plan marks packets: up ones, and strict ones refusing */
 uint32_t mh_mark_union(const struct mh_plan_link *links, unsigned n)
 {
 	uint32_t u = 0;
@@ -133,6 +142,25 @@ static uint32_t pins_hash(const struct mh_plan_link *l)
 
 /* ---- routing ---- */
 
+/* A pin as a rule too, for packets that carry no mark yet: the route a socket
+ * gets (and its source address) is then already the pin's, and a strict
+ * link's refusal ("no route to host") reaches the host's own sockets at once.
+ * The firewall's pins still mark the packets (and the flows) the same way. */
+static void plan_pin_rules(struct mh_plan *p, unsigned i)
+{
+	const struct mh_plan_link *l = &p->links[i];
+	struct mh_routing *rt = &p->rt;
+	unsigned j;
+
+	for (j = 0; j < l->npins; j++) {
+		const struct mh_pin *pin = &l->pins[j];
+		rt->rules[rt->nrules++] = (struct mh_rule){
+			.prio = l->priority, .table = l->table, .mark = 0, .mask = 0xffffffffu,
+			.dst = pin->dst, .dst_len = pin->dst_len, .ipproto = pin->proto,
+			.dport_lo = pin->port_lo, .dport_hi = pin->port_hi, .owner = (int)i };
+	}
+}
+
 static void plan_rules(struct mh_plan *p)
 {
 	struct mh_routing *rt = &p->rt;
@@ -147,9 +175,11 @@ static void plan_rules(struct mh_plan *p)
 		rt->rules[rt->nrules++] = (struct mh_rule){ .prio = l->priority, .table = l->table,
 							    .mark = l->mark, .mask = l->mask,
 							    .owner = (int)i };
-		rt->rules[rt->nrules++] = (struct mh_rule){ .prio = MH_PRIO_SOURCE_BASE + l->priority,
-							    .table = l->table, .src = l->local,
-							    .src_len = 32, .owner = (int)i };
+		if (l->up)
+			rt->rules[rt->nrules++] = (struct mh_rule){
+				.prio = MH_PRIO_SOURCE_BASE + l->priority, .table = l->table,
+				.src = l->local, .src_len = 32, .owner = (int)i };
+		plan_pin_rules(p, i);
 	}
 }
 
@@ -167,6 +197,14 @@ static void plan_routes(struct mh_plan *p)
 
 	for (i = 0; i < p->nlinks; i++) {
 		const struct mh_plan_link *l = &p->links[i];
+		/* a strict link's table refuses once its own route is gone (ip-down,
+		 * or the kernel's flush of a vanished device): the kill switch holds
+		 * even when no process of ours runs any more */
+		if (l->strict)
+			rt->routes[rt->nroutes++] = (struct mh_route){ .table = l->table,
+				.type = RTN_UNREACHABLE, .metric = MH_METRIC_LAST, .owner = (int)i };
+		if (!l->up)
+			continue;
 		rt->routes[rt->nroutes++] = (struct mh_route){
 			.table = l->table, .type = RTN_UNICAST, .oif = l->ifindex, .gw = l->gateway,
 			.owner = (int)i };
@@ -221,6 +259,8 @@ static void plan_iptc(struct mh_plan *p)
 	unsigned i, j;
 
 	for (i = 0; i < p->nlinks; i++) {
+		if (!p->links[i].up)
+			continue;
 		if (p->links[i].reply_via_link)
 			fw_rule(p, MH_FW_INGRESS_CTMARK, (int)i, MH_IPT_PRE);
 		fw_rule(p, MH_FW_INGRESS_END, (int)i, MH_IPT_PRE);
@@ -234,7 +274,7 @@ static void plan_iptc(struct mh_plan *p)
 			fw_rule(p, MH_FW_STOP_IF_MARKED, MH_NO_OWNER, MH_IPT_MARK)->comment[0] = 0;
 		}
 	for (i = 0; i < p->nlinks; i++)
-		if (p->links[i].nat != MH_NAT_OFF) {
+		if (p->links[i].up && p->links[i].nat != MH_NAT_OFF) {
 			fw_rule(p, MH_FW_NAT, (int)i, MH_IPT_NAT);
 			p->fw.want_nat = 1;
 		}
@@ -306,20 +346,24 @@ static void plan_nft_link(struct mh_plan *p, unsigned i)
 	struct mh_nft_elem *e;
 	unsigned j;
 
-	ingress_chain_name(l, in);
-	chain_name(rs, sizeof rs, "rs_", l->name, l->mark, l->mask, 0);
-	memcpy(key, l->ifname, strnlen(l->ifname, sizeof key - 1));
-	nft_chain(p, in, (int)i);
-	if (l->reply_via_link)
-		fw_rule(p, MH_FW_INGRESS_CTMARK, (int)i, in);
-	nft_chain(p, rs, (int)i);
-	fw_rule(p, MH_FW_RESTORE_CHAIN, (int)i, rs);
+	if (l->up) {
+		ingress_chain_name(l, in);
+		chain_name(rs, sizeof rs, "rs_", l->name, l->mark, l->mask, 0);
+		memcpy(key, l->ifname, strnlen(l->ifname, sizeof key - 1));
+		nft_chain(p, in, (int)i);
+		if (l->reply_via_link)
+			fw_rule(p, MH_FW_INGRESS_CTMARK, (int)i, in);
+		nft_chain(p, rs, (int)i);
+		fw_rule(p, MH_FW_RESTORE_CHAIN, (int)i, rs);
+	}
 	if (l->npins) {
 		chain_name(pin, sizeof pin, "pin_", l->name, pins_hash(l), 0, 1);
 		nft_chain(p, pin, (int)i);
 		for (j = 0; j < l->npins; j++)
 			fw_rule(p, MH_FW_PIN, (int)i, pin)->pin = (int)j;
 	}
+	if (!l->up)
+		return;         /* a strict link, down: its pins only */
 	e = nft_elem(p, MH_SET_INGRESS, key, IF_NAMESIZE, (int)i);
 	memcpy(e->chain, in, sizeof in);
 	e = nft_elem(p, MH_SET_RESTORE, &l->mark, 4, (int)i);
@@ -370,8 +414,8 @@ static int plan_alloc(struct mh_plan *p, unsigned n, unsigned npins)
 
 	p->links = calloc(n ? n : 1, sizeof *p->links);
 	p->pins = calloc(npins ? npins : 1, sizeof *p->pins);
-	rt->rules = calloc(2 * n + 1, sizeof *rt->rules);
-	rt->routes = calloc(n + 1, sizeof *rt->routes);
+	rt->rules = calloc(2 * n + npins + 1, sizeof *rt->rules);
+	rt->routes = calloc(2 * n + 1, sizeof *rt->routes);
 	rt->hops = calloc(n ? n : 1, sizeof *rt->hops);
 	rt->nhs = calloc(n ? n : 1, sizeof *rt->nhs);
 	rt->group = calloc(n ? n : 1, sizeof *rt->group);
@@ -390,6 +434,8 @@ static void plan_link(struct mh_plan_link *pl, const struct mh_link *l, struct m
 {
 	const struct mh_config *c = &l->cfg;
 
+	pl->up = l->up;
+	pl->strict = mh_link_strict(l);
 	memcpy(pl->name, c->name, sizeof pl->name);
 	memcpy(pl->ifname, l->ifname, sizeof pl->ifname);
 	pl->ifindex = l->ifindex;
@@ -417,7 +463,7 @@ int mh_plan_build(const struct mh_plan_input *in, struct mh_plan *p)
 	up = malloc((in->n ? in->n : 1) * sizeof *up);
 	if (!up)
 		return -1;
-	n = mh_plan_order(in->links, in->n, up);
+	n = order(in->links, in->n, up, mh_link_present);
 	for (i = 0; i < n; i++)
 		npins += up[i]->cfg.npins;
 	if (plan_alloc(p, n, npins) < 0) {

@@ -27,8 +27,10 @@ enum mh_fw_backend { MH_FW_IPTABLES = 0, MH_FW_NFT };
 
 /* A rule of ours (FRA_PROTOCOL MH_RT_PROTO), action "lookup TABLE". */
 struct mh_rule {
-	uint32_t prio, table, mark, mask, src;
-	uint8_t  src_len;
+	uint32_t prio, table, mark, mask, src, dst;
+	uint8_t  src_len, dst_len;
+	uint8_t  ipproto;       /* a pin's protocol (0: any) */
+	uint16_t dport_lo, dport_hi;    /* a pin's ports (0: any) */
 	uint8_t  suppress;      /* "lookup main suppress_prefixlength 0" */
 	int      owner;         /* index into mh_plan.links, or MH_NO_OWNER */
 };
@@ -199,6 +201,8 @@ struct mh_fw_ops { struct mh_fw_op *v; unsigned n, cap; };
 
 /* What the plan keeps of a link (a copy: a plan outlives the registry). */
 struct mh_plan_link {
+	int      up;            /* else a strict link, down: only its refusals */
+	int      strict;        /* pin-fallback no: its pins never fall through */
 	char     name[MH_NAME_MAX + 1];
 	char     ifname[IF_NAMESIZE];
 	int      ifindex;
@@ -212,7 +216,7 @@ struct mh_plan_link {
 };
 
 struct mh_plan {
-	struct mh_plan_link *links;  unsigned nlinks;   /* up links, priority order */
+	struct mh_plan_link *links;  unsigned nlinks;   /* up and strict links, priority order */
 	struct mh_pin       *pins;   unsigned npins;
 	struct mh_routing    rt;
 	struct mh_firewall   fw;
@@ -234,6 +238,14 @@ uint32_t mh_mark_union(const struct mh_plan_link *links, unsigned n);
 
 /* The up links of the registry in plan order (priority, then name). */
 unsigned mh_plan_order(const struct mh_link *links, unsigned n, const struct mh_link **out);
+
+/* A link whose pins never fall through (pin-fallback no, with pins): it is in
+ * the plan also while it is down, refusing what its pins match. */
+static inline int mh_link_strict(const struct mh_link *l)
+{
+	return !l->cfg.pin_fallback && l->cfg.npins > 0;
+}
+static inline int mh_link_present(const struct mh_link *l) { return l->up || mh_link_strict(l); }
 
 /* Nexthop id of the link in SLOT, and of the balanced group. */
 static inline uint32_t mh_nh_id(unsigned slot) { return MH_NH_ID_BASE + 1 + slot; }

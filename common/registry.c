@@ -95,11 +95,12 @@ int mh_reg_format(const struct mh_link *l, char *buf, size_t len)
 	o = (size_t)snprintf(buf, len,
 		"multihome-registry 1\nname %s\nslot %u\nstate %s\nifname %s\nifindex %d\n"
 		"local %s\npeer %s\ngateway %s\ntable %u\ntable_set %d\nmark 0x%x/0x%x\nmark_set %d\n"
-		"priority %u\npriority_set %d\nweight %u\nnat %s\nreply_via_link %d\nsince %lld\npid %d\n",
+		"priority %u\npriority_set %d\nweight %u\nnat %s\nreply_via_link %d\npin_fallback %d\n"
+		"since %lld\npid %d\n",
 		c->name, l->slot, l->up ? "up" : "down", l->ifname[0] ? l->ifname : "-", l->ifindex,
 		loc, peer, gw, c->table, c->table_set, c->mark, c->mask, c->mark_set,
 		c->priority, c->priority_set, c->weight, nat_name(c->nat), c->reply_via_link,
-		l->since, l->pid);
+		c->pin_fallback, l->since, l->pid);
 	for (i = 0; i < c->npins && o < len; i++)
 		o += (size_t)snprintf(buf + o, len - o, "pin %s\n",
 				      mh_pin_format(&c->pins[i], pin, sizeof pin));
@@ -198,6 +199,8 @@ int mh_reg_parse(const char *text, struct mh_link *l, char *err, size_t len)
 			bad = mh_config_set(&l->cfg, "nat", v, "nat", e2, sizeof e2);
 		else if (!strcmp(line, "reply_via_link"))
 			bad = mh_config_set(&l->cfg, "reply-via-link", v, "reply_via_link", e2, sizeof e2);
+		else if (!strcmp(line, "pin_fallback"))
+			bad = mh_config_set(&l->cfg, "pin-fallback", v, "pin_fallback", e2, sizeof e2);
 		else if (!strcmp(line, "since"))
 			bad = num(v, 0, 0x7fffffffffffLL, &l->since);
 		else if (!strcmp(line, "pid"))

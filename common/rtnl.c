@@ -52,7 +52,8 @@ static int grow(void **arr, unsigned *cap, size_t size)
 static const enum mnl_attr_data_type rule_policy[FRA_MAX + 1] = {
 	[FRA_PROTOCOL] = MNL_TYPE_U8, [FRA_PRIORITY] = MNL_TYPE_U32, [FRA_TABLE] = MNL_TYPE_U32,
 	[FRA_FWMARK] = MNL_TYPE_U32, [FRA_FWMASK] = MNL_TYPE_U32, [FRA_SRC] = MNL_TYPE_U32,
-	[FRA_SUPPRESS_PREFIXLEN] = MNL_TYPE_U32,
+	[FRA_DST] = MNL_TYPE_U32, [FRA_SUPPRESS_PREFIXLEN] = MNL_TYPE_U32,
+	[FRA_IP_PROTO] = MNL_TYPE_U8, [FRA_DPORT_RANGE] = MNL_TYPE_BINARY,
 };
 
 static int rule_cb(const struct nlmsghdr *h, void *data)
@@ -72,12 +73,27 @@ static int rule_cb(const struct nlmsghdr *h, void *data)
 	r.table = tb[FRA_TABLE] ? mnl_attr_get_u32(tb[FRA_TABLE]) : frh->table;
 	r.prio = tb[FRA_PRIORITY] ? mnl_attr_get_u32(tb[FRA_PRIORITY]) : 0;
 	r.src_len = frh->src_len;
+	r.dst_len = frh->dst_len;
 	if (tb[FRA_SRC])
 		r.src = mnl_attr_get_u32(tb[FRA_SRC]);
-	if (tb[FRA_FWMARK]) {
+	if (tb[FRA_DST])
+		r.dst = mnl_attr_get_u32(tb[FRA_DST]);
+	/* the kernel omits a zero mark, and an all-ones mask with a mark */
+	if (tb[FRA_FWMARK])
 		r.mark = mnl_attr_get_u32(tb[FRA_FWMARK]);
-		/* the kernel omits an all-ones mask */
-		r.mask = tb[FRA_FWMASK] ? mnl_attr_get_u32(tb[FRA_FWMASK]) : 0xffffffffu;
+	if (tb[FRA_FWMASK])
+		r.mask = mnl_attr_get_u32(tb[FRA_FWMASK]);
+	else if (tb[FRA_FWMARK])
+		r.mask = 0xffffffffu;
+	if (tb[FRA_IP_PROTO])
+		r.ipproto = mnl_attr_get_u8(tb[FRA_IP_PROTO]);
+	if (tb[FRA_DPORT_RANGE]) {
+		struct fib_rule_port_range pr;
+		if (mnl_attr_get_payload_len(tb[FRA_DPORT_RANGE]) != sizeof pr)
+			return MNL_CB_ERROR;
+		memcpy(&pr, mnl_attr_get_payload(tb[FRA_DPORT_RANGE]), sizeof pr);
+		r.dport_lo = pr.start;
+		r.dport_hi = pr.end;
 	}
 	r.suppress = tb[FRA_SUPPRESS_PREFIXLEN] && mnl_attr_get_u32(tb[FRA_SUPPRESS_PREFIXLEN]) == 0;
 	if (GROW(rd, rd->rt->rules, rd->rt->nrules, rd->cap_rules) < 0)
@@ -288,6 +304,7 @@ static int rule_cmp(const void *x, const void *y)
 	const struct mh_rule *a = x, *b = y;
 
 	CMP(prio); CMP(table); CMP(mark); CMP(mask); CMP(src); CMP(src_len); CMP(suppress);
+	CMP(dst); CMP(dst_len); CMP(ipproto); CMP(dport_lo); CMP(dport_hi);
 	return 0;
 }
 
@@ -581,6 +598,24 @@ static const char *ip(uint32_t a, char *buf)
 	return buf;
 }
 
+/* a pin's rule: "rule 'fwmark 0 to 198.51.100.0/24 ipproto tcp dport 22 lookup 103'" */
+static void pin_rule_words(const struct mh_rule *r, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+	size_t o = (size_t)snprintf(buf, len, "rule 'fwmark 0");
+
+	if (r->dst_len && o < len)
+		o += (size_t)snprintf(buf + o, len - o, " to %s/%u", ip(r->dst, a), r->dst_len);
+	if (r->ipproto && o < len)
+		o += (size_t)snprintf(buf + o, len - o, " ipproto %s", r->ipproto == 6 ? "tcp" :
+				      r->ipproto == 17 ? "udp" : r->ipproto == 1 ? "icmp" : "?");
+	if (r->dport_lo && o < len)
+		o += (size_t)snprintf(buf + o, len - o, r->dport_lo == r->dport_hi ? " dport %u" :
+				      " dport %u-%u", r->dport_lo, r->dport_hi);
+	if (o < len)
+		snprintf(buf + o, len - o, " lookup %u' (priority %u, a pin)", r->table, r->prio);
+}
+
 void mh_rt_describe(const struct mh_rt_op *o, const struct mh_routing *want, char *buf, size_t len)
 {
 	char a[INET_ADDRSTRLEN];
@@ -591,6 +626,8 @@ void mh_rt_describe(const struct mh_rt_op *o, const struct mh_routing *want, cha
 		if (r->suppress)
 			snprintf(buf, len, "rule 'lookup main suppress_prefixlength 0' (priority %u)",
 				 r->prio);
+		else if (!r->mark && r->mask == 0xffffffffu)
+			pin_rule_words(r, buf, len);
 		else if (r->src_len)
 			snprintf(buf, len, "rule 'from %s lookup %u' (priority %u)", ip(r->src, a),
 				 r->table, r->prio);
@@ -645,6 +682,7 @@ static void put_rule(struct mh_nl_batch *b, const struct mh_rule *r, int add)
 	frh->action = FR_ACT_TO_TBL;
 	frh->table = r->table < 256 ? (uint8_t)r->table : RT_TABLE_UNSPEC;
 	frh->src_len = r->src_len;
+	frh->dst_len = r->dst_len;
 	mnl_attr_put_u32(h, FRA_PRIORITY, r->prio);
 	mnl_attr_put_u32(h, FRA_TABLE, r->table);
 	if (r->mask) {
@@ -653,6 +691,14 @@ static void put_rule(struct mh_nl_batch *b, const struct mh_rule *r, int add)
 	}
 	if (r->src_len)
 		mnl_attr_put_u32(h, FRA_SRC, r->src);
+	if (r->dst_len)
+		mnl_attr_put_u32(h, FRA_DST, r->dst);
+	if (r->ipproto)
+		mnl_attr_put_u8(h, FRA_IP_PROTO, r->ipproto);
+	if (r->dport_lo) {
+		struct fib_rule_port_range pr = { .start = r->dport_lo, .end = r->dport_hi };
+		mnl_attr_put(h, FRA_DPORT_RANGE, sizeof pr, &pr);
+	}
 	if (r->suppress)
 		mnl_attr_put_u32(h, FRA_SUPPRESS_PREFIXLEN, 0);
 	mnl_attr_put_u8(h, FRA_PROTOCOL, MH_RT_PROTO);
@@ -946,6 +992,7 @@ out:
 struct addr_q {
 	const uint32_t *addrs;
 	unsigned n;
+	uint8_t plen;           /* of addrs[0]: its network must not overlap */
 	int ifindex;
 	int hit;                /* index + 1 of the first address found in a foreign prefix */
 	char why[96];
@@ -976,7 +1023,10 @@ static int addr_cb(const struct nlmsghdr *h, void *data)
 	net = local & mask;
 	for (i = 0; i < q->n && !q->hit; i++) {
 		char ifn[IF_NAMESIZE] = "?", p[INET_ADDRSTRLEN];
-		if (!q->addrs[i] || (q->addrs[i] & mask) != net)
+		uint32_t m = mask;
+		if (i == 0 && q->plen && q->plen < ifa->ifa_prefixlen)
+			m = htonl(0xffffffffu << (32 - q->plen));       /* the wider of the two */
+		if (!q->addrs[i] || (q->addrs[i] & m) != (local & m))
 			continue;
 		if_indextoname(ifa->ifa_index, ifn);
 		inet_ntop(AF_INET, &net, p, sizeof p);
@@ -991,9 +1041,10 @@ static void addr_reset(void *data)
 	((struct addr_q *)data)->hit = 0;
 }
 
-int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, int ifindex, char *why, size_t len)
+int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, uint8_t plen, int ifindex,
+			      char *why, size_t len)
 {
-	struct addr_q q = { .addrs = addrs, .n = n, .ifindex = ifindex };
+	struct addr_q q = { .addrs = addrs, .n = n, .plen = plen, .ifindex = ifindex };
 	struct ifaddrmsg ifa = { .ifa_family = AF_INET };
 	char buf[128];
 	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);

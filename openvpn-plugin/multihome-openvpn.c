@@ -120,6 +120,16 @@ int openvpn_plugin_open_v3(const int version,
 		free(p);
 		return OPENVPN_PLUGIN_FUNC_ERROR;
 	}
+	/* pin-fallback=no: the pins are refused from now on, before the tunnel
+	 * exists (only as root: a SIGHUP's reopen finds them registered) */
+	if (geteuid() == 0) {
+		char err[MH_ERR_MAX];
+		if (mh_link_prepare(&p->cfg, err, sizeof err) < 0) {
+			say(MH_LOG_ERR, "%s", err);
+			free(p);
+			return OPENVPN_PLUGIN_FUNC_ERROR;
+		}
+	}
 	pin_in_memory();
 	out->type_mask = OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_UP) |
 			 OPENVPN_PLUGIN_MASK(OPENVPN_PLUGIN_ROUTE_UP) |

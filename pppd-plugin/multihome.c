@@ -30,6 +30,7 @@ static int opt_weight(char **argv);
 static int opt_nat(char **argv);
 static int opt_reply_via_link(char **argv);
 static int opt_pin(char **argv);
+static int opt_pin_fallback(char **argv);
 
 /* Every option is o_special: the core parses and validates the value. */
 #define MH_OPTION(opt, parser, help, extra) \
@@ -54,6 +55,8 @@ static option_t mh_options[] = {
 	MH_OPTION("multihome-pin", opt_pin,
 		  "Send matching traffic by this uplink (repeatable): "
 		  "[tcp|udp|icmp] [DST[/LEN]] [port N[-M]]", OPT_A2LIST),
+	MH_OPTION("multihome-pin-fallback", opt_pin_fallback,
+		  "While this uplink is down its pins fall through to other links (yes) or are refused (no)", 0),
 	{ .name = NULL }
 };
 
@@ -123,6 +126,7 @@ static int opt_weight(char **argv)         { return set_option("weight", *argv);
 static int opt_nat(char **argv)            { return set_option("nat", *argv); }
 static int opt_reply_via_link(char **argv) { return set_option("reply-via-link", *argv); }
 static int opt_pin(char **argv)            { return set_option("pin", *argv); }
+static int opt_pin_fallback(char **argv)   { return set_option("pin-fallback", *argv); }
 
 /* ---- logging ---- */
 
@@ -164,6 +168,9 @@ static void on_phase(void *arg, int phase_now)
 	    default_name("ipparam", mh_ipparam(), err, sizeof err) < 0)
 		fatal("multihome: %s; set multihome-name", err);
 	if (mh_config_check(&mh.cfg, err, sizeof err) < 0)
+		fatal("multihome: %s", err);
+	/* pin-fallback no: refused from now on, until the link is up */
+	if (mh_link_prepare(&mh.cfg, err, sizeof err) < 0)
 		fatal("multihome: %s", err);
 }
 

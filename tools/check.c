@@ -194,6 +194,9 @@ static void print_config(const char *file, const char *what, const struct mh_con
 	       c->reply_via_link ? "yes" : "no");
 	for (i = 0; i < c->npins; i++)
 		printf("%s%s", i ? "; " : ", pins: ", mh_pin_format(&c->pins[i], pin, sizeof pin));
+	if (!c->pin_fallback)
+		printf("%s", c->npins ? " (refused while the link is down: pin-fallback no)"
+				      : ", pin-fallback no (no pins: nothing to refuse)");
 	printf("\n");
 }
 

@@ -12,6 +12,7 @@
 int ctl_status(int argc, char **argv);
 int ctl_reapply(int argc, char **argv);
 int ctl_flush(int argc, char **argv);
+int ctl_forget(int argc, char **argv);
 int ctl_check_cmd(int argc, char **argv);
 
 /* check FILE [--type pppd|openvpn]: see multihomectl(8). */

@@ -4,6 +4,7 @@
  *   multihomectl status [--json]   links, balanced default route, warnings
  *   multihomectl reapply           make the kernel match the registry again
  *   multihomectl flush             withdraw everything multihome installed
+ *   multihomectl forget NAME       forget a down link
  *   multihomectl check FILE        validate a peers file / OpenVPN config
  *
  * Kernel state is read with the core's own readers (common/status.h), never
@@ -30,6 +31,7 @@ static const struct {
 	{ "status",  ctl_status,    "status [--json]                 links, the balanced route, warnings" },
 	{ "reapply", ctl_reapply,   "reapply                         make the kernel match the registry" },
 	{ "flush",   ctl_flush,     "flush                           withdraw everything multihome installed" },
+	{ "forget",  ctl_forget,    "forget NAME                     forget a down link (and the refusal of its pins)" },
 	{ "check",   ctl_check_cmd, "check [--type pppd|openvpn] FILE  validate a peers file or OpenVPN config" },
 	{ "help",    ctl_help,      "help                            this text" },
 };

@@ -97,3 +97,20 @@ int ctl_flush(int argc, char **argv)
 	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
 	return CTL_OK;
 }
+
+int ctl_forget(int argc, char **argv)
+{
+	char err[MH_ERR_MAX];
+
+	if (argc != 2) {
+		ctl_usage(stderr);
+		return CTL_ERROR;
+	}
+	if (mh_link_forget(argv[1], err, sizeof err) < 0) {
+		fprintf(stderr, "multihomectl forget: %s\n", err);
+		return CTL_ERROR;
+	}
+	printf("multihomectl forget: link %s forgotten (its allocation; with pin-fallback no, "
+	       "the refusal of its pins)\n", argv[1]);
+	return CTL_OK;
+}

@@ -410,9 +410,10 @@ static void print_link_json(const struct mh_status *st, unsigned i)
 	printf(",\"state\":\"%s\",\"interface_present\":%s,\"ifindex\":%d", l->up ? "up" : "down",
 	       k && k->index == l->ifindex ? "true" : "false", l->ifindex);
 	printf(",\"table\":%u,\"mark\":\"0x%x\",\"mask\":\"0x%x\",\"priority\":%u,"
-	       "\"weight\":%u,\"nat\":\"%s\",\"reply_via_link\":%s", l->cfg.table, l->cfg.mark,
-	       l->cfg.mask, l->cfg.priority, l->cfg.weight, nat_name(l->cfg.nat),
-	       l->cfg.reply_via_link ? "true" : "false");
+	       "\"weight\":%u,\"nat\":\"%s\",\"reply_via_link\":%s,\"pin_fallback\":%s",
+	       l->cfg.table, l->cfg.mark, l->cfg.mask, l->cfg.priority, l->cfg.weight,
+	       nat_name(l->cfg.nat), l->cfg.reply_via_link ? "true" : "false",
+	       l->cfg.pin_fallback ? "true" : "false");
 	printf(",\"local\":\"%s\",\"peer\":\"%s\",\"gateway\":\"%s\"", ip(l->local, a),
 	       ip(l->peer, b), ip(l->gateway, g));
 	printf(",\"pins\":[");
@@ -499,9 +500,12 @@ static void print_link_text(const struct mh_status *st, unsigned i)
 		printf(", since %s (%s)", when(l->since, t1, sizeof t1), ago(l->since, t2, sizeof t2));
 	if (l->pid)
 		printf(", pid %d", l->pid);
-	printf("\n  table %u, mark 0x%x/0x%x, priority %u, weight %u, nat %s, reply-via-link %s\n",
+	printf("\n  table %u, mark 0x%x/0x%x, priority %u, weight %u, nat %s, reply-via-link %s%s\n",
 	       l->cfg.table, l->cfg.mark, l->cfg.mask, l->cfg.priority, l->cfg.weight,
-	       nat_name(l->cfg.nat), l->cfg.reply_via_link ? "yes" : "no");
+	       nat_name(l->cfg.nat), l->cfg.reply_via_link ? "yes" : "no",
+	       l->cfg.pin_fallback ? "" : ", pin-fallback no");
+	if (!l->up && mh_link_strict(l))
+		printf("  its pins are refused while it is down (pin-fallback no)\n");
 	printf("  local %s", ip(l->local, a));
 	if (l->peer)
 		printf(", peer %s", ip(l->peer, a));

@@ -87,9 +87,12 @@ static void test_plan_scenario(void)
 	scenario_links(l);
 	report(build(l, 2, 1, MH_FW_IPTABLES, &p) == 0 && p.nlinks == 2 &&
 	       !strcmp(p.links[0].name, "isp1"), "plan: two up links, in priority order");
-	report(p.rt.nrules == 5 && p.rt.rules[0].suppress && p.rt.rules[0].prio == 99 &&
-	       p.rt.rules[4].prio == 10102 && p.rt.rules[4].src == l[1].local,
-	       "plan: suppress rule at 99, a fwmark and a source rule per link");
+	report(p.rt.nrules == 8 && p.rt.rules[0].suppress && p.rt.rules[0].prio == 99 &&
+	       p.rt.rules[5].prio == 102 && p.rt.rules[6].prio == 10102 &&
+	       p.rt.rules[6].src == l[1].local && p.rt.rules[4].ipproto == 17 &&
+	       p.rt.rules[4].dport_lo == 1130 && p.rt.rules[4].dst_len == 32 && !p.rt.rules[4].mark &&
+	       p.rt.rules[4].mask == 0xffffffffu && p.rt.rules[7].dst_len == 26,
+	       "plan: suppress rule at 99, per link a fwmark, a source and one per pin (unmarked)");
 	report(p.rt.nroutes == 3 && p.rt.routes[2].table == RT_TABLE_MAIN &&
 	       p.rt.routes[2].nhid == MH_NH_GROUP_ID && p.rt.nnhs == 2 && p.rt.ngroup == 2 &&
 	       p.rt.group[0].id == MH_NH_ID_BASE + 1 && p.rt.group[0].weight == 8 &&
@@ -221,7 +224,8 @@ static void model_rule(struct mh_routing *k, const struct mh_routing *one, const
 		const struct mh_rule *x = &k->rules[i];
 		if (x->prio == r->prio && x->table == r->table && x->mark == r->mark &&
 		    x->mask == r->mask && x->src == r->src && x->src_len == r->src_len &&
-		    x->suppress == r->suppress) {
+		    x->suppress == r->suppress && x->dst == r->dst && x->dst_len == r->dst_len &&
+		    x->ipproto == r->ipproto && x->dport_lo == r->dport_lo && x->dport_hi == r->dport_hi) {
 			memmove(&k->rules[i], &k->rules[i + 1], (k->nrules - i - 1) * sizeof k->rules[i]);
 			k->nrules--;
 			return;
@@ -283,7 +287,7 @@ static void test_rt_converges(void)
 	build(l, 2, 1, MH_FW_IPTABLES, &want);
 
 	memset(&k, 0, sizeof k);
-	converges("routing, empty kernel", &want, &k, 10);
+	converges("routing, empty kernel", &want, &k, 13);
 	mh_routing_free(&k);
 
 	/* ours plus a duplicate, a stale rule, a stale route, a stale nexthop */
@@ -318,7 +322,7 @@ static void test_rt_converges(void)
 	l[0].up = l[1].up = 0;
 	build(l, 2, 1, MH_FW_IPTABLES, &none);
 	copy_routing(&k, &want.rt);
-	converges("routing, nothing wanted (flush)", &none, &k, 9);
+	converges("routing, nothing wanted (flush)", &none, &k, 12);
 	mh_routing_free(&k);
 	mh_plan_free(&none);
 	mh_plan_free(&want);
@@ -342,9 +346,9 @@ static void test_rt_delta(void)
 	mh_rt_diff(&after.rt, &before.rt, &a, &ops);
 	for (i = 0; i < ops.n; i++)
 		adds += ops.v[i].action != MH_OP_DELETE;
-	report(ops.n == 6 && adds == 6 && ops.v[0].kind == MH_RT_ROUTE && ops.v[1].kind == MH_RT_NEXTHOP &&
+	report(ops.n == 7 && adds == 7 && ops.v[0].kind == MH_RT_ROUTE && ops.v[1].kind == MH_RT_NEXTHOP &&
 	       ops.v[2].kind == MH_RT_GROUP && ops.v[3].kind == MH_RT_ROUTE && ops.v[3].exists_ok,
-	       "delta: isp2 up: its route, nexthop, the group, main's default (sure), 2 rules: %u ops",
+	       "delta: isp2 up: its route, nexthop, the group, main's default (sure), 3 rules: %u ops",
 	       ops.n);
 	mh_rt_ops_free(&ops);
 	a.touched = -1;
