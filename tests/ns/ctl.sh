@@ -257,7 +257,7 @@ test_status() {
 	[ "$RC" = 0 ] || not_ok "reapply after the firewall reload" "$OUT"
 	expect_clean "reapply restores the hooks: status clean (exit 0)"
 
-	n_srv ip rule del priority 101
+	n_srv ip rule del priority 101 fwmark 0x1/0x1 table 101
 	expect_warning "isp1's fwmark rule deleted behind our back" rules-missing
 	ctl status
 	grep -q "kernel lacks its rule 'fwmark 0x1/0x1 lookup 101'" <<<"$OUT" ||
