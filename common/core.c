@@ -439,9 +439,11 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 		goto fail;
 	}
 	in->up = 1;
+	in->online = 1;         /* until its upstream tracking says otherwise */
 	if (allocate(&r, in, old, err, len) < 0 || conflicts(&r, in, err, len) < 0)
 		goto fail;
 	in->since = time(NULL);
+	in->health_since = in->since;
 	in->pid = getpid();
 
 	had = old != NULL;
@@ -603,6 +605,62 @@ fail_open:
 	mh_reg_close(&r);
 	end();
 	return -1;
+}
+
+int mh_link_health(const char *name, const char *ifname, int online, const char *why,
+		   char *err, size_t len)
+{
+	static uint32_t locals[MH_MAX_LINKS];
+	struct mh_registry r;
+	struct mh_plan before;
+	enum mh_fw_backend backend;
+	struct mh_link *l, copy;
+	unsigned nlocals = 0;
+	int rc = 0;
+
+	begin();
+	if (mh_reg_open(&r, err, len) < 0)
+		return -1;
+	backend = mh_fw_backend();
+	if (plan_of(&r, backend, &before, err, len) < 0) {
+		mh_reg_close(&r);
+		return -1;
+	}
+	prune(&r);
+	l = mh_reg_find(&r, name);
+	/* a tracker of a link that is no longer up here, or no change: nothing */
+	if (!l || !l->up || (ifname && strcmp(l->ifname, ifname)) || l->online == online)
+		goto out;
+	l->online = online;
+	l->health_since = time(NULL);
+	l->dirty = 1;
+	rc = apply(&r, backend, &before, mh_reg_begin(&r), NULL, err, len);
+	if (rc < 0)
+		goto out;       /* still marked under way: the next event reads the kernel */
+	copy = *l;
+	{
+		const struct mh_link *up[MH_MAX_LINKS];
+		unsigned i;
+		nlocals = up_links(&r, up);
+		for (i = 0; i < nlocals; i++)
+			locals[i] = up[i]->local;
+	}
+	store_all(&r);
+	mh_reg_end(&r);
+	mh_plan_free(&before);
+	mh_reg_close(&r);
+	end();
+	mh_log(MH_LOG_INFO, "%s %s: %s; %u netlink messages, %u firewall commits, %lld us", name,
+	       online ? "online" : "offline", why ? why : "", mh_last_stats()->nl_msgs,
+	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
+	if (online)
+		bring_home(&copy, locals, nlocals);     /* its pinned flows come home */
+	return 0;
+out:
+	mh_plan_free(&before);
+	mh_reg_close(&r);
+	end();
+	return rc;
 }
 
 int mh_link_forget(const char *name, char *err, size_t len)

@@ -8,9 +8,11 @@
  *       -i IF -j RETURN                           (uplink ingress needs no egress mark)
  *       -j MULTIHOME-MARK                         (LAN-forwarded traffic)
  *   mangle OUTPUT -> MULTIHOME-MARK:
- *       -j CONNMARK --restore-mark (our bits)     replies leave by the ingress link
+ *       -m connmark ! --mark 0/OURBITS -j CONNMARK --restore-mark (our bits)
+ *                                                 replies leave by the ingress link
  *       -m mark ! --mark 0/OURBITS -j RETURN      a marked packet is left alone
  *       PIN -j MARK --set-xmark MARK/MASK ; -m mark ! --mark 0/OURBITS -j RETURN  (by priority)
+ *       PIN -j DROP                               (a strict link up but offline)
  *   nat POSTROUTING -> MULTIHOME-NAT:
  *       -o IF -j MASQUERADE | SNAT --to-source LOCAL
  *
@@ -201,12 +203,19 @@ static void render(const struct mh_plan *p, const struct mh_fw_rule *fr, struct 
 		rb_verdict(r, fr->jump);
 		break;
 	case MH_FW_RESTORE: {
+		/* only a flow with our bits: a new one (ct mark 0) keeps the mark
+		 * its socket set (a probe's SO_MARK) */
 		struct xt_connmark_tginfo2 cm;
+		struct xt_connmark_mtinfo1 has;
 		ZERO(cm);
+		ZERO(has);
 		cm.ctmask = fr->ours;
 		cm.nfmask = fr->ours;
 		cm.mode = XT_CONNMARK_RESTORE;
+		has.mask = fr->ours;
+		has.invert = 1;
 		rb_start(r, NULL, NULL);
+		rb_match(r, "connmark", 1, &has, sizeof has);
 		rb_target(r, "CONNMARK", 2, &cm, sizeof cm);
 		break;
 	}
@@ -226,6 +235,12 @@ static void render(const struct mh_plan *p, const struct mh_fw_rule *fr, struct 
 		rb_target(r, "MARK", 2, &mk, sizeof mk);
 		break;
 	}
+	case MH_FW_PIN_DROP:
+		rb_start(r, NULL, NULL);
+		rb_pin(r, &l->pins[fr->pin]);
+		rb_comment(r, fr->comment);
+		rb_verdict(r, "DROP");
+		break;
 	default:        /* MH_FW_NAT */
 		rb_start(r, NULL, l->ifname);
 		rb_comment(r, fr->comment);

@@ -10,9 +10,10 @@
  *   chain in_NAME_V_M_NAT  ct mark set ct mark & ~M | V       (ingress)
  *   chain rs_NAME_V_M   meta mark set meta mark & ~M | V accept (restore)
  *   chain pin_NAME_HASH one rule per pin: MATCH meta mark set meta mark & ~M | V accept
- *   chain egress  meta mark set meta mark & ~OURS        } "multihome mask OURS"
- *                 ct mark & OURS vmap @restore           }
+ *   chain egress  ct mark & OURS != 0 meta mark set meta mark & ~OURS } "multihome
+ *                 ct mark & OURS vmap @restore           }  mask OURS"
  *                 ct mark & OURS != 0 accept             }
+ *                 meta mark & OURS != 0 accept           }  (a probe's SO_MARK)
  *                 jump pin_NAME_HASH ...                 one per link with pins, by priority
  *   chain prerouting  filter, hook prerouting, priority mangle: iifname vmap @ingress; jump egress
  *   chain output      route, hook output, priority mangle: jump egress
@@ -54,6 +55,7 @@
 #define TYPE_IFNAME 41
 #define TYPE_IPADDR 7
 #define TEXT_MAX    1024
+#define MASKS       MH_NFT_MASK_RULES
 
 /* ---- the socket: kept open between events of a process ----
  * Closing a netfilter socket waits for the kernel to free what the last
@@ -391,7 +393,10 @@ static struct nftnl_rule *render(const struct mh_plan *p, const struct mh_fw_rul
 		x_set_mark(r, l->mark, l->mask);
 		x_verdict(r, NF_ACCEPT, NULL);
 		break;
-	case MH_FW_MASK_CLEAR:          /* meta mark set meta mark & ~OURS */
+	case MH_FW_MASK_CLEAR:  /* ct mark & OURS != 0 meta mark set meta mark & ~OURS */
+		x_ct_load(r, NFT_CT_MARK);
+		x_bitwise(r, fr->ours, 0);
+		x_cmp(r, NFT_CMP_NEQ, &zero, 4);
 		x_meta_load(r, NFT_META_MARK);
 		x_bitwise(r, ~fr->ours, 0);
 		x_meta_set(r, NFT_META_MARK);
@@ -406,6 +411,16 @@ static struct nftnl_rule *render(const struct mh_plan *p, const struct mh_fw_rul
 		x_bitwise(r, fr->ours, 0);
 		x_cmp(r, NFT_CMP_NEQ, &zero, 4);
 		x_verdict(r, NF_ACCEPT, NULL);
+		break;
+	case MH_FW_STOP_IF_PKT_MARKED:  /* meta mark & OURS != 0 accept */
+		x_meta_load(r, NFT_META_MARK);
+		x_bitwise(r, fr->ours, 0);
+		x_cmp(r, NFT_CMP_NEQ, &zero, 4);
+		x_verdict(r, NF_ACCEPT, NULL);
+		break;
+	case MH_FW_PIN_DROP:
+		x_pin_match(r, &l->pins[fr->pin]);
+		x_verdict(r, NF_DROP, NULL);
 		break;
 	case MH_FW_PIN_JUMP:
 	case MH_FW_TO_EGRESS:
@@ -980,17 +995,17 @@ static int is_mask_rule(const struct mh_fw_rule *r)
 static int diff_egress_rules(struct nft_diff *d, const struct mh_firewall *h)
 {
 	struct mh_firewall *w = &d->want->fw;
-	unsigned wr[MH_MAX_LINKS + 3], hr[MH_MAX_LINKS + 64], nw, nh, i, j, nmask = 0;
-	uint64_t handle[MH_MAX_LINKS + 3] = { 0 };
+	unsigned wr[MH_MAX_LINKS + MASKS], hr[MH_MAX_LINKS + 64], nw, nh, i, j, nmask = 0;
+	uint64_t handle[MH_MAX_LINKS + MASKS] = { 0 };
 	int last = -1;
 	struct mh_fw_op *o;
 
-	nw = chain_rules(w, MH_NFT_EGRESS, wr, MH_MAX_LINKS + 3);
+	nw = chain_rules(w, MH_NFT_EGRESS, wr, MH_MAX_LINKS + MASKS);
 	nh = chain_rules(h, MH_NFT_EGRESS, hr, MH_MAX_LINKS + 64);
-	for (i = 0; i < 3 && i < nh; i++)
+	for (i = 0; i < MASKS && i < nh; i++)
 		nmask += is_mask_rule(&h->rules[hr[i]]);
-	if (nmask == 3) {
-		for (i = 0; i < 3; i++)
+	if (nmask == MASKS) {
+		for (i = 0; i < MASKS; i++)
 			if (!rule_same(d, &w->rules[wr[i]], &h->rules[hr[i]])) {
 				if (!(o = op(d, MH_OP_REPLACE, MH_FWOP_RULE, MH_NO_OWNER)))
 					return -1;
@@ -999,7 +1014,7 @@ static int diff_egress_rules(struct nft_diff *d, const struct mh_firewall *h)
 			}
 	} else {
 		nmask = 0;      /* damaged: put them back at the head; strays go below */
-		for (i = 3; i-- > 0;) {
+		for (i = MASKS; i-- > 0;) {
 			if (!(o = op(d, MH_OP_ADD, MH_FWOP_RULE, MH_NO_OWNER)))
 				return -1;
 			o->rule = &w->rules[wr[i]];
@@ -1009,7 +1024,7 @@ static int diff_egress_rules(struct nft_diff *d, const struct mh_firewall *h)
 	for (j = nmask; j < nh; j++) {
 		const struct mh_fw_rule *k = &h->rules[hr[j]];
 		int idx = -1;
-		for (i = 3; i < nw && idx < 0; i++)
+		for (i = MASKS; i < nw && idx < 0; i++)
 			if (!handle[i] && rule_same(d, &w->rules[wr[i]], k))
 				idx = (int)i;
 		if (idx > last) {
@@ -1022,7 +1037,7 @@ static int diff_egress_rules(struct nft_diff *d, const struct mh_firewall *h)
 		o->rule = k;
 		o->handle = k->handle;
 	}
-	for (i = 3; i < nw; i++) {
+	for (i = MASKS; i < nw; i++) {
 		if (handle[i])
 			continue;
 		if (!(o = op(d, MH_OP_ADD, MH_FWOP_RULE, w->rules[wr[i]].owner)))
@@ -1038,10 +1053,10 @@ static int diff_egress_rules(struct nft_diff *d, const struct mh_firewall *h)
 static int egress_differs(struct nft_diff *d)
 {
 	struct mh_firewall *w = &d->want->fw, *h = d->have;
-	unsigned wr[MH_MAX_LINKS + 3], hr[MH_MAX_LINKS + 3], nw, nh, i;
+	unsigned wr[MH_MAX_LINKS + MASKS], hr[MH_MAX_LINKS + MASKS], nw, nh, i;
 
-	nw = chain_rules(w, MH_NFT_EGRESS, wr, MH_MAX_LINKS + 3);
-	nh = chain_rules(h, MH_NFT_EGRESS, hr, MH_MAX_LINKS + 3);
+	nw = chain_rules(w, MH_NFT_EGRESS, wr, MH_MAX_LINKS + MASKS);
+	nh = chain_rules(h, MH_NFT_EGRESS, hr, MH_MAX_LINKS + MASKS);
 	if (nw != nh)
 		return 1;
 	for (i = 0; i < nw; i++)

@@ -17,6 +17,7 @@
 #define MH_NAME_MAX     31      /* link name: [A-Za-z0-9_.-], 1..31 chars */
 #define MH_MAX_PINS     32      /* pins per link */
 #define MH_MAX_LINKS    256     /* links in one registry */
+#define MH_MAX_TARGETS  8       /* upstream tracking targets per link */
 #define MH_ERR_MAX      256     /* size of an error buffer */
 
 /* Everything multihome installs carries this tag. */
@@ -54,6 +55,13 @@ struct mh_config {
 	int      reply_via_link; /* default 1 */
 	int      pin_fallback;  /* default 1: a down link's pins fall through to the next
 				 * choice; 0: they are refused while it is down (a kill switch) */
+	/* upstream tracking: ICMP echo to these through the link, every
+	 * track_interval_ms; offline after track_down failed rounds in a row,
+	 * online again after track_up good ones */
+	unsigned ntrack;
+	uint32_t track[MH_MAX_TARGETS]; /* network byte order */
+	unsigned track_interval_ms;     /* default 1000 (200..60000) */
+	unsigned track_down, track_up;  /* default 3, 5 (1..100) */
 	unsigned npins;
 	struct mh_pin pins[MH_MAX_PINS];
 };
@@ -72,7 +80,9 @@ struct mh_link {
 	/* filled by the core: */
 	unsigned slot;          /* allocation slot, stable per name */
 	int      up;
+	int      online;        /* its upstream answers (always, untracked) */
 	long long since;        /* time(NULL) when it came up */
+	long long health_since; /* time(NULL) of the last online/offline change */
 	int      pid;           /* process that registered it */
 	int      dirty;         /* changed by this event, to be written back */
 };
@@ -83,7 +93,8 @@ struct mh_link {
 void mh_config_init(struct mh_config *c);
 
 /* Apply one option.  KEY is without the "multihome-" prefix: name, table,
- * mark, priority, weight, nat, reply-via-link, pin (repeatable), pin-fallback.  OPTNAME is
+ * mark, priority, weight, nat, reply-via-link, pin (repeatable), pin-fallback,
+ * track, track-interval, track-down, track-up.  OPTNAME is
  * how the user spelled the option ("multihome-table" or "table"), used in
  * the error.  Returns 0, or -1 with ERR set to a message that names the
  * option and the value. */
@@ -134,6 +145,12 @@ int mh_link_up(struct mh_link *link, char *err, size_t errlen);
  * after SIGKILL).  No-op for other links.  C must name the link.  0 / -1. */
 int mh_link_prepare(const struct mh_config *c, char *err, size_t errlen);
 
+/* Upstream tracking found link NAME on IFNAME offline (ONLINE 0) or online
+ * again: the event that takes it out of (or puts it back into) the balanced
+ * route and its pins; WHY goes into the log line.  0 / -1. */
+int mh_link_health(const char *name, const char *ifname, int online, const char *why,
+		   char *err, size_t errlen);
+
 /* Forget the down link NAME (its allocation, and the refusal of its pins). */
 int mh_link_forget(const char *name, char *err, size_t errlen);
 
@@ -148,6 +165,16 @@ int mh_reconcile(char *err, size_t errlen);
 
 /* Withdraw everything multihome installed and forget every link. */
 int mh_flush(char *err, size_t errlen);
+
+/* ---- upstream tracking (common/track.c) ----
+ * Started once the link is registered (LINK as mh_link_up left it), driven
+ * by the host's own loop: call mh_track_tick() again at the latest *NEXT_MS
+ * later; it never blocks.  A change online/offline is an event of its own
+ * (mh_link_health).  NULL with ERR empty: the link is not tracked. */
+struct mh_tracker;
+struct mh_tracker *mh_track_start(const struct mh_link *link, char *err, size_t errlen);
+void mh_track_tick(struct mh_tracker *t, unsigned *next_ms);
+void mh_track_stop(struct mh_tracker *t);
 
 /* ---- logging: the host plugin routes these to its own log ---- */
 enum mh_log_level { MH_LOG_ERR = 0, MH_LOG_WARN, MH_LOG_INFO, MH_LOG_DEBUG };

@@ -58,6 +58,59 @@ void mh_config_init(struct mh_config *c)
 	c->nat = MH_NAT_MASQUERADE;
 	c->reply_via_link = 1;
 	c->pin_fallback = 1;
+	c->track_interval_ms = 1000;
+	c->track_down = 3;
+	c->track_up = 5;
+}
+
+/* "A.B.C.D,A.B.C.D,..." -> targets; -1 with what was wrong in WHY */
+static int parse_targets(const char *v, uint32_t *out, unsigned *n, char *why, size_t len)
+{
+	char buf[MH_VALUE_MAX + 1], *save = NULL, *tok, e[MH_ERR_MAX];
+
+	snprintf(buf, sizeof buf, "%s", v);
+	*n = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct in_addr a;
+		if (*n >= MH_MAX_TARGETS)
+			return fail(why, len, "more than %d targets", MH_MAX_TARGETS);
+		if (inet_pton(AF_INET, tok, &a) != 1)
+			return fail(why, len, "'%.32s' is not an IPv4 address", tok);
+		if (mh_addr_check(a.s_addr, "target", e, sizeof e) < 0)
+			return fail(why, len, "%s", e);
+		out[(*n)++] = a.s_addr;
+	}
+	if (!*n)
+		return fail(why, len, "no target");
+	return 0;
+}
+
+/* seconds, decimals allowed (ms precision): "1", "0.2", "2.5" */
+static int parse_seconds_ms(const char *v, unsigned *ms)
+{
+	unsigned whole = 0, frac = 0, digits = 0;
+	const char *p = v;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		whole = whole * 10 + (unsigned)(*p - '0');
+		if (whole > 100000)
+			return -1;
+	}
+	if (*p == '.') {
+		for (p++; isdigit((unsigned char)*p); p++)
+			if (digits++ < 3)
+				frac = frac * 10 + (unsigned)(*p - '0');
+		if (!digits)
+			return -1;
+		for (; digits < 3; digits++)    /* "0.2" is 200 ms */
+			frac *= 10;
+	}
+	if (*p)
+		return -1;
+	*ms = whole * 1000 + frac;
+	return 0;
 }
 
 /* Strict unsigned parse: decimal or 0x hex, the whole string, <= MAX. */
@@ -399,6 +452,23 @@ int mh_config_set(struct mh_config *c, const char *key, const char *value,
 		if (parse_bool(value, &c->pin_fallback))
 			return fail(err, errlen, "option %s: bad value '%s' (yes: a down link's pins fall "
 				    "through to other links; no: they are refused)", optname, sv);
+	} else if (!strcmp(key, "track")) {
+		if (parse_targets(value, c->track, &c->ntrack, pe, sizeof pe))
+			return fail(err, errlen, "option %s: bad targets '%s': %s (A.B.C.D[,A.B.C.D...])",
+				    optname, sv, pe);
+	} else if (!strcmp(key, "track-interval")) {
+		if (parse_seconds_ms(value, &u) || u < 200 || u > 60000)
+			return fail(err, errlen, "option %s: bad interval '%s' (seconds between rounds, "
+				    "0.2 .. 60, decimals allowed)", optname, sv);
+		c->track_interval_ms = u;
+	} else if (!strcmp(key, "track-down") || !strcmp(key, "track-up")) {
+		if (parse_u32(value, 100, &u) || u < 1)
+			return fail(err, errlen, "option %s: bad count '%s' (1 .. 100 rounds in a row)",
+				    optname, sv);
+		if (key[6] == 'd')
+			c->track_down = u;
+		else
+			c->track_up = u;
 	} else if (!strcmp(key, "pin")) {
 		if (c->npins >= MH_MAX_PINS)
 			return fail(err, errlen, "option %s: too many pins (at most %d per link)",
@@ -433,7 +503,7 @@ int mh_config_check(const struct mh_config *c, char *err, size_t errlen)
 
 /* ---- OpenVPN plugin arguments ---- */
 
-static const char args_keys[] = "keys: name table mark priority weight nat reply-via-link pin pin-fallback";
+static const char args_keys[] = "keys: name table mark priority weight nat reply-via-link pin pin-fallback track track-interval track-down track-up";
 
 /* One KEY=VALUE argument applied to C. */
 static int apply_arg(struct mh_config *c, const char *arg, char *err, size_t errlen)

@@ -150,15 +150,40 @@ static void plan_pin_rules(struct mh_plan *p, unsigned i)
 {
 	const struct mh_plan_link *l = &p->links[i];
 	struct mh_routing *rt = &p->rt;
+	int refuse = l->up && !l->online;       /* a strict link's, offline */
 	unsigned j;
 
 	for (j = 0; j < l->npins; j++) {
 		const struct mh_pin *pin = &l->pins[j];
 		rt->rules[rt->nrules++] = (struct mh_rule){
-			.prio = l->priority, .table = l->table, .mark = 0, .mask = 0xffffffffu,
-			.dst = pin->dst, .dst_len = pin->dst_len, .ipproto = pin->proto,
-			.dport_lo = pin->port_lo, .dport_hi = pin->port_hi, .owner = (int)i };
+			.prio = l->priority, .table = refuse ? 0 : l->table, .mark = 0,
+			.mask = 0xffffffffu, .dst = pin->dst, .dst_len = pin->dst_len,
+			.ipproto = pin->proto, .dport_lo = pin->port_lo, .dport_hi = pin->port_hi,
+			.unreachable = (uint8_t)refuse, .owner = (int)i };
 	}
+}
+
+/* Do the link's pins apply?  An offline link's fall through, unless strict
+ * (then they refuse); a down link is in the plan only when strict. */
+static int pins_apply(const struct mh_plan_link *l)
+{
+	return l->online || l->strict;
+}
+
+/* In the balanced route: weighted, up and online; if every weighted up link
+ * is offline, all of them (never make it worse). */
+static int balanced(const struct mh_plan *p, const struct mh_plan_link *l)
+{
+	unsigned i;
+
+	if (!l->up || !l->weight)
+		return 0;
+	if (l->online)
+		return 1;
+	for (i = 0; i < p->nlinks; i++)
+		if (p->links[i].up && p->links[i].weight && p->links[i].online)
+			return 0;
+	return 1;
 }
 
 static void plan_rules(struct mh_plan *p)
@@ -179,7 +204,8 @@ static void plan_rules(struct mh_plan *p)
 			rt->rules[rt->nrules++] = (struct mh_rule){
 				.prio = MH_PRIO_SOURCE_BASE + l->priority, .table = l->table,
 				.src = l->local, .src_len = 32, .owner = (int)i };
-		plan_pin_rules(p, i);
+		if (pins_apply(l))
+			plan_pin_rules(p, i);
 	}
 }
 
@@ -208,7 +234,7 @@ static void plan_routes(struct mh_plan *p)
 		rt->routes[rt->nroutes++] = (struct mh_route){
 			.table = l->table, .type = RTN_UNICAST, .oif = l->ifindex, .gw = l->gateway,
 			.owner = (int)i };
-		if (!l->weight)
+		if (!balanced(p, l))
 			continue;
 		if (rt->nexthops) {
 			rt->nhs[rt->nnhs++] = (struct mh_nexthop){ .id = mh_nh_id(l->slot),
@@ -268,11 +294,16 @@ static void plan_iptc(struct mh_plan *p)
 	set_jump(fw_rule(p, MH_FW_TO_EGRESS, MH_NO_OWNER, MH_IPT_PRE), MH_IPT_MARK);
 	fw_rule(p, MH_FW_RESTORE, MH_NO_OWNER, MH_IPT_MARK)->comment[0] = 0;
 	fw_rule(p, MH_FW_STOP_IF_MARKED, MH_NO_OWNER, MH_IPT_MARK)->comment[0] = 0;
-	for (i = 0; i < p->nlinks; i++)
-		for (j = 0; j < p->links[i].npins; j++) {
-			fw_rule(p, MH_FW_PIN, (int)i, MH_IPT_MARK)->pin = (int)j;
+	for (i = 0; i < p->nlinks; i++) {
+		const struct mh_plan_link *l = &p->links[i];
+		if (!pins_apply(l))
+			continue;
+		for (j = 0; j < l->npins; j++) {
+			fw_rule(p, l->up && !l->online ? MH_FW_PIN_DROP : MH_FW_PIN, (int)i,
+				MH_IPT_MARK)->pin = (int)j;
 			fw_rule(p, MH_FW_STOP_IF_MARKED, MH_NO_OWNER, MH_IPT_MARK)->comment[0] = 0;
 		}
+	}
 	for (i = 0; i < p->nlinks; i++)
 		if (p->links[i].up && p->links[i].nat != MH_NAT_OFF) {
 			fw_rule(p, MH_FW_NAT, (int)i, MH_IPT_NAT);
@@ -356,11 +387,12 @@ static void plan_nft_link(struct mh_plan *p, unsigned i)
 		nft_chain(p, rs, (int)i);
 		fw_rule(p, MH_FW_RESTORE_CHAIN, (int)i, rs);
 	}
-	if (l->npins) {
-		chain_name(pin, sizeof pin, "pin_", l->name, pins_hash(l), 0, 1);
+	if (l->npins && pins_apply(l)) {
+		int drop = l->up && !l->online;
+		chain_name(pin, sizeof pin, drop ? "drop_" : "pin_", l->name, pins_hash(l), 0, 1);
 		nft_chain(p, pin, (int)i);
 		for (j = 0; j < l->npins; j++)
-			fw_rule(p, MH_FW_PIN, (int)i, pin)->pin = (int)j;
+			fw_rule(p, drop ? MH_FW_PIN_DROP : MH_FW_PIN, (int)i, pin)->pin = (int)j;
 	}
 	if (!l->up)
 		return;         /* a strict link, down: its pins only */
@@ -388,6 +420,7 @@ static void plan_nft(struct mh_plan *p)
 	memcpy(fw_rule(p, MH_FW_MASK_CLEAR, MH_NO_OWNER, MH_NFT_EGRESS)->comment, mc, sizeof mc);
 	memcpy(fw_rule(p, MH_FW_RESTORE, MH_NO_OWNER, MH_NFT_EGRESS)->comment, mc, sizeof mc);
 	memcpy(fw_rule(p, MH_FW_STOP_IF_MARKED, MH_NO_OWNER, MH_NFT_EGRESS)->comment, mc, sizeof mc);
+	memcpy(fw_rule(p, MH_FW_STOP_IF_PKT_MARKED, MH_NO_OWNER, MH_NFT_EGRESS)->comment, mc, sizeof mc);
 	fw_rule(p, MH_FW_INGRESS_VMAP, MH_NO_OWNER, "prerouting");
 	set_jump(fw_rule(p, MH_FW_TO_EGRESS, MH_NO_OWNER, "prerouting"), MH_NFT_EGRESS);
 	set_jump(fw_rule(p, MH_FW_TO_EGRESS, MH_NO_OWNER, "output"), MH_NFT_EGRESS);
@@ -399,7 +432,7 @@ static void plan_nft(struct mh_plan *p)
 	/* the pin jumps of chain egress, by link priority */
 	for (i = first_link_rule; i < p->fw.nrules; i++) {
 		const struct mh_fw_rule *r = &p->fw.rules[i];
-		if (r->kind == MH_FW_PIN && r->pin == 0)
+		if ((r->kind == MH_FW_PIN || r->kind == MH_FW_PIN_DROP) && r->pin == 0)
 			set_jump(fw_rule(p, MH_FW_PIN_JUMP, r->owner, MH_NFT_EGRESS), r->chain);
 	}
 }
@@ -410,7 +443,7 @@ static int plan_alloc(struct mh_plan *p, unsigned n, unsigned npins)
 {
 	struct mh_routing *rt = &p->rt;
 	/* iptables: 2 per link + 3 + 2 per pin + 1 per link; nft: 9 + 2 per link + 2 per pin */
-	unsigned nrules = 3 * n + 12 + 2 * npins;
+	unsigned nrules = 3 * n + 13 + 2 * npins;
 
 	p->links = calloc(n ? n : 1, sizeof *p->links);
 	p->pins = calloc(npins ? npins : 1, sizeof *p->pins);
@@ -435,6 +468,7 @@ static void plan_link(struct mh_plan_link *pl, const struct mh_link *l, struct m
 	const struct mh_config *c = &l->cfg;
 
 	pl->up = l->up;
+	pl->online = !l->up || l->online;
 	pl->strict = mh_link_strict(l);
 	memcpy(pl->name, c->name, sizeof pl->name);
 	memcpy(pl->ifname, l->ifname, sizeof pl->ifname);

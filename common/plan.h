@@ -32,6 +32,7 @@ struct mh_rule {
 	uint8_t  ipproto;       /* a pin's protocol (0: any) */
 	uint16_t dport_lo, dport_hi;    /* a pin's ports (0: any) */
 	uint8_t  suppress;      /* "lookup main suppress_prefixlength 0" */
+	uint8_t  unreachable;   /* action unreachable instead of "lookup TABLE" */
 	int      owner;         /* index into mh_plan.links, or MH_NO_OWNER */
 };
 
@@ -85,6 +86,9 @@ enum mh_fw_kind {
 	MH_FW_RESTORE,          /* packet mark (our bits) from the connmark */
 	MH_FW_STOP_IF_MARKED,   /* a packet with any of our bits is left alone */
 	MH_FW_PIN,              /* MATCH: mark & ~M | V (and stop) */
+	MH_FW_PIN_DROP,         /* MATCH: drop (a strict link that is up but offline) */
+	MH_FW_STOP_IF_PKT_MARKED, /* nft: a packet already carrying our bits (a probe's
+				   * SO_MARK) is left alone */
 	MH_FW_PIN_JUMP,         /* nft: jump to a link's pin chain */
 	MH_FW_INGRESS_VMAP,     /* nft prerouting: iifname vmap @ingress */
 	MH_FW_MASQ_SET,         /* nft postrouting: oifname @masq masquerade */
@@ -151,6 +155,7 @@ struct mh_firewall {
 #define MH_IPT_NAT  "MULTIHOME-NAT"
 /* nftables names */
 #define MH_NFT_TABLE  "multihome"
+#define MH_NFT_MASK_RULES 4     /* the rules of chain egress that carry OURS */
 #define MH_NFT_EGRESS "egress"
 extern const char *const mh_nft_set_names[MH_NSETS];
 
@@ -202,6 +207,7 @@ struct mh_fw_ops { struct mh_fw_op *v; unsigned n, cap; };
 /* What the plan keeps of a link (a copy: a plan outlives the registry). */
 struct mh_plan_link {
 	int      up;            /* else a strict link, down: only its refusals */
+	int      online;        /* its upstream answers (untracked: always) */
 	int      strict;        /* pin-fallback no: its pins never fall through */
 	char     name[MH_NAME_MAX + 1];
 	char     ifname[IF_NAMESIZE];

@@ -104,6 +104,16 @@ int mh_reg_format(const struct mh_link *l, char *buf, size_t len)
 	for (i = 0; i < c->npins && o < len; i++)
 		o += (size_t)snprintf(buf + o, len - o, "pin %s\n",
 				      mh_pin_format(&c->pins[i], pin, sizeof pin));
+	for (i = 0; i < c->ntrack && o < len; i++) {
+		char t[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &c->track[i], t, sizeof t);
+		o += (size_t)snprintf(buf + o, len - o, "%s%s%s", i ? "," : "track ", t,
+				      i + 1 == c->ntrack ? "\n" : "");
+	}
+	if (o < len)
+		o += (size_t)snprintf(buf + o, len - o, "track_interval_ms %u\ntrack_down %u\n"
+				      "track_up %u\nonline %d\nhealth_since %lld\n", c->track_interval_ms,
+				      c->track_down, c->track_up, l->online, l->health_since);
 	return o < len ? 0 : -1;
 }
 
@@ -138,6 +148,7 @@ int mh_reg_parse(const char *text, struct mh_link *l, char *err, size_t len)
 
 	memset(l, 0, sizeof *l);
 	mh_config_init(&l->cfg);
+	l->online = 1;
 	if (strlen(text) > ENTRY_MAX) {
 		snprintf(err, len, "entry too large");
 		return -1;
@@ -207,6 +218,18 @@ int mh_reg_parse(const char *text, struct mh_link *l, char *err, size_t len)
 			bad = num(v, 0, 0x7fffffff, &x) || ((l->pid = (int)x), 0);
 		else if (!strcmp(line, "pin"))
 			bad = mh_config_set(&l->cfg, "pin", v, "pin", e2, sizeof e2);
+		else if (!strcmp(line, "track"))
+			bad = mh_config_set(&l->cfg, "track", v, "track", e2, sizeof e2);
+		else if (!strcmp(line, "track_interval_ms"))
+			bad = num(v, 200, 60000, &x) || ((l->cfg.track_interval_ms = (unsigned)x), 0);
+		else if (!strcmp(line, "track_down"))
+			bad = mh_config_set(&l->cfg, "track-down", v, "track_down", e2, sizeof e2);
+		else if (!strcmp(line, "track_up"))
+			bad = mh_config_set(&l->cfg, "track-up", v, "track_up", e2, sizeof e2);
+		else if (!strcmp(line, "online"))
+			bad = num(v, 0, 1, &x) || ((l->online = (int)x), 0);
+		else if (!strcmp(line, "health_since"))
+			bad = num(v, 0, 0x7fffffffffffLL, &l->health_since);
 		else {
 			snprintf(err, len, "line %d: unknown key '%.32s'", lineno, line);
 			return -1;

@@ -72,6 +72,9 @@ static int rule_cb(const struct nlmsghdr *h, void *data)
 		return MNL_CB_OK;
 	r.table = tb[FRA_TABLE] ? mnl_attr_get_u32(tb[FRA_TABLE]) : frh->table;
 	r.prio = tb[FRA_PRIORITY] ? mnl_attr_get_u32(tb[FRA_PRIORITY]) : 0;
+	r.unreachable = frh->action == FR_ACT_UNREACHABLE;
+	if (r.unreachable)
+		r.table = 0;
 	r.src_len = frh->src_len;
 	r.dst_len = frh->dst_len;
 	if (tb[FRA_SRC])
@@ -304,7 +307,7 @@ static int rule_cmp(const void *x, const void *y)
 	const struct mh_rule *a = x, *b = y;
 
 	CMP(prio); CMP(table); CMP(mark); CMP(mask); CMP(src); CMP(src_len); CMP(suppress);
-	CMP(dst); CMP(dst_len); CMP(ipproto); CMP(dport_lo); CMP(dport_hi);
+	CMP(dst); CMP(dst_len); CMP(ipproto); CMP(dport_lo); CMP(dport_hi); CMP(unreachable);
 	return 0;
 }
 
@@ -612,7 +615,9 @@ static void pin_rule_words(const struct mh_rule *r, char *buf, size_t len)
 	if (r->dport_lo && o < len)
 		o += (size_t)snprintf(buf + o, len - o, r->dport_lo == r->dport_hi ? " dport %u" :
 				      " dport %u-%u", r->dport_lo, r->dport_hi);
-	if (o < len)
+	if (o < len && r->unreachable)
+		snprintf(buf + o, len - o, " unreachable' (priority %u, a strict pin, offline)", r->prio);
+	else if (o < len)
 		snprintf(buf + o, len - o, " lookup %u' (priority %u, a pin)", r->table, r->prio);
 }
 
@@ -679,12 +684,13 @@ static void put_rule(struct mh_nl_batch *b, const struct mh_rule *r, int add)
 		return;
 	frh = mnl_nlmsg_put_extra_header(h, sizeof *frh);
 	frh->family = AF_INET;
-	frh->action = FR_ACT_TO_TBL;
+	frh->action = r->unreachable ? FR_ACT_UNREACHABLE : FR_ACT_TO_TBL;
 	frh->table = r->table < 256 ? (uint8_t)r->table : RT_TABLE_UNSPEC;
 	frh->src_len = r->src_len;
 	frh->dst_len = r->dst_len;
 	mnl_attr_put_u32(h, FRA_PRIORITY, r->prio);
-	mnl_attr_put_u32(h, FRA_TABLE, r->table);
+	if (!r->unreachable)
+		mnl_attr_put_u32(h, FRA_TABLE, r->table);
 	if (r->mask) {
 		mnl_attr_put_u32(h, FRA_FWMARK, r->mark);
 		mnl_attr_put_u32(h, FRA_FWMASK, r->mask);

@@ -199,7 +199,7 @@ static int words_nft(struct mh_status *st, const struct mh_fw_ops *ops, unsigned
 			return -1;
 	snprintf(mc, sizeof mc, "multihome mask 0x%08x", st->plan.fw.ours);
 	if (masks && !sop(st, cap, -1, '+', "rules-missing", "firewall",
-			  "%u of the 3 rules '%s' in chain egress", masks, mc))
+			  "%u of the %d rules '%s' in chain egress", masks, MH_NFT_MASK_RULES, mc))
 		return -1;
 	return 0;
 }
@@ -222,7 +222,7 @@ static int words_iptc(struct mh_status *st, const struct mh_fw_ops *ops, unsigne
 				 r->comment[0] ? " '" : "", r->comment, r->comment[0] ? "'" : "", r->chain))
 				return -1;
 		} else if (o->kind == MH_FWOP_RULE && r->owner >= 0 && r->owner < MH_MAX_LINKS) {
-			if (r->kind == MH_FW_PIN)
+			if (r->kind == MH_FW_PIN || r->kind == MH_FW_PIN_DROP)
 				pins_missing[r->owner]++;
 			else if (r->kind == MH_FW_NAT)
 				nat[r->owner] = 1;

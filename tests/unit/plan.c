@@ -48,6 +48,7 @@ static void scenario_links(struct mh_link *l)
 	l[0].slot = 0;
 	l[1].slot = 1;
 	l[0].up = l[1].up = 1;
+	l[0].online = l[1].online = 1;
 }
 
 static int build(struct mh_link *links, unsigned n, int nexthops, enum mh_fw_backend be,
@@ -115,9 +116,9 @@ static void test_plan_scenario(void)
 	       has_chain(&p.fw, "rs_isp2_0x2_0x2") && !strncmp(name, "pin_isp1_", 9) &&
 	       has_chain(&p.fw, name) && pins == 2 && p.fw.nelems == 6,
 	       "plan (nft): chains in_/rs_/pin_ per link, 2 pin jumps, 6 map elements");
-	report(count_rules(&p.fw, MH_NFT_EGRESS, -1) == 5 &&
+	report(count_rules(&p.fw, MH_NFT_EGRESS, -1) == 6 &&
 	       !strcmp(p.fw.rules[0].comment, "multihome mask 0x00000003"),
-	       "plan (nft): chain egress: 3 mask rules 'multihome mask 0x00000003', then the jumps");
+	       "plan (nft): chain egress: 4 mask rules 'multihome mask 0x00000003', then the jumps");
 	mh_plan_free(&p);
 
 	l[1].up = 0;
@@ -448,9 +449,81 @@ static void test_nft_diff(void)
 	mh_plan_free(&want);
 }
 
+static unsigned group_has(const struct mh_plan *p, unsigned slot)
+{
+	unsigned i;
+
+	for (i = 0; i < p->rt.ngroup; i++)
+		if (p->rt.group[i].id == mh_nh_id(slot))
+			return 1;
+	return 0;
+}
+
+static unsigned pin_rules(const struct mh_plan *p, uint32_t table, int unreachable)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < p->rt.nrules; i++) {
+		const struct mh_rule *r = &p->rt.rules[i];
+		n += !r->mark && r->mask == 0xffffffffu && r->unreachable == unreachable &&
+		     (unreachable || r->table == table);
+	}
+	return n;
+}
+
+/* Upstream tracking: what an offline link keeps and loses (issue 15). */
+static void test_plan_offline(void)
+{
+	struct mh_link l[2];
+	struct mh_plan p;
+	char err[MH_ERR_MAX];
+
+	scenario_links(l);
+	l[0].online = 0;
+	build(l, 2, 1, MH_FW_IPTABLES, &p);
+	report(p.rt.ngroup == 1 && group_has(&p, 1) && !group_has(&p, 0) && pin_rules(&p, 101, 0) == 0 &&
+	       pin_rules(&p, 102, 0) == 1 && count_rules(&p.fw, MH_IPT_MARK, MH_FW_PIN) == 1 &&
+	       count_rules(&p.fw, MH_IPT_PRE, MH_FW_INGRESS_CTMARK) == 2 && p.rt.nroutes == 3 &&
+	       count_rules(&p.fw, MH_IPT_NAT, MH_FW_NAT) == 2,
+	       "offline isp1: out of the group, its pins fall through; table, ingress, NAT stay");
+	mh_plan_free(&p);
+
+	l[1].online = 0;
+	build(l, 2, 1, MH_FW_NFT, &p);
+	report(p.rt.ngroup == 2 && pin_rules(&p, 101, 0) == 0 && pin_rules(&p, 102, 0) == 0,
+	       "every weighted link offline: all stay in the group (never worse), no pins apply");
+	mh_plan_free(&p);
+
+	l[1].online = 1;
+	mh_config_set(&l[0].cfg, "pin-fallback", "no", NULL, err, sizeof err);
+	build(l, 2, 1, MH_FW_IPTABLES, &p);
+	report(pin_rules(&p, 0, 1) == 2 && count_rules(&p.fw, MH_IPT_MARK, MH_FW_PIN_DROP) == 2 &&
+	       !group_has(&p, 0),
+	       "offline isp1 with pin-fallback no: its 2 pins refuse (unreachable rules, DROP)");
+	mh_plan_free(&p);
+	build(l, 2, 1, MH_FW_NFT, &p);
+	{
+		unsigned i, drops = 0, jump = 0;
+		const char *chain = NULL;
+		for (i = 0; i < p.fw.nchains; i++)
+			if (!strncmp(p.fw.chains[i].name, "drop_isp1_", 10))
+				chain = p.fw.chains[i].name;
+		for (i = 0; chain && i < p.fw.nrules; i++)
+			drops += p.fw.rules[i].kind == MH_FW_PIN_DROP && !strcmp(p.fw.rules[i].chain, chain);
+		while (jump < p.fw.nrules && p.fw.rules[jump].kind != MH_FW_PIN_JUMP)
+			jump++;
+		report(chain && drops == 2 && !has_chain(&p.fw, "pin_isp1_4f5ba1c4") &&
+		       jump < p.fw.nrules && !strcmp(p.fw.rules[jump].jump, chain),
+		       "offline strict isp1 (nft): its 2 pins drop in chain %s, jumped to first",
+		       chain ? chain : "(none)");
+	}
+	mh_plan_free(&p);
+}
+
 void test_plan(void)
 {
 	test_plan_scenario();
+	test_plan_offline();
 	test_rt_converges();
 	test_rt_delta();
 	test_nft_diff();
