@@ -31,6 +31,10 @@ static int opt_nat(char **argv);
 static int opt_reply_via_link(char **argv);
 static int opt_pin(char **argv);
 static int opt_pin_fallback(char **argv);
+static int opt_track(char **argv);
+static int opt_track_interval(char **argv);
+static int opt_track_down(char **argv);
+static int opt_track_up(char **argv);
 
 /* Every option is o_special: the core parses and validates the value. */
 #define MH_OPTION(opt, parser, help, extra) \
@@ -57,6 +61,14 @@ static option_t mh_options[] = {
 		  "[tcp|udp|icmp] [DST[/LEN]] [port N[-M]]", OPT_A2LIST),
 	MH_OPTION("multihome-pin-fallback", opt_pin_fallback,
 		  "While this uplink is down its pins fall through to other links (yes) or are refused (no)", 0),
+	MH_OPTION("multihome-track", opt_track,
+		  "Probe these addresses through this uplink (A.B.C.D[,...]): upstream tracking", 0),
+	MH_OPTION("multihome-track-interval", opt_track_interval,
+		  "Seconds between tracking rounds (0.2 .. 60)", 0),
+	MH_OPTION("multihome-track-down", opt_track_down,
+		  "Failed rounds in a row before the uplink is taken out", 0),
+	MH_OPTION("multihome-track-up", opt_track_up,
+		  "Good rounds in a row before it is put back", 0),
 	{ .name = NULL }
 };
 
@@ -127,6 +139,10 @@ static int opt_nat(char **argv)            { return set_option("nat", *argv); }
 static int opt_reply_via_link(char **argv) { return set_option("reply-via-link", *argv); }
 static int opt_pin(char **argv)            { return set_option("pin", *argv); }
 static int opt_pin_fallback(char **argv)   { return set_option("pin-fallback", *argv); }
+static int opt_track(char **argv)          { return set_option("track", *argv); }
+static int opt_track_interval(char **argv) { return set_option("track-interval", *argv); }
+static int opt_track_down(char **argv)     { return set_option("track-down", *argv); }
+static int opt_track_up(char **argv)       { return set_option("track-up", *argv); }
 
 /* ---- logging ---- */
 
