@@ -4,7 +4,8 @@
  * from the link's own address, bound to its interface and carrying its mark
  * (SO_MARK), so that it leaves by the link whatever the balanced route and
  * the pins say.  A round succeeds when one target answers before the
- * round's deadline (90% of the interval).  After track_down failed rounds in
+ * round's deadline, half the interval: the link is then offline at most
+ * (track_down + 1/2) intervals after its upstream died.  After track_down failed rounds in
  * a row the link is offline, after track_up good ones online again: each
  * change is an event of its own (mh_link_health).
  *
@@ -125,8 +126,8 @@ struct mh_tracker *mh_track_start(const struct mh_link *l, char *err, size_t len
 	t->ntargets = l->cfg.ntrack;
 	memcpy(t->targets, l->cfg.track, sizeof t->targets);
 	t->interval_us = l->cfg.track_interval_ms * 1000u;
-	/* a target answers within 90% of the interval (at least 20 ms before the next round) */
-	t->deadline_us = t->interval_us - (t->interval_us / 10 > 20000 ? t->interval_us / 10 : 20000);
+	/* a target answers within half the interval */
+	t->deadline_us = t->interval_us / 2;
 	t->down = l->cfg.track_down;
 	t->up = l->cfg.track_up;
 	t->ident = (uint16_t)((unsigned)getpid() ^ (l->slot << 8));
