@@ -132,13 +132,13 @@ static int choose_name(char *err, size_t errlen)
 	if (ifname_fixed())
 		return 0;
 	if (ipparam && ipparam[0])
-		snprintf(err, errlen, "no link name: pppd was started by uid %u, and ipparam "
-			 "'%s' (any user may give it) does not name a link then", (unsigned)getuid(),
-			 ipparam);
+		snprintf(err, errlen, "no link name: ipparam '%s' cannot name the link, since "
+			 "any user may give it and pppd was started by uid %u", ipparam,
+			 (unsigned)getuid());
 	else
-		snprintf(err, errlen, "no link name: pppd was started by uid %u, and the "
-			 "interface name (any user may choose it with unit) does not name a "
-			 "link then", (unsigned)getuid());
+		snprintf(err, errlen, "no link name: the interface name cannot name the link, "
+			 "since any user may choose it (unit) and pppd was started by uid %u",
+			 (unsigned)getuid());
 	return -1;
 }
 

@@ -118,28 +118,31 @@ static int wild_device(char *arg, char **argv, int doit)
 
 #define BOOL(n, var, v)     { .name = n, .type = o_bool, .addr = &(var), .flags = (v) }
 #define INT(n, var)         { .name = n, .type = o_int, .addr = &(var) }
-#define STATIC_STR(n, var)  { .name = n, .type = o_string, .addr = (var), \
-			      .flags = OPT_STATIC, .upper_limit = sizeof(var) }
+#define INT_PRIV(n, var)    { .name = n, .type = o_int, .addr = &(var), .flags = OPT_PRIV }
+#define STATIC_STR_F(n, var, fl) { .name = n, .type = o_string, .addr = (var), \
+			      .flags = OPT_STATIC | (fl), .upper_limit = sizeof(var) }
+#define STATIC_STR(n, var)  STATIC_STR_F(n, var, 0)
 #define STR(n, var)         { .name = n, .type = o_string, .addr = &(var) }
 #define SPECIAL(n, fn, fl)  { .name = n, .type = o_special, .addr = (void *)(fn), .flags = (fl) }
 #define WILD(n, fn)         { .name = n, .type = o_wild, .addr = (void *)(fn), .flags = OPT_NOARG }
 #define WANT(field)         ipcp_wantoptions[0].field
 
 /* The pppd options a peers file commonly carries.  Those that matter to a
- * plugin set pppd's own globals; the rest are accepted and ignored. */
+ * plugin set pppd's own globals; the rest are accepted and ignored.  The
+ * ones pppd 2.4.9 and 2.5.2 mark OPT_PRIV are privileged here too. */
 static option_t general_options[] = {
 	SPECIAL("plugin", loadplugin, OPT_PRIV),
 	SPECIAL("file", readfile, 0),
 	SPECIAL("call", callfile, 0),
-	STATIC_STR("ifname", req_ifname),
+	STATIC_STR_F("ifname", req_ifname, OPT_PRIV),
 	INT("unit", req_unit),
-	STATIC_STR("linkname", linkname),
+	STATIC_STR_F("linkname", linkname, OPT_PRIV),
 	STR("ipparam", ipparam),
 	BOOL("defaultroute", WANT(default_route), 1),
 	BOOL("nodefaultroute", WANT(default_route), 0),
 	BOOL("-defaultroute", WANT(default_route), 0),
 #if MH_PPPD_VERSION_CODE < 20503        /* 2.5.3 removed it */
-	BOOL("replacedefaultroute", WANT(replace_default_route), 1),
+	BOOL("replacedefaultroute", WANT(replace_default_route), 1 | OPT_PRIV),
 	BOOL("noreplacedefaultroute", WANT(replace_default_route), 0),
 #endif
 	BOOL("proxyarp", WANT(proxy_arp), 1),
@@ -167,7 +170,7 @@ static option_t general_options[] = {
 	STATIC_STR("user", user),
 	{ .name = "password", .type = o_string, .addr = passwd,
 	  .flags = OPT_STATIC | OPT_HIDE, .upper_limit = sizeof passwd },
-	STATIC_STR("name", our_name),
+	STATIC_STR_F("name", our_name, OPT_PRIV),
 	STATIC_STR("remotename", remote_name),
 	STR("connect", o.ignored_string),
 	STR("disconnect", o.ignored_string),
@@ -193,7 +196,7 @@ static option_t general_options[] = {
 	INT("logfd", o.ignored_int),
 	INT("mtu", o.ignored_int),
 	INT("mru", o.ignored_int),
-	INT("defaultroute-metric", o.ignored_int),
+	INT_PRIV("defaultroute-metric", o.ignored_int),
 	INT("lcp-echo-interval", o.ignored_int),
 	INT("lcp-echo-failure", o.ignored_int),
 	INT("lcp-restart", o.ignored_int),
@@ -211,11 +214,11 @@ static option_t general_options[] = {
 	INT("chap-max-challenge", o.ignored_int),
 	INT("chap-interval", o.ignored_int),
 #define IGNORED(n) BOOL(n, o.ignored_bool, 1)
-	IGNORED("noauth"), IGNORED("auth"), IGNORED("noccp"), IGNORED("novj"),
+	BOOL("noauth", o.ignored_bool, 1 | OPT_PRIV), IGNORED("auth"), IGNORED("noccp"), IGNORED("novj"),
 	IGNORED("novjccomp"), IGNORED("noaccomp"), IGNORED("nopcomp"),
 	IGNORED("nobsdcomp"), IGNORED("nodeflate"), IGNORED("nopredictor1"),
 	IGNORED("nomagic"), IGNORED("noremoteip"), IGNORED("noipv6"), IGNORED("+ipv6"),
-	IGNORED("-ipv6"), IGNORED("noip"), IGNORED("lock"), IGNORED("nolock"),
+	IGNORED("-ipv6"), IGNORED("noip"), IGNORED("lock"), BOOL("nolock", o.ignored_bool, 1 | OPT_PRIV),
 	IGNORED("crtscts"), IGNORED("nocrtscts"), IGNORED("modem"), IGNORED("local"),
 	IGNORED("passive"), IGNORED("silent"), IGNORED("default-asyncmap"),
 	IGNORED("default-mru"), IGNORED("hide-password"), IGNORED("show-password"),
