@@ -143,11 +143,44 @@ PPPD_API size_t strlcat(char *dest, const char *src, size_t len)
 	return d == len ? len + strlen(src) : d + strlcpy(dest + d, src, len - d);
 }
 
+/* The first conversion of FMT that pppd's own vslprintf (utils.c) cannot
+ * print, or NULL: it knows flag 0, width and precision (digits or *), and
+ * d u o x X p s c m I t v q P B, with l before d/u (2.5 also ll). */
+static const char *unprintable(const char *fmt)
+{
+	const char *p, *conv;
+
+	for (p = strchr(fmt, '%'); p; p = strchr(p + 1, '%')) {
+		conv = p++;
+		if (*p == '%')
+			continue;
+		p += *p == '0';
+		p += *p == '*' ? 1 : strspn(p, "0123456789");
+		if (*p == '.')
+			p += p[1] == '*' ? 2 : 1 + strspn(p + 1, "0123456789");
+#ifndef DATE
+		if (p[0] == 'l' && p[1] == 'l')
+			++p;
+#endif
+		if (*p == 'l' && (p[1] == 'd' || p[1] == 'u'))
+			++p;
+		else if (*p == '\0' || !strchr("duoxXpscmItvqPB", *p))
+			return conv;
+	}
+	return NULL;
+}
+
 static void vlog(int is_debug, const char *fmt, va_list ap)
 {
 	char buf[1024];
 	int saved = errno;
+	const char *bad = unprintable(fmt);
 
+	if (bad) {                      /* real pppd would print it as is */
+		fprintf(stderr, "harness: pppd %s's vslprintf cannot print '%.5s' of \"%s\"\n",
+			HX_VERSION, bad, fmt);
+		++error_count;
+	}
 	if (is_debug && !debug)
 		return;
 	errno = saved;                  /* for %m */

@@ -3,7 +3,8 @@
  * multihome.so uses, under the pppd API it is built for:
  * mh_timer_set/mh_timer_cancel and mh_caller_privileged.
  *
- * plugin_init prints "caller privileged 0|1" and sets, in ms from then:
+ * plugin_init prints "caller privileged 0|1", "log format %lld: N" (pppd
+ * 2.4.9's own vslprintf prints the format as is), and sets, in ms from then:
  *   tick       100, re-armed from its own callback, 3 times in all
  *   once       250
  *   twice      set twice at 200, cancelled once: fires once
@@ -45,7 +46,7 @@ static void fired(void *arg)
 	struct timer *t = arg;
 	long long at = now_ms() - start_ms;
 
-	info("timer %s fired at +%lld ms (due +%lld)", t->name, at, t->due);
+	info("timer %s fired at +%d ms (due +%d)", t->name, (int)at, (int)t->due);
 	if (--t->left > 0) {
 		t->due = at + 100;
 		mh_timer_set(fired, t, 100);
@@ -58,6 +59,7 @@ MH_EXPORT void plugin_init(void)
 {
 	start_ms = now_ms();
 	info("caller privileged %d", mh_caller_privileged());
+	info("log format %%lld: %lld", 12345678901LL);   /* 2.5's vslprintf only */
 	arm(&tick);
 	arm(&once);
 	arm(&twice);
