@@ -5,6 +5,7 @@
 #   make bench      (root) per-event cost against the shell baseline
 #   make fuzz       libFuzzer on the option/pin/argument parser (FUZZ_SECONDS)
 #   make install    PREFIX=/usr DESTDIR=...
+#   make pppd25     also build for Debian 13's pppd 2.5.2 (build/pppd25/)
 # demo, check and bench install their own build dependencies (Debian 12) and
 # need root; run as a user they re-run themselves through sudo.
 
@@ -50,6 +51,7 @@ deps:
 
 check: deps
 	$(MAKE) build-all
+	-$(MAKE) pppd25
 	tests/run
 
 demo: deps

@@ -116,6 +116,14 @@ static int wild_device(char *arg, char **argv, int doit)
 	return p != arg && *p == '\0';
 }
 
+#if MH_PPPD_VERSION_CODE >= 20503
+static int replacedefaultroute_removed(char **argv)
+{
+	hx_option_error("replacedefaultroute and noreplacedefaultroute route options no longer have any effect.");
+	return 1;
+}
+#endif
+
 #define BOOL(n, var, v)     { .name = n, .type = o_bool, .addr = &(var), .flags = (v) }
 #define INT(n, var)         { .name = n, .type = o_int, .addr = &(var) }
 #define INT_PRIV(n, var)    { .name = n, .type = o_int, .addr = &(var), .flags = OPT_PRIV }
@@ -141,9 +149,14 @@ static option_t general_options[] = {
 	BOOL("defaultroute", WANT(default_route), 1),
 	BOOL("nodefaultroute", WANT(default_route), 0),
 	BOOL("-defaultroute", WANT(default_route), 0),
-#if MH_PPPD_VERSION_CODE < 20503        /* 2.5.3 removed it */
+#if MH_PPPD_VERSION_CODE < 20503
 	BOOL("replacedefaultroute", WANT(replace_default_route), 1 | OPT_PRIV),
 	BOOL("noreplacedefaultroute", WANT(replace_default_route), 0),
+#else                                   /* 2.5.3 removed it, the words stay */
+	{ .name = "replacedefaultroute", .type = o_special_noarg,
+	  .addr = (void *)replacedefaultroute_removed, .flags = OPT_PRIV },
+	{ .name = "noreplacedefaultroute", .type = o_special_noarg,
+	  .addr = (void *)replacedefaultroute_removed },
 #endif
 	BOOL("proxyarp", WANT(proxy_arp), 1),
 	BOOL("noproxyarp", WANT(proxy_arp), 0),
