@@ -113,7 +113,7 @@ aptopts=(-q -o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts
 	-o "Dir::Cache=$apt/cache" -o Debug::NoLocking=1)
 [ "$(id -u)" = 0 ] && aptopts+=(-o APT::Sandbox::User=root)
 
-echo "fetch-trixie: $SUITE from $mirror (the host's mirror)"
+echo "fetch-trixie: $SUITE from $mirror${MH_TRIXIE_MIRROR:+ (MH_TRIXIE_MIRROR)}"
 if ! apt-get "${aptopts[@]}" update >"$apt/update.log" 2>&1 ||
 	grep -q '^[EW]: ' "$apt/update.log"; then
 	tail -n 5 "$apt/update.log" >&2
