@@ -4,13 +4,16 @@
  * mh_timer_set/mh_timer_cancel and mh_caller_privileged.
  *
  * plugin_init prints "caller privileged 0|1", "log format %lld: N" (pppd
- * 2.4.9's own vslprintf prints the format as is), and sets, in ms from then:
+ * 2.4.9's own vslprintf prints the format as is), and sets timers, in ms:
  *   tick       100, re-armed from its own callback, 3 times in all
+ *   twice      150, set twice and cancelled once: fires once
  *   once       250
- *   twice      set twice at 200, cancelled once: fires once
- *   cancelled  150, cancelled at once: never fires
+ *   cancelled  120, cancelled at once: never fires
  *   late       60000: does not fire within a test
- * Each callback prints "timer NAME fired at +N ms (due +D)".
+ * Each callback prints "timer NAME fired at +N ms (due +D)", both counted
+ * from plugin_init; D is read before the timer is set, so pppd's own due
+ * time is no earlier (N >= D), and callbacks run in the order of D (ties
+ * within 1 ms aside: the clock is read in ms).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -24,14 +27,16 @@ MH_EXPORT char pppd_version[] = MH_PPPD_VERSION;
 
 struct timer {
 	const char *name;
-	long long due;                  /* ms since plugin_init */
+	unsigned interval;              /* ms */
 	int  left;                      /* times still to fire */
+	long long due;                  /* ms since plugin_init */
 };
 
 static long long start_ms;
-static struct timer tick = { "tick", 100, 3 }, once = { "once", 250, 1 };
-static struct timer twice = { "twice", 200, 1 }, cancelled = { "cancelled", 150, 1 };
-static struct timer late = { "late", 60000, 1 };
+#define TIMER(n, ms, times) { .name = n, .interval = ms, .left = times }
+static struct timer tick = TIMER("tick", 100, 3), twice = TIMER("twice", 150, 1);
+static struct timer once = TIMER("once", 250, 1), cancelled = TIMER("cancelled", 120, 1);
+static struct timer late = TIMER("late", 60000, 1);
 
 static long long now_ms(void)
 {
@@ -41,19 +46,23 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+static void fired(void *arg);
+
+static void arm(struct timer *t)
+{
+	t->due = now_ms() - start_ms + t->interval;
+	mh_timer_set(fired, t, t->interval);
+}
+
 static void fired(void *arg)
 {
 	struct timer *t = arg;
 	long long at = now_ms() - start_ms;
 
 	info("timer %s fired at +%d ms (due +%d)", t->name, (int)at, (int)t->due);
-	if (--t->left > 0) {
-		t->due = at + 100;
-		mh_timer_set(fired, t, 100);
-	}
+	if (--t->left > 0)
+		arm(t);
 }
-
-static void arm(struct timer *t) { mh_timer_set(fired, t, (unsigned)t->due); }
 
 MH_EXPORT void plugin_init(void)
 {

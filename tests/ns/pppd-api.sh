@@ -141,7 +141,8 @@ skip25 "api: each pppd refuses the other's build by its version check"
 # timer_lines LOG: "NAME AT DUE" per timer callback, in the order they ran.
 timer_lines() { sed -n 's/.*timer \([a-z]*\) fired at +\([0-9]*\) ms (due +\([0-9]*\)).*/\1 \2 \3/p' "$1"; }
 # timers_ok LOG: tick x3, twice x1, once x1, never cancelled or late; none
-# early; callbacks in due order.  Prints what is wrong.
+# early; callbacks in due order (see tests/harness/timer-plugin.c).  Prints
+# what is wrong.
 timers_ok() {
 	local lines bad=
 	lines=$(timer_lines "$1")
@@ -150,7 +151,8 @@ timers_ok() {
 	[ "$(grep -c '^once ' <<<"$lines")" = 1 ] || bad+="once fired $(grep -c '^once ' <<<"$lines")x; "
 	grep -q -e '^cancelled ' -e '^late ' <<<"$lines" && bad+="a cancelled or later timer fired; "
 	awk '$2 < $3 { print "early: " $0 }' <<<"$lines" | grep . && bad+="fired early; "
-	[ "$(awk '{print $3}' <<<"$lines" | sort -n | tr '\n' ' ')" = "$(awk '{print $3}' <<<"$lines" | tr '\n' ' ')" ] ||
+	# in due order, but for ties within the 1 ms the plugin's clock tells apart
+	awk '$3 < last - 1 { bad = 1 } { last = $3 } END { exit !bad }' <<<"$lines" &&
 		bad+="not in due order; "
 	echo "$bad"
 }

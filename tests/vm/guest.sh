@@ -516,11 +516,12 @@ check wrong-version c_wrong_version
 # ---- the timer shims of pppd-api.h in real pppd (the harness's test plugin)
 timer_lines() { sed -n 's/.*timer \([a-z]*\) fired at +\([0-9]*\) ms (due +\([0-9]*\)).*/\1 \2 \3/p' "$1"; }
 # timer_problems FILE: tick x3, twice x1, once x1, never cancelled or late,
-# none early, in due order; prints what is wrong.
+# none early, in due order (ties within the 1 ms the plugin's clock can
+# tell apart aside); prints what is wrong.
 timer_problems() {
 	timer_lines "$1" | awk '
 		{ n[$1]++; if ($2 < $3) bad = bad "early " $1 "@" $2 "; "
-		  if ($3 < last) bad = bad "out of order; "; last = $3 }
+		  if ($3 < last - 1) bad = bad "out of order; "; last = $3 }
 		END { if (n["tick"] != 3) bad = bad "tick " n["tick"] + 0 "x; "
 		      if (n["twice"] != 1) bad = bad "twice " n["twice"] + 0 "x; "
 		      if (n["once"] != 1) bad = bad "once " n["once"] + 0 "x; "
