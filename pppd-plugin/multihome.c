@@ -117,8 +117,8 @@ static int ifname_fixed(void)
 /* Without multihome-name, the name comes only from what root chose.
  * linkname and ifname need privilege (OPT_PRIV in 2.4.9 and 2.5.x); ipparam
  * and unit do not (`pon isp2 ipparam isp1` would take isp1's registry
- * entry), so they name the link only when root started pppd.  The
- * interface name itself is known at ip-up. */
+ * entry), so they name the link only when pppd trusts its caller (root, or
+ * privgroup).  The interface name itself is known at ip-up. */
 static int choose_name(char *err, size_t errlen)
 {
 	const char *ipparam = mh_ipparam();

@@ -65,7 +65,8 @@ static inline const char *mh_ipparam(void)    { return ipparam; }
 static inline const char *mh_linkname(void)   { return linkname; }
 static inline const char *mh_req_ifname(void) { return req_ifname; }
 
-/* pppd's own answer: "We were run by real-uid root". */
+/* pppd's own answer: "We were run by real-uid root", or by a member of the
+ * group named by privgroup in /etc/ppp/options. */
 static inline int mh_caller_privileged(void) { return privileged; }
 
 static inline void mh_add_notify(enum mh_pppd_event which, void (*fn)(void *, int), void *arg)
@@ -109,6 +110,7 @@ static inline void mh_pppd_untimeout(void (*fn)(void *), void *arg)
  * NULL where a pppd does not. */
 extern char linkname[] __attribute__((weak));
 extern char req_ifname[] __attribute__((weak));
+extern int privileged __attribute__((weak));
 
 #  define mh_add_options  ppp_add_options
 #  define mh_option_error ppp_option_error
@@ -118,10 +120,13 @@ static inline const char *mh_ipparam(void)    { return ppp_ipparam(); }
 static inline const char *mh_linkname(void)   { return linkname; }
 static inline const char *mh_req_ifname(void) { return req_ifname; }
 
-/* 2.5 exports no accessor for `privileged`; pppd computes it as getuid() == 0
- * at start (main.c), and its main process never changes its real uid (only
- * forked children do), so this is the same answer. */
-static inline int mh_caller_privileged(void) { return getuid() == 0; }
+/* pppd's "We were run by real-uid root", or a member of its privgroup.
+ * Without the symbol: getuid() == 0, which is how pppd starts it (main.c;
+ * its main process keeps its real uid, only forked children change it). */
+static inline int mh_caller_privileged(void)
+{
+	return &privileged != NULL ? privileged : getuid() == 0;
+}
 
 static inline void mh_add_notify(enum mh_pppd_event which, void (*fn)(void *, int), void *arg)
 {

@@ -574,3 +574,17 @@ c_user_start() {
 		! rules_have 'lookup 103'
 }
 check user-start c_user_start
+
+# ---- privgroup dip in /etc/ppp/options: pppd trusts that group's members as
+# it trusts root (its `privileged`), and so does mh_caller_privileged.
+c_privgroup() {
+	echo "privgroup dip" >/etc/ppp/options
+	su dialer -s /bin/sh -c "exec timeout 4 /usr/sbin/pppd call noname nodetach ipparam isp1" \
+		>/tmp/pgroup.out 2>&1
+	rc=$?
+	: >/etc/ppp/options
+	priv=$(sed -n 's/.*caller privileged //p' /tmp/pgroup.out)
+	D="mh_caller_privileged $priv; pppd kept dialling until timeout's SIGTERM (exit $rc, not 1 or 2); $(grep -e multihome: /tmp/pgroup.out | tr '\n' ' ')"
+	[ "$priv" = 1 ] && [ "$rc" -gt 2 ] && ! grep -q 'no link name' /tmp/pgroup.out
+}
+check privgroup c_privgroup
