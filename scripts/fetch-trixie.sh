@@ -29,7 +29,7 @@ SUITE=trixie
 PKGS="ppp ppp-dev libc6 libcrypt1 libpam0g libaudit1 libcap-ng0 libpcap0.8t64
       libdbus-1-3 libsystemd0 libcap2 libssl3t64 openssl-provider-legacy
       libzstd1 zlib1g"
-PKGS=$(echo $PKGS)
+PKGS=$(echo "$PKGS" | tr -s ' \n' '  ' | sed 's/^ //; s/ $//')
 
 dest=${1:-build/trixie}
 mkdir -p "$dest" || exit 3
@@ -129,6 +129,7 @@ rm -rf "$dest/root.new"
 mkdir -p "$dest/root.new"
 for d in "$dest"/debs/*.deb; do
 	dpkg-deb -x "$d" "$dest/root.new" || unavailable "dpkg-deb -x $d failed"
+	# shellcheck disable=SC2016  # dpkg-deb's own ${...}
 	dpkg-deb -W --showformat='${Package} ${Version}\n' "$d" >>"$dest/root.new/.versions"
 done
 echo "$PKGS" >"$dest/root.new/.complete"

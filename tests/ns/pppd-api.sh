@@ -19,6 +19,7 @@
 #     replacedefaultroute are refused.
 # The VM tier proves the same loading both ways with the real pppd binaries.
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck disable=SC2034  # nsfar.sh names its namespaces with it
 GROUP=api
 # shellcheck source=../lib/nsfar.sh
 . "$(dirname "$0")/../lib/nsfar.sh"

@@ -94,6 +94,7 @@ if [ "$proot" != / ]; then
 	todo="usr/sbin/pppd usr/lib/x86_64-linux-gnu/ossl-modules/legacy.so"
 	seen=" "
 	while [ -n "$todo" ]; do
+		# shellcheck disable=SC2086  # split into paths (no blanks in them)
 		set -- $todo
 		f=$1
 		shift

@@ -89,7 +89,7 @@ pppd25_state "$repo"
 # claim_version SO VERSION OUT: a copy of SO whose pppd_version says VERSION
 # (same length), for when no build for another pppd exists.
 claim_version() {
-	local so=$1 v=$2 out=$3 addr off= _ type saddr soff ssize cur
+	local so=$1 v=$2 out=$3 addr off='' _ type saddr soff ssize cur
 	cp "$so" "$out"
 	addr=$(nm -D --defined-only "$out" | awk '$3=="pppd_version"{print $1}')
 	[ -n "$addr" ] || return 1
@@ -201,7 +201,8 @@ record() {
 # run_guest VERSION PPPD-ROOT PLUGIN OTHER-PLUGIN OTHER-VERSION
 # (the timer test plugin sits next to PLUGIN)
 run_guest() {
-	local v=$1 proot=$2 plugin=$3 other=$4 ov=$5 gw=$work/$v tstart tboot rc=0
+	local v=$1 proot=$2 plugin=$3 other=$4 ov=$5 gw tstart tboot rc=0
+	gw=$work/$v
 	mkdir -p "$gw"
 	tstart=$(date +%s.%N)
 	[ -f "$plugin" ] || echo "vm pppd $v: $plugin not built: the infrastructure checks run, the plugin's are skipped"
