@@ -120,7 +120,10 @@ start_qemu() { # ACCEL INITRAMFS LOG
 	qpid=$!
 }
 stop_qemu() { [ -n "$qpid" ] && kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; qpid=; }
-trap 'stop_qemu' EXIT
+# Keep check.sh's EXIT trap (its summary when run alone) after ours.
+prev_exit=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
+# shellcheck disable=SC2064
+trap "stop_qemu; $prev_exit" EXIT
 # wait_for LOG PATTERN SECONDS: until the console shows PATTERN or qemu exits.
 wait_for() {
 	local end=$((SECONDS + $3))
@@ -247,7 +250,6 @@ for v in $guests; do
 	*) not_ok "vm: MH_VM_PPPD: unknown pppd '$v' (have $V24 $V25)" ;;
 	esac
 done
-trap - EXIT
 echo "vm: tier total $(elapsed "$t0") s"
 if [ -n "${MH_VM_KEEP:-}" ] || [ "$failed" = 1 ]; then
 	echo "vm: kept $work (console.log, initramfs.gz per pppd version)"
