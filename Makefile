@@ -6,6 +6,7 @@
 #   make fuzz       libFuzzer on the option/pin/argument parser (FUZZ_SECONDS)
 #   make install    PREFIX=/usr DESTDIR=...
 #   make deb        the Debian package, into build/deb/ (DEB_DIR=)
+#   make pppd25     also build for Debian 13's pppd 2.5.2 (build/pppd25/)
 # demo, check and bench install their own build dependencies (Debian 12) and
 # need root; run as a user they re-run themselves through sudo.
 # Every other target that compiles first checks that the build dependencies
@@ -85,6 +86,7 @@ deps:
 
 check: deps
 	$(MAKE) build-all
+	-$(MAKE) pppd25
 	tests/run
 
 demo: deps

@@ -2,22 +2,16 @@
  * mh_config; ip-up registers the link with the core, ip-down and exit
  * withdraw it.  Everything else lives in the core (common/).
  *
- * Built against pppd 2.4.9.  The few names that differ in pppd 2.5 go
- * through the mh_* shims below (2.4.x patchlevel.h defines DATE, 2.5 does
- * not), so the same source builds for 2.5; one binary serves one version.
+ * One source for pppd 2.4.x and 2.5.x: the names that differ go through
+ * pppd-api.h; one binary serves one pppd version (pppd-plugin/build.mk
+ * builds for the pppd whose headers it finds).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <stdio.h>
 #include <string.h>
 
-#include <pppd/pppd.h>
-#ifndef DATE
-#  include <pppd/options.h>
-#endif
-#include <pppd/fsm.h>
-#include <pppd/ipcp.h>
-
+#include "pppd-api.h"
 #include "mh.h"
 
 #define MH_EXPORT __attribute__((visibility("default")))
@@ -43,7 +37,7 @@ static int opt_track_up(char **argv);
 
 static option_t mh_options[] = {
 	MH_OPTION("multihome-name", opt_name,
-		  "Name of this uplink (default: linkname, ipparam, interface)", 0),
+		  "Name of this uplink (default: linkname, ipparam or the interface; see multihome(8))", 0),
 	MH_OPTION("multihome-table", opt_table,
 		  "Routing table of this uplink (number or rt_tables name)", 0),
 	MH_OPTION("multihome-mark", opt_mark,
@@ -71,40 +65,6 @@ static option_t mh_options[] = {
 		  "Good rounds in a row before it is put back", 0),
 	{ .name = NULL }
 };
-
-/* ---- pppd 2.4 / 2.5 shims ---- */
-#ifdef DATE                                     /* pppd 2.4.x */
-#  define MH_PPPD_VERSION VERSION
-#  define mh_add_options add_options
-#  define mh_option_error option_error
-static const char *mh_ifname(void)   { return ifname; }
-static const char *mh_ipparam(void)  { return ipparam; }
-static const char *mh_linkname(void) { return linkname; }
-enum { MH_NF_PHASE, MH_NF_IP_UP, MH_NF_IP_DOWN, MH_NF_EXIT };
-static void mh_add_notify(int which, void (*fn)(void *, int))
-{
-	struct notifier **list[] = {
-		[MH_NF_PHASE] = &phasechange, [MH_NF_IP_UP] = &ip_up_notifier,
-		[MH_NF_IP_DOWN] = &ip_down_notifier, [MH_NF_EXIT] = &exitnotify,
-	};
-	add_notifier(list[which], fn, NULL);
-}
-#else                                           /* pppd 2.5.x */
-#  define MH_PPPD_VERSION PPPD_VERSION
-#  define mh_add_options ppp_add_options
-#  define mh_option_error ppp_option_error
-static const char *mh_ifname(void)   { return ppp_ifname(); }
-static const char *mh_ipparam(void)  { return ppp_ipparam(); }
-static const char *mh_linkname(void) { return NULL; }  /* no accessor in 2.5 */
-#  define MH_NF_PHASE   NF_PHASE_CHANGE
-#  define MH_NF_IP_UP   NF_IP_UP
-#  define MH_NF_IP_DOWN NF_IP_DOWN
-#  define MH_NF_EXIT    NF_EXIT
-static void mh_add_notify(int which, void (*fn)(void *, int))
-{
-	ppp_add_notify(which, fn, NULL);
-}
-#endif
 
 MH_EXPORT char pppd_version[] = MH_PPPD_VERSION;
 
@@ -156,17 +116,53 @@ static void log_to_pppd(enum mh_log_level lvl, const char *msg)
 	}
 }
 
-/* ---- events ---- */
+/* ---- the link's name ---- */
 
-/* The link's name, unless the user set one: pppd's linkname, then ipparam
- * (the interface name is the last resort, known only at ip-up).  It goes
- * through mh_config_set so the core validates it like the option. */
+/* VALUE, from pppd's option SOURCE, becomes the link's name unless one is
+ * set; mh_config_set validates it like multihome-name. */
 static int default_name(const char *source, const char *value, char *err, size_t errlen)
 {
 	if (mh.cfg.name_set || value == NULL || value[0] == '\0')
 		return 0;
 	return mh_config_set(&mh.cfg, "name", value, source, err, errlen);
 }
+
+static int ifname_fixed(void)
+{
+	const char *req = mh_req_ifname();
+
+	return req != NULL && req[0] != '\0';
+}
+
+/* Without multihome-name, the name comes only from what root chose.
+ * linkname and ifname need privilege (OPT_PRIV in 2.4.9 and 2.5.x); ipparam
+ * and unit do not (`pon isp2 ipparam isp1` would take isp1's registry
+ * entry), so they name the link only when pppd trusts its caller (root, or
+ * privgroup).  The interface name itself is known at ip-up. */
+static int choose_name(char *err, size_t errlen)
+{
+	const char *ipparam = mh_ipparam();
+
+	if (default_name("linkname", mh_linkname(), err, errlen) < 0)
+		return -1;
+	if (mh.cfg.name_set)
+		return 0;
+	if (mh_caller_privileged())
+		return default_name("ipparam", ipparam, err, errlen);
+	if (ifname_fixed())
+		return 0;
+	if (ipparam && ipparam[0])
+		snprintf(err, errlen, "no link name: ipparam '%s' cannot name the link, since "
+			 "any user may give it and pppd was started by uid %u", ipparam,
+			 (unsigned)getuid());
+	else
+		snprintf(err, errlen, "no link name: the interface name cannot name the link, "
+			 "since any user may choose it (unit) and pppd was started by uid %u",
+			 (unsigned)getuid());
+	return -1;
+}
+
+/* ---- events ---- */
 
 /* The first phase change comes after all options are parsed: validate here,
  * and refuse options that would fight the balanced default route. */
@@ -177,12 +173,16 @@ static void on_phase(void *arg, int phase_now)
 	if (mh.checked)
 		return;
 	mh.checked = 1;
-	if (ipcp_wantoptions[0].default_route || ipcp_wantoptions[0].replace_default_route)
+	if (ipcp_wantoptions[0].default_route)
 		fatal("multihome: option defaultroute conflicts with multihome's balanced "
-		      "default route; remove defaultroute/replacedefaultroute from the peers file");
-	if (default_name("linkname", mh_linkname(), err, sizeof err) < 0 ||
-	    default_name("ipparam", mh_ipparam(), err, sizeof err) < 0)
-		fatal("multihome: %s; set multihome-name", err);
+		      "default route; remove defaultroute from the peers file and /etc/ppp/options");
+	if (mh_replacedefaultroute())
+		fatal("multihome: option replacedefaultroute conflicts with multihome's balanced "
+		      "default route; remove replacedefaultroute from the peers file and "
+		      "/etc/ppp/options");
+	if (choose_name(err, sizeof err) < 0)
+		fatal("multihome: %s; set multihome-name (or linkname, or ifname) in the peers "
+		      "file", err);
 	if (mh_config_check(&mh.cfg, err, sizeof err) < 0)
 		fatal("multihome: %s", err);
 	/* pin-fallback no: refused from now on, until the link is up */
@@ -230,12 +230,17 @@ static void on_pppd_exit(void *arg, int status) { withdraw("exit"); }
 
 MH_EXPORT void plugin_init(void)
 {
+	const char *missing = mh_pppd_missing();
+
+	if (missing)                    /* a pppd that skipped the version check */
+		fatal("multihome: this pppd has no %s(); multihome.so is built for pppd %s",
+		      missing, MH_PPPD_VERSION);
 	mh_config_init(&mh.cfg);
 	mh_set_logger(log_to_pppd);
 	mh_add_options(mh_options);
-	mh_add_notify(MH_NF_PHASE, on_phase);
-	mh_add_notify(MH_NF_IP_UP, on_ip_up);
-	mh_add_notify(MH_NF_IP_DOWN, on_ip_down);
-	mh_add_notify(MH_NF_EXIT, on_pppd_exit);
+	mh_add_notify(MH_NF_PHASE, on_phase, NULL);
+	mh_add_notify(MH_NF_IP_UP, on_ip_up, NULL);
+	mh_add_notify(MH_NF_IP_DOWN, on_ip_down, NULL);
+	mh_add_notify(MH_NF_EXIT, on_pppd_exit, NULL);
 	info("multihome plugin loaded (pppd %s)", MH_PPPD_VERSION);
 }

@@ -1,7 +1,9 @@
 # multihomectl, and `make install`.
 #   make install [PREFIX=/usr/local] [DESTDIR=]
-# pppd looks for plugins in /usr/lib/pppd/VERSION (its compiled-in path, not
-# under PREFIX), OpenVPN's plugins live in $(PREFIX)/lib/$(MULTIARCH)/openvpn/plugins.
+# pppd looks for plugins in its compiled-in directory, not under PREFIX:
+# PPPD_PLUGIN_DIR, from pppd-plugin/build.mk (`pkg-config pppd
+# --variable=plugindir` on 2.5, /usr/lib/pppd/VERSION on 2.4).  OpenVPN's
+# plugins live in $(PREFIX)/lib/$(MULTIARCH)/openvpn/plugins.
 CTL      := $(B)/multihomectl
 CTL_SRC  := tools/multihomectl.c tools/check.c tools/status.c tools/reapply.c
 CTL_OBJ  := $(patsubst tools/%.c,$(B)/tools/%.o,$(CTL_SRC))
@@ -20,17 +22,14 @@ multihomectl: $(CTL)
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 INSTALL   ?= install
-PPPD_VERSION ?= $(shell sed -n 's/^\#define[[:space:]]*VERSION[[:space:]]*"\(.*\)"/\1/p' \
-	/usr/include/pppd/patchlevel.h 2>/dev/null)
 MULTIARCH ?= $(shell $(CC) -print-multiarch 2>/dev/null || dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
-PPPD_PLUGIN_DIR ?= /usr/lib/pppd/$(PPPD_VERSION)
 OPENVPN_PLUGIN_DIR ?= $(PREFIX)/lib/$(if $(MULTIARCH),$(MULTIARCH)/)openvpn/plugins
 SBINDIR   ?= $(PREFIX)/sbin
 MAN8DIR   ?= $(PREFIX)/share/man/man8
 RT_PROTOS_DIR ?= /etc/iproute2/rt_protos.d
 
 install: $(PPPD_PLUGIN) $(OVPN_SO) $(CTL)
-	@test -n "$(PPPD_VERSION)" || { echo "install: no pppd version (/usr/include/pppd/patchlevel.h); set PPPD_VERSION=" >&2; exit 1; }
+	@test -n "$(PPPD_VERSION)$(filter-out /usr/lib/pppd/,$(PPPD_PLUGIN_DIR))" || { echo "install: no pppd version in the headers of $(PPPD_FOUND_BY) (package ppp-dev); set PPPD_INCLUDE= or PPPD_PLUGIN_DIR=" >&2; exit 1; }
 	$(INSTALL) -d $(DESTDIR)$(PPPD_PLUGIN_DIR) $(DESTDIR)$(OPENVPN_PLUGIN_DIR) \
 		$(DESTDIR)$(SBINDIR) $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(RT_PROTOS_DIR)
 	$(INSTALL) -m 0644 $(PPPD_PLUGIN) $(DESTDIR)$(PPPD_PLUGIN_DIR)/multihome.so

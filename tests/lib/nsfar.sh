@@ -12,8 +12,8 @@ set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=tests/lib/check.sh
 . "$TOP/tests/lib/check.sh"
-HARNESS=$TOP/build/mh-pppd-harness
-PLUGIN=$TOP/build/multihome.so
+HARNESS=${MH_PPPD_HARNESS:-$TOP/build/mh-pppd-harness}
+PLUGIN=${MH_PPPD_PLUGIN:-$TOP/build/multihome.so}
 PROBE=$TOP/build/mh-probe
 ID=mh${GROUP:-x}$$
 SRV=$ID-srv

@@ -29,8 +29,8 @@
 MH_TOP=${MH_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 MH_BUILD=${MH_BUILD:-$MH_TOP/build}
 PROBE=$MH_BUILD/mh-probe
-HARNESS=$MH_BUILD/mh-pppd-harness
-PLUGIN=$MH_BUILD/multihome.so
+HARNESS=${MH_PPPD_HARNESS:-$MH_BUILD/mh-pppd-harness}
+PLUGIN=${MH_PPPD_PLUGIN:-$MH_BUILD/multihome.so}
 
 TOPO_ID=${TOPO_ID:-mh$$}
 TOPO_NS="lan srv isp1 isp2 inet adm"

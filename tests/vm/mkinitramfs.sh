@@ -1,27 +1,41 @@
 #!/bin/bash
-# Assemble the VM tier's initramfs from installed Debian packages:
+# Assemble the VM tier's initramfs from installed Debian packages (and, for
+# pppd 2.5.2, from Debian 13's packages unpacked by scripts/fetch-trixie.sh):
 #   mkinitramfs.sh OUT.cpio.gz KVER WORKDIR
-# Environment (all optional; absent files are simply not put in):
-#   MH_PLUGIN      multihome.so to install as /usr/lib/pppd/2.4.9/multihome.so
-#   MH_PLUGIN_OLD  a copy of it that claims another pppd version, installed as
-#                  /opt/multihome-2.4.8/multihome.so
-#   MH_PROBE       the traffic tool (build/mh-probe)
+# Environment:
+#   MH_PPPD_ROOT     where pppd and its libraries come from: / (the host's
+#                    pppd 2.4.9, libraries found by ldd) or an unpacked tree
+#                    (build/trixie/root: pppd 2.5.2, its libraries and
+#                    trixie's libc resolved by their NEEDED entries in that
+#                    tree, the OpenSSL legacy provider pppd 2.5.2 loads)
+#   MH_PPPD_VERSION  that pppd's version: the plugin directory
+#                    /usr/lib/pppd/VERSION, and /mh/pppd-version
+#   MH_PLUGIN        multihome.so built for that pppd (absent: not put in)
+#   MH_PLUGIN_OTHER  a multihome.so for another pppd, installed as
+#                    /opt/multihome-other/multihome.so; MH_OTHER_VERSION is
+#                    its version (/mh/other-version)
+#   MH_TIMER_PLUGIN  the harness's timer test plugin for that pppd, installed
+#                    as /opt/mh-timer-plugin.so
+#   MH_PROBE         the traffic tool (build/mh-probe)
+# The host's binaries (ip, iptables, busybox) run on the newer libc too.
 # Needs root: /usr/sbin/pppd is mode 4754 root:dip.
 set -euo pipefail
 
 out=$1 kver=$2 work=$3
 here=$(cd "$(dirname "$0")" && pwd)
+proot=${MH_PPPD_ROOT:-/}
+pver=${MH_PPPD_VERSION:?MH_PPPD_VERSION not set}
 root=$work/root
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/lib/x86_64-linux-gnu,usr/lib64,etc/ppp/peers,proc,sys,dev,run,tmp,var,mnt}
 ln -s usr/lib "$root/lib"        # merged /usr, as on the host
 ln -s usr/lib64 "$root/lib64"
 ln -s ../run "$root/var/run"
-mkdir -p "$root/var/lock"
+mkdir -p "$root/var/lock" "$root/var/log"
 
 # Binaries, by full path (busybox sh prefers its own applets to PATH).
-bins="/usr/sbin/pppd /usr/sbin/ip /usr/sbin/xtables-legacy-multi"
-for b in $bins; do cp -L "$b" "$root$b"; done
+cp -L "$proot/usr/sbin/pppd" "$root/usr/sbin/pppd"
+for b in /usr/sbin/ip /usr/sbin/xtables-legacy-multi; do cp -L "$b" "$root$b"; done
 for n in iptables-legacy iptables-legacy-save iptables-legacy-restore; do
 	ln -s xtables-legacy-multi "$root/usr/sbin/$n"
 done
@@ -34,32 +48,71 @@ for a in $(/bin/busybox --list); do
 done
 ln -s ../bin/busybox "$root/sbin/modprobe"
 ln -s ../bin/busybox "$root/sbin/poweroff"
+ln -s ../bin/busybox "$root/sbin/syslogd"
 
-plugdir=$root/usr/lib/pppd/2.4.9
+plugdir=$root/usr/lib/pppd/$pver
 mkdir -p "$plugdir"
-libs_of="$root/usr/sbin/pppd $root/usr/sbin/ip $root/usr/sbin/xtables-legacy-multi"
-libs_of="$libs_of $(ls /usr/lib/x86_64-linux-gnu/xtables/*.so)"
+host_bins="$root/usr/sbin/ip $root/usr/sbin/xtables-legacy-multi"
+host_bins="$host_bins $(ls /usr/lib/x86_64-linux-gnu/xtables/*.so)"
+[ "$proot" = / ] && host_bins="$host_bins $root/usr/sbin/pppd"
 if [ -n "${MH_PLUGIN:-}" ] && [ -f "$MH_PLUGIN" ]; then
 	cp "$MH_PLUGIN" "$plugdir/multihome.so"
-	libs_of="$libs_of $MH_PLUGIN"
+	host_bins="$host_bins $MH_PLUGIN"
 fi
-if [ -n "${MH_PLUGIN_OLD:-}" ] && [ -f "$MH_PLUGIN_OLD" ]; then
-	mkdir -p "$root/opt/multihome-2.4.8"
-	cp "$MH_PLUGIN_OLD" "$root/opt/multihome-2.4.8/multihome.so"
+if [ -n "${MH_PLUGIN_OTHER:-}" ] && [ -f "$MH_PLUGIN_OTHER" ]; then
+	mkdir -p "$root/opt/multihome-other"
+	cp "$MH_PLUGIN_OTHER" "$root/opt/multihome-other/multihome.so"
+fi
+if [ -n "${MH_TIMER_PLUGIN:-}" ] && [ -f "$MH_TIMER_PLUGIN" ]; then
+	mkdir -p "$root/opt"
+	cp "$MH_TIMER_PLUGIN" "$root/opt/mh-timer-plugin.so"
 fi
 if [ -n "${MH_PROBE:-}" ] && [ -f "$MH_PROBE" ]; then
 	cp "$MH_PROBE" "$root/usr/bin/mh-probe"
-	libs_of="$libs_of $MH_PROBE"
+	host_bins="$host_bins $MH_PROBE"
 fi
 
-# Shared libraries (and the loader) of everything above.
-for f in $libs_of; do
+# The host's shared libraries (and the loader) of the host's binaries.
+for f in $host_bins; do
 	{ ldd "$f" 2>/dev/null || true; } | awk '/=> \//{print $3} /^\t\/lib/{print $1}'
 done | sort -u | while read -r lib; do
 	mkdir -p "$root$(dirname "$lib")"
 	cp -L "$lib" "$root$lib"
 done
 [ -e "$root/lib64/ld-linux-x86-64.so.2" ] || cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+
+# pppd from another tree: its NEEDED closure from that tree, over the host's
+# copies (so libc, the loader and libcrypto are the tree's).
+find_lib() { # SONAME: its path in $proot
+	local d
+	for d in usr/lib/x86_64-linux-gnu lib/x86_64-linux-gnu usr/lib lib; do
+		[ -e "$proot/$d/$1" ] && { echo "$d/$1"; return 0; }
+	done
+	return 1
+}
+if [ "$proot" != / ]; then
+	todo="usr/sbin/pppd usr/lib/x86_64-linux-gnu/ossl-modules/legacy.so"
+	seen=" "
+	while [ -n "$todo" ]; do
+		# shellcheck disable=SC2086  # split into paths (no blanks in them)
+		set -- $todo
+		f=$1
+		shift
+		todo="$*"
+		case $seen in *" $f "*) continue ;; esac
+		seen="$seen$f "
+		[ -e "$proot/$f" ] || { echo "mkinitramfs: $proot/$f missing" >&2; exit 1; }
+		mkdir -p "$root/$(dirname "$f")"
+		cp -L "$proot/$f" "$root/$f"
+		for so in $(readelf -d "$proot/$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+			lib=$(find_lib "$so") || { echo "mkinitramfs: $so (needed by $f) not in $proot" >&2; exit 1; }
+			todo="$todo $lib"
+		done
+	done
+	# The loader every binary names (PT_INTERP /lib64/ld-linux-x86-64.so.2).
+	rm -f "$root/usr/lib64/ld-linux-x86-64.so.2"
+	cp -L "$proot/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$root/usr/lib64/ld-linux-x86-64.so.2"
+fi
 
 # Kernel modules: PPP, veth/dummy, legacy x_tables with every xt extension
 # (the kernel autoloads them by alias through /sbin/modprobe), plus their
@@ -82,14 +135,20 @@ depmod -b "$root" "$kver"
 # Configuration: iproute2 tables, pppd's (empty) system options, peers files.
 cp -a /etc/iproute2 "$root/etc/" 2>/dev/null || true
 : >"$root/etc/ppp/options"
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\ndip:x:30:\n' >"$root/etc/group"
+# A user of group dip may start the setuid pppd, as on Debian.
+printf 'root:x:0:0:root:/root:/bin/sh\ndialer:x:1000:30::/tmp:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\ndip:x:30:dialer\n' >"$root/etc/group"
+printf '/bin/sh\n' >"$root/etc/shells"
+chown root:30 "$root/usr/sbin/pppd"
+chmod 4754 "$root/usr/sbin/pppd"
 cp "$here"/peers/* "$root/etc/ppp/peers/"
 
-# The guest's programs.
+# The guest's programs, and what it must know about this pppd.
 mkdir -p "$root/mh"
 cp "$here/init" "$root/init"
 cp "$here/guest.sh" "$here/isp-side.sh" "$here/checks" "$root/mh/"
 chmod 755 "$root/init" "$root/mh/"*.sh
+echo "$pver" >"$root/mh/pppd-version"
+echo "${MH_OTHER_VERSION:-}" >"$root/mh/other-version"
 
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 >"$out"
