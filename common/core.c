@@ -345,28 +345,44 @@ static void set_rp_filter(const char *ifname)
 		close(fd);
 }
 
-/* Restart pinned flows that left by another link (common/ct.c).  The
- * conntrack dump walks the whole hash table (tens of ms on a big host), so
- * it runs in a grandchild: the event returns at once, the host (pppd,
- * OpenVPN) never sees a child of ours, and nothing is exec'd. */
-static void bring_home(const struct mh_link *l, const uint32_t *locals, unsigned n)
+/* What the event means for conntrack (common/ct.c): the links that were up
+ * in B and whose address no up link of R has now are gone; HOME came up. */
+static void ct_job_fill(struct mh_ct_job *job, const struct before *b, const struct mh_registry *r,
+			const struct mh_link *home)
 {
-	pid_t pid;
+	const struct mh_link *up[MH_MAX_LINKS];
+	unsigned i, k, n = mh_up_links(r, up);
 
-	if (!mh_ct_wanted(l, n))
-		return;
-	pid = fork();
-	if (pid < 0) {
-		mh_ct_bring_home(l, locals, n);
-		return;
+	job->home = home;
+	job->ours = mh_mark_union(up, n);
+	job->nup = job->ngone = 0;
+	for (i = 0; i < n; i++)
+		job->up[job->nup++] = up[i]->local;
+	for (i = 0; i < b->n; i++) {
+		for (k = 0; k < n && up[k]->local != b->up[i]->local; k++)
+			;
+		if (k < n)
+			continue;
+		job->gone[job->ngone] = b->up[i]->local;
+		memcpy(job->gone_name[job->ngone++], b->up[i]->cfg.name, sizeof job->gone_name[0]);
 	}
-	if (pid == 0) {
-		if (fork() == 0)
-			mh_ct_bring_home(l, locals, n);
-		_exit(0);
-	}
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+}
+
+static void ct_job_main(void *job)
+{
+	mh_ct_run(job);
+	_exit(0);
+}
+
+/* The conntrack dump walks the whole hash table (tens of ms on a big host),
+ * so it runs in a detached grandchild: the event returns at once, the host
+ * (pppd, OpenVPN) never sees a child of ours, and nothing is exec'd. */
+static void ct_start(const struct mh_ct_job *job)
+{
+	if (!mh_ct_wanted(job))
+		return;
+	if (mh_run_detached(ct_job_main, (void *)job, NULL, 0) < 0)
+		mh_ct_run(job);
 }
 
 static int pid_alive(int pid)
@@ -395,8 +411,7 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	static struct before before;
 	struct mh_registry r;
 	struct mh_link *slot, saved, *old;
-	static uint32_t locals[MH_MAX_LINKS];
-	unsigned nlocals;
+	static struct mh_ct_job job;
 	char a[INET_ADDRSTRLEN], e2[MH_ERR_MAX];
 	int had;
 
@@ -444,19 +459,13 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 		goto fail;
 	}
 	set_rp_filter(in->ifname);
-	{
-		const struct mh_link *up[MH_MAX_LINKS];
-		unsigned i;
-		nlocals = mh_up_links(&r, up);
-		for (i = 0; i < nlocals; i++)
-			locals[i] = up[i]->local;
-	}
 	*in = *slot;
+	ct_job_fill(&job, &before, &r, in);
 	store_all(&r);
 	mh_reg_end(&r);
 	mh_reg_close(&r);
 	end();
-	bring_home(in, locals, nlocals);
+	ct_start(&job);
 	inet_ntop(AF_INET, &in->local, a, sizeof a);
 	mh_log(MH_LOG_INFO, "%s up on %s: local %s, table %u, mark 0x%x/0x%x, priority %u, weight %u, "
 	       "%u pins; %u netlink messages, %u firewall commits, %lld us",
@@ -473,6 +482,7 @@ fail:
 int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 {
 	static struct before before;
+	static struct mh_ct_job job;
 	struct mh_registry r;
 	struct mh_link *l;
 	unsigned pruned;
@@ -499,10 +509,12 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 		end();
 		return -1;
 	}
+	ct_job_fill(&job, &before, &r, NULL);
 	store_all(&r);
 	mh_reg_end(&r);
 	mh_reg_close(&r);
 	end();
+	ct_start(&job);
 	mh_log(MH_LOG_INFO, "%s down%s%s: %u netlink messages, %u firewall commits, %lld us",
 	       name, ifname ? " on " : "", ifname ? ifname : "", mh_last_stats()->nl_msgs,
 	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
@@ -511,21 +523,27 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 
 int mh_reconcile(char *err, size_t len)
 {
+	static struct before before;
+	static struct mh_ct_job job;
 	struct mh_registry r;
 	int rc;
 
 	begin();
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
+	snapshot(&r, &before);
 	prune(&r);
 	mh_reg_begin(&r);
 	rc = apply(&r, NULL, NULL, err, len);        /* read the kernel, repair everything */
 	if (!rc) {
+		ct_job_fill(&job, &before, &r, NULL);
 		store_all(&r);
 		mh_reg_end(&r);
 	}
 	mh_reg_close(&r);
 	end();
+	if (!rc)
+		ct_start(&job);
 	return rc;
 }
 

@@ -64,10 +64,25 @@ int mh_fw_iptc_apply(const struct mh_link *const *links, unsigned n, char *err, 
 /* nftables (libnftnl): table ip multihome, changed incrementally in one batch */
 int mh_fw_nft_apply(const struct mh_link *const *links, unsigned n, char *err, size_t len);
 
-/* conntrack: restart pinned flows of LINK that left by another link.
- * LOCALS: the local addresses of all up links (LINK's included). */
-int mh_ct_bring_home(const struct mh_link *link, const uint32_t *locals, unsigned nlocals);
-int mh_ct_wanted(const struct mh_link *link, unsigned nlocals);
+/* conntrack (common/ct.c): after an event, outgoing flows that left by a
+ * link the event withdrew are deleted, and pinned flows of the link that
+ * came up (HOME) that left by another link are brought home. */
+struct mh_ct_job {
+	const struct mh_link *home;     /* the link that came up, or NULL */
+	uint32_t ours;                  /* multihome's mark bits (the up links' masks) */
+	uint32_t up[MH_MAX_LINKS];      /* local addresses of the up links, HOME's too */
+	unsigned nup;
+	uint32_t gone[MH_MAX_LINKS];    /* local addresses of the links withdrawn */
+	char gone_name[MH_MAX_LINKS][MH_NAME_MAX + 1];
+	unsigned ngone;
+};
+int  mh_ct_wanted(const struct mh_ct_job *job);
+void mh_ct_run(const struct mh_ct_job *job);
+
+/* Run FN(ARG) in a grandchild detached from this process (common/watch.c):
+ * default signals, a session of its own, root's ids, every descriptor but
+ * KEEP replaced by /dev/null, logging to syslog.  -1 if fork failed. */
+int mh_run_detached(void (*fn)(void *arg), void *arg, const int *keep, int nkeep);
 
 /* Send REQ (its nlmsg_seq set) and run CB on each answer until the dump ends,
  * an ACK, an error, or the single answer of a plain GET: 0, or -1 with errno. */

@@ -19,6 +19,7 @@
 #include <pppd/ipcp.h>
 
 #include "mh.h"
+#include "watch.h"
 
 #define MH_EXPORT __attribute__((visibility("default")))
 
@@ -188,6 +189,7 @@ static void on_ip_up(void *arg, int unused)
 	}
 	mh.registered = 1;
 	memcpy(mh.ifname, link.ifname, sizeof mh.ifname);
+	mh_watch(mh.cfg.name, mh.ifname);       /* withdrawn even if pppd is killed */
 }
 
 static void withdraw(const char *when)
@@ -198,6 +200,8 @@ static void withdraw(const char *when)
 		return;
 	if (mh_link_down(mh.cfg.name, mh.ifname, err, sizeof err) < 0)
 		error("multihome: %s: %s", when, err);
+	else
+		mh_watch(mh.cfg.name, NULL);
 }
 
 static void on_ip_down(void *arg, int unused) { withdraw("ip-down"); }

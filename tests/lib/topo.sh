@@ -273,9 +273,16 @@ link_start() {
 
 # link_spawn NAME [LOCAL]: device and pppd, without waiting for ip-up.
 link_spawn() {
+	link_device "$1" "${2:-${LINK_LOCAL[$1]}}" || return 1
+	link_pppd "$@"
+}
+
+# link_pppd NAME [LOCAL]: the pppd (harness) on the device link_device made;
+# traffic in between leaves by the other links, as between a real unit's
+# coming up and its ip-up.
+link_pppd() {
 	local name=$1 addr=${2:-${LINK_LOCAL[$1]}} peers
 	peers=$(peers_file "$name")
-	link_device "$name" "$addr" || return 1
 	LINK_UPS[$name]=$(grep -c "$name up on " "$TOPO_DIR/$name.log" 2>/dev/null || true)
 	ip netns exec "$(ns_name srv)" env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" \
 		"$HARNESS" --file "$peers" \

@@ -1,0 +1,265 @@
+/* Detached helpers of the core: the conntrack work of an event and the
+ * watcher that withdraws a link when its pppd is gone.
+ *
+ * Both are grandchildren of the host process (pppd, OpenVPN's root helper,
+ * multihomectl): the intermediate child is reaped at once, so the host never
+ * sees a child of ours.  Nothing is exec'd, so a grandchild holds a copy of
+ * the host's memory; what it must not hold is the host's world: its
+ * descriptors (pppd's /dev/ppp and tty keep the unit alive, its log file),
+ * its signal handlers and mask, its session (a terminal's Ctrl-C), and the
+ * real uid of the user who started a setuid pppd (who could signal it).
+ * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "internal.h"
+#include "watch.h"
+
+#define MAX_INHERITED 4096      /* descriptors replaced from /proc/self/fd */
+
+static void log_syslog(enum mh_log_level lvl, const char *msg)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+
+	syslog(prio[lvl], "%s", msg);
+}
+
+static void reset_signals(void)
+{
+	struct sigaction dfl;
+	sigset_t none;
+	int sig;
+
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL);     /* SIGKILL, SIGSTOP: EINVAL, harmless */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int open_fds(int *fds, int max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) && n < max) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (e->d_name[0] != '.' && !*end && fd != dirfd(d))
+			fds[n++] = (int)fd;
+	}
+	closedir(d);
+	return n;
+}
+
+static int kept(int fd, const int *keep, int nkeep)
+{
+	int i;
+
+	for (i = 0; i < nkeep; i++)
+		if (keep[i] == fd)
+			return 1;
+	return 0;
+}
+
+/* Every inherited descriptor but KEEP now refers to /dev/null: the files are
+ * released, and a number the host's code still holds in memory (a kept
+ * socket, syslog's, pppd's log file) can never alias a descriptor opened
+ * here.  Without /proc: every number up to the limit is tried. */
+static void replace_descriptors(const int *keep, int nkeep)
+{
+	static int fds[MAX_INHERITED];
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC), n, i;
+	long max;
+
+	if (null < 0)
+		_exit(1);
+	n = open_fds(fds, MAX_INHERITED);
+	if (n >= 0) {
+		for (i = 0; i < n; i++)
+			if (fds[i] != null && !kept(fds[i], keep, nkeep))
+				dup2(null, fds[i]);
+	} else {
+		max = sysconf(_SC_OPEN_MAX);
+		for (i = 0; i < (max > 0 ? max : 65536); i++)
+			if (i != null && !kept(i, keep, nkeep) && fcntl(i, F_GETFD) >= 0)
+				dup2(null, i);
+	}
+	for (i = 0; i <= 2; i++)
+		if (!kept(i, keep, nkeep))
+			dup2(null, i);
+	if (null > 2 && !kept(null, keep, nkeep))
+		close(null);
+}
+
+static void detach(const int *keep, int nkeep)
+{
+	reset_signals();
+	setsid();
+	/* the real and saved uid of a setuid pppd are the user's: a signal of
+	 * theirs must not stop the withdrawal (fails harmlessly when not root) */
+	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+		errno = 0;
+	replace_descriptors(keep, nkeep);
+	if (chdir("/") < 0)
+		errno = 0;
+	closelog();
+	openlog("multihome", LOG_PID, LOG_DAEMON);
+	mh_set_logger(log_syslog);
+}
+
+int mh_run_detached(void (*fn)(void *arg), void *arg, const int *keep, int nkeep)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (fork() == 0) {
+			detach(keep, nkeep);
+			fn(arg);
+		}
+		_exit(0);
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+/* ---- the watcher ---- */
+
+struct watch_msg {
+	char name[MH_NAME_MAX + 1];
+	char ifname[IF_NAMESIZE];       /* "": nothing registered */
+};
+
+struct watch_arg {
+	struct watch_msg now;
+	int sock;                       /* the watcher's end of the pair */
+	int pidfd;                      /* the host process, or -1 */
+};
+
+static int watch_fd = -1;       /* our end; the watcher holds the other */
+
+/* Take the messages waiting (all of them once the host is gone); 0 at the
+ * end of the stream. */
+static int watch_read(struct watch_arg *w, int flags)
+{
+	struct watch_msg m;
+	ssize_t n;
+
+	for (;;) {
+		n = recv(w->sock, &m, sizeof m, flags);
+		if (n == (ssize_t)sizeof m) {
+			w->now = m;
+			w->now.name[sizeof m.name - 1] = 0;
+			w->now.ifname[sizeof m.ifname - 1] = 0;
+			if (!(flags & MSG_DONTWAIT))
+				return 1;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && errno == EAGAIN ? 1 : 0;
+	}
+}
+
+/* Until the host is gone: its exit (the pidfd; also when a child that did
+ * not exec still holds the host's end) or the end of the stream. */
+static void watch_loop(void *arg)
+{
+	struct watch_arg *w = arg;
+	struct pollfd p[2] = { { .fd = w->sock, .events = POLLIN }, { .fd = w->pidfd, .events = POLLIN } };
+	char err[MH_ERR_MAX];
+
+	prctl(PR_SET_NAME, "mh-watch", 0, 0, 0);
+	for (;;) {
+		if (poll(p, w->pidfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (w->pidfd >= 0 && p[1].revents) {
+			watch_read(w, MSG_DONTWAIT);    /* what it said before it went */
+			break;
+		}
+		if (!watch_read(w, 0))
+			break;
+	}
+	if (w->now.ifname[0] && mh_link_down(w->now.name, w->now.ifname, err, sizeof err) < 0)
+		mh_log(MH_LOG_ERR, "%s: withdrawing after its process was gone: %s", w->now.name, err);
+	_exit(0);
+}
+
+static int pidfd_self(void)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, getpid(), 0);      /* close-on-exec */
+#else
+	return -1;
+#endif
+}
+
+static void watch_start(const struct watch_msg *m)
+{
+	struct watch_arg w = { .now = *m, .pidfd = pidfd_self() };
+	int sv[2], keep[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		mh_log(MH_LOG_WARN, "%s: no watcher (socketpair: %s); if this process is killed, "
+		       "the link stays registered until the next event", m->name, strerror(errno));
+		goto out;
+	}
+	w.sock = keep[0] = sv[1];
+	keep[1] = w.pidfd;
+	if (mh_run_detached(watch_loop, &w, keep, w.pidfd >= 0 ? 2 : 1) < 0) {
+		mh_log(MH_LOG_WARN, "%s: no watcher (fork: %s); if this process is killed, "
+		       "the link stays registered until the next event", m->name, strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		goto out;
+	}
+	close(sv[1]);
+	watch_fd = sv[0];
+out:
+	if (w.pidfd >= 0)
+		close(w.pidfd);
+}
+
+void mh_watch(const char *name, const char *ifname)
+{
+	struct watch_msg m;
+
+	memset(&m, 0, sizeof m);
+	snprintf(m.name, sizeof m.name, "%s", name);
+	snprintf(m.ifname, sizeof m.ifname, "%s", ifname ? ifname : "");
+	if (watch_fd >= 0) {
+		if (send(watch_fd, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof m)
+			return;
+		if (errno == EAGAIN) {
+			mh_log(MH_LOG_WARN, "%s: the watcher is not reading; it keeps watching %s",
+			       name, ifname && *ifname ? "the old interface" : "the link");
+			return;
+		}
+		close(watch_fd);        /* the watcher is gone (killed): start another */
+		watch_fd = -1;
+	}
+	if (m.ifname[0])
+		watch_start(&m);
+}
