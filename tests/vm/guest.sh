@@ -25,6 +25,7 @@ IP=/usr/sbin/ip
 IPT=/usr/sbin/iptables-legacy
 PLUGIN=/usr/lib/pppd/2.4.9/multihome.so
 PROBE=/usr/bin/mh-probe
+UDPFLOW=/usr/bin/mh-udpflow
 CONNS=${MH_VM_CONNS:-100}
 
 # The guest's uptime goes with every result: where the time goes under TCG.
@@ -135,6 +136,7 @@ topology() {
 	n inet sh -c "echo 1 >/proc/sys/net/ipv4/ip_forward
 		exec $PROBE serve --tcp 80 --tcp 25 --max-time 900" >/dev/null &
 	n adm2 $PROBE serve --tcp 80 --max-time 900 >/dev/null &
+	[ -x $UDPFLOW ] && n inet $UDPFLOW far --port 1131 --max-time 600 >/dev/null &
 	$PROBE serve --tcp 8080 --max-time 900 >/dev/null &
 	# Foreign firewall state in srv that multihome must never touch.
 	$IPT -t mangle -A OUTPUT -d 100.64.99.1 -j MARK --set-mark 0x100
@@ -416,8 +418,33 @@ c_down_repin() {
 check down-repin c_down_repin
 
 # ---- kill -9 of isp1's pppd: no ip-down ever runs
+# A long-lived UDP flow pinned to isp1 ("udp port 1131") from a socket bound to
+# ISP2's address, so NATed to ISP1's: it must move to ISP2 after the kill and
+# come home when isp1 is back (the conntrack work of ip-up, on this kernel).
+ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
+# flow_after T: "FIRST-ADDR MS-AFTER-T COUNT-OF-IT LAST-ADDR" of the answers after T
+flow_after() {
+	awk -v t="$1" '/^ans / { split($2, a, "="); if (a[2] / 1000 < t) next
+		split($4, s, "="); split(s[2], h, ":"); n++
+		if (n == 1) { first = h[1]; ms = a[2] - t * 1000 }
+		if (h[1] == first) same++; last = h[1] }
+		END { printf "%s %d %d %s\n", n ? first : "none", ms, same, n ? last : "none" }' /tmp/flow.log
+}
+if [ -x $UDPFLOW ]; then
+	$UDPFLOW client --port 1131 --bind 203.0.113.30 --duration-ms 50000 198.51.100.50 >/tmp/flow.log 2>&1 &
+	sleep 1
+fi
 P=$(pid_of isp1)
+T_KILL=$EPOCHREALTIME
 kill -KILL "$P"
+i=100
+while [ $i -gt 0 ] && rules_have 'lookup 101'; do sleep 0.02; i=$((i - 1)); done
+KILL_MS=$(ms_since "$T_KILL")
+c_kill9_watch() {
+	D="isp1's rules gone $KILL_MS ms after kill -9; mh-watch processes (isp2's) left: $(grep -l mh-watch /proc/[0-9]*/comm 2>/dev/null | wc -l)"
+	! rules_have 'lookup 101' && [ "$KILL_MS" -le 1000 ]
+}
+check kill9-watch c_kill9_watch
 wait_until 20 no_dev ppp0
 c_kill9_traffic() {
 	all_by 1 30 80 203.0.113.30
@@ -434,7 +461,19 @@ c_kill9_survivor() {
 }
 check kill9-survivor c_kill9_survivor
 
+c_kill9_flow() {
+	[ -x $UDPFLOW ] || { D="no mh-udpflow in the guest"; return 1; }
+	set -- $(flow_after "$T_KILL")
+	before=$(awk -v t="$T_KILL" '/^ans / { split($2, a, "="); split($4, s, "="); split(s[2], h, ":")
+		if (a[2] / 1000 < t) v = h[1] } END { print v }' /tmp/flow.log)
+	D="before the kill by '$before' (ISP1 is 192.0.2.1); after it first by $1 in $2 ms, $3 answers so, last by $4"
+	[ "$before" = 192.0.2.1 ] && [ "$1" = 203.0.113.30 ] && [ "$2" -le 1000 ] && [ "$3" -ge 5 ] && [ "$4" = 203.0.113.30 ]
+}
+check kill9-flow c_kill9_flow
+
 start_pppd isp1
+wait_until 40 registered ppp0 192.0.2.1 101
+T_REG=$EPOCHREALTIME
 c_kill9_recover() {
 	wait_until 40 registered ppp0 192.0.2.1 101
 	sweep 1 40 80 >/tmp/sweep.out
@@ -444,6 +483,18 @@ c_kill9_recover() {
 	[ "$n1" = 1 ] && [ "$n2" = 1 ] && [ "$a" -gt 0 ] && [ "$b" -gt 0 ] && [ $((a + b)) = 40 ]
 }
 check kill9-recover c_kill9_recover
+c_ct_home() {
+	[ -x $UDPFLOW ] || { D="no mh-udpflow in the guest"; return 1; }
+	sleep 2
+	set -- $(flow_after "$T_REG")
+	home=$(awk -v t="$T_REG" '/^ans / { split($2, a, "="); split($4, s, "="); split(s[2], h, ":")
+		if (a[2] / 1000 >= t && h[1] == "192.0.2.1" && !ms) ms = a[2] - t * 1000 } END { printf "%d\n", ms }' /tmp/flow.log)
+	D="after isp1's registration: first by $1, by ISP1 (192.0.2.1) from $home ms on, last by $4"
+	[ "$4" = 192.0.2.1 ] && [ "$home" -le 2000 ] &&
+		[ -z "$(awk -v t="$T_REG" -v h="$home" '/^ans / { split($2, a, "="); split($4, s, "="); split(s[2], x, ":")
+			if (a[2] - t * 1000 > h && x[1] != "192.0.2.1") print }' /tmp/flow.log)" ]
+}
+check ct-home c_ct_home
 
 # ---- a third link whose peers file has nothing of multihome but the plugin
 start_pppd minimal

@@ -6,6 +6,7 @@
 #   MH_PLUGIN_OLD  a copy of it that claims another pppd version, installed as
 #                  /opt/multihome-2.4.8/multihome.so
 #   MH_PROBE       the traffic tool (build/mh-probe)
+#   MH_UDPFLOW     long-lived UDP flows (build/mh-udpflow)
 # Needs root: /usr/sbin/pppd is mode 4754 root:dip.
 set -euo pipefail
 
@@ -51,6 +52,10 @@ if [ -n "${MH_PROBE:-}" ] && [ -f "$MH_PROBE" ]; then
 	cp "$MH_PROBE" "$root/usr/bin/mh-probe"
 	libs_of="$libs_of $MH_PROBE"
 fi
+if [ -n "${MH_UDPFLOW:-}" ] && [ -f "$MH_UDPFLOW" ]; then
+	cp "$MH_UDPFLOW" "$root/usr/bin/mh-udpflow"
+	libs_of="$libs_of $MH_UDPFLOW"
+fi
 
 # Shared libraries (and the loader) of everything above.
 for f in $libs_of; do
@@ -66,7 +71,7 @@ done
 # dependencies (crc32c_generic for libcrc32c: pitfall 4 of VM-NOTES).
 mods=/lib/modules/$kver
 want="ppp_generic ppp_async veth dummy crc32c_generic ip_tables iptable_filter
-      iptable_mangle iptable_nat iptable_raw nf_conntrack nf_nat"
+      iptable_mangle iptable_nat iptable_raw nf_conntrack nf_nat nf_conntrack_netlink"
 for f in "$mods"/kernel/net/netfilter/xt_*.ko*; do
 	m=$(basename "$f"); want="$want ${m%%.ko*}"
 done

@@ -103,7 +103,7 @@ else
 	echo "vm: $plugin not built: the infrastructure checks run, the plugin's are skipped"
 fi
 
-if ! MH_PLUGIN=$plugin MH_PLUGIN_OLD=$plugin_old MH_PROBE=$probe \
+if ! MH_PLUGIN=$plugin MH_PLUGIN_OLD=$plugin_old MH_PROBE=$probe MH_UDPFLOW=$repo/build/mh-udpflow \
 	"$here/mkinitramfs.sh" "$work/initramfs.gz" "$kver" "$work" >"$work/mkinitramfs.log" 2>&1; then
 	cat "$work/mkinitramfs.log"
 	skip_all "building the initramfs failed"
