@@ -19,6 +19,8 @@
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -144,9 +146,13 @@ int mh_run_detached(void (*fn)(void *arg), void *arg, const int *keep, int nkeep
 
 /* ---- the watcher ---- */
 
+#define UNIT_WAIT_MS 2000        /* a ppp unit dies with its pppd: wait this long */
+#define UNIT_POLL_MS 20
+
 struct watch_msg {
 	char name[MH_NAME_MAX + 1];
 	char ifname[IF_NAMESIZE];       /* "": nothing registered */
+	int ifindex;
 };
 
 struct watch_arg {
@@ -180,13 +186,53 @@ static int watch_read(struct watch_arg *w, int flags)
 	}
 }
 
+static int unit_index(const char *ifname)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), index = -1;
+
+	memset(&ifr, 0, sizeof ifr);
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+	if (fd >= 0 && ioctl(fd, SIOCGIFINDEX, &ifr) == 0)
+		index = ifr.ifr_ifindex;
+	else if (fd >= 0 && errno == ENODEV)
+		index = 0;
+	if (fd >= 0)
+		close(fd);
+	return index;
+}
+
+/* The host is gone and LINK was registered on its unit: once the unit is
+ * gone too (the kernel removes it as the host's descriptors close), an event
+ * prunes the link at once instead of whenever another link's next event
+ * comes.  The prune, not a withdrawal by name, so a pppd that registered the
+ * link again on a new unit in the meantime keeps it.  A unit that outlives
+ * its host is left to the next event, as before. */
+static void withdraw_when_unit_gone(const struct watch_msg *link)
+{
+	char err[MH_ERR_MAX];
+	int waited, index;
+
+	for (waited = 0; waited <= UNIT_WAIT_MS; waited += UNIT_POLL_MS) {
+		index = unit_index(link->ifname);
+		if (index >= 0 && index != link->ifindex) {
+			if (mh_reconcile(err, sizeof err) < 0)
+				mh_log(MH_LOG_ERR, "%s: its process and %s are gone; withdrawing: %s",
+				       link->name, link->ifname, err);
+			return;
+		}
+		usleep(UNIT_POLL_MS * 1000);
+	}
+	mh_log(MH_LOG_INFO, "%s: %s outlived the process that registered it; the link stays "
+	       "registered until an event finds the interface gone", link->name, link->ifname);
+}
+
 /* Until the host is gone: its exit (the pidfd; also when a child that did
  * not exec still holds the host's end) or the end of the stream. */
 static void watch_loop(void *arg)
 {
 	struct watch_arg *w = arg;
 	struct pollfd p[2] = { { .fd = w->sock, .events = POLLIN }, { .fd = w->pidfd, .events = POLLIN } };
-	char err[MH_ERR_MAX];
 
 	prctl(PR_SET_NAME, "mh-watch", 0, 0, 0);
 	for (;;) {
@@ -202,8 +248,8 @@ static void watch_loop(void *arg)
 		if (!watch_read(w, 0))
 			break;
 	}
-	if (w->now.ifname[0] && mh_link_down(w->now.name, w->now.ifname, err, sizeof err) < 0)
-		mh_log(MH_LOG_ERR, "%s: withdrawing after its process was gone: %s", w->now.name, err);
+	if (w->now.ifname[0])
+		withdraw_when_unit_gone(&w->now);
 	_exit(0);
 }
 
@@ -249,6 +295,7 @@ void mh_watch(const char *name, const char *ifname)
 	memset(&m, 0, sizeof m);
 	snprintf(m.name, sizeof m.name, "%s", name);
 	snprintf(m.ifname, sizeof m.ifname, "%s", ifname ? ifname : "");
+	m.ifindex = m.ifname[0] ? (int)if_nametoindex(m.ifname) : 0;
 	if (watch_fd >= 0) {
 		if (send(watch_fd, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof m)
 			return;

@@ -329,6 +329,20 @@ link_stop() {
 	return $rc
 }
 
+# link_watcher NAME: the pid of the watcher multihome.so started for link
+# NAME's pppd (mh-watch, holding a pidfd of it)
+link_watcher() {
+	local host=${LINK_PID[$1]:-} p f
+	[ -n "$host" ] || return 1
+	for p in $(ip netns pids "$(ns_name srv)"); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = mh-watch ] || continue
+		for f in /proc/"$p"/fdinfo/*; do
+			grep -qx "Pid:[[:space:]]*$host" "$f" 2>/dev/null && { echo "$p"; return 0; }
+		done
+	done
+	return 1
+}
+
 # links_stop_together NAME...: SIGTERM to every pppd at once, then wait.
 links_stop_together() {
 	local name rc=0

@@ -289,18 +289,6 @@ move_on_snat() { move_on snat term; move_on snat kill; }
 
 # ---- the watcher: what a SIGKILLed pppd cannot do ----
 
-# watcher_of PID: the mh-watch process holding a pidfd of PID
-watcher_of() {
-	local p f
-	for p in $(ip netns pids "$(ns_name srv)"); do
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = mh-watch ] || continue
-		for f in /proc/"$p"/fdinfo/*; do
-			grep -qx "Pid:[[:space:]]*$1" "$f" 2>/dev/null && { echo "$p"; return 0; }
-		done
-	done
-	return 1
-}
-
 # detached PID HOST: nothing of the host left in PID
 detached() {
 	local p=$1 host=$2 f t
@@ -330,8 +318,8 @@ watcher() {
 	local w1 w2 h1 h2 t0 t1 why=
 	flows_up watcher || return 0
 	h1=${LINK_PID[isp1]} h2=${LINK_PID[isp2]}
-	w1=$(watcher_of "$h1")
-	w2=$(watcher_of "$h2")
+	w1=$(link_watcher isp1)
+	w2=$(link_watcher isp2)
 	if [ -n "$w1" ] && [ -n "$w2" ] && why=$(detached "$w1" "$h1") && why=$(detached "$w2" "$h2"); then
 		ok "watcher: one per pppd; only /dev/null, its socket and pppd's pidfd open; default signals; own session; root"
 	else
@@ -345,20 +333,39 @@ watcher() {
 	else
 		not_ok "watcher: pppd of isp2 exits after ip-down: its watcher exits too" "watcher ${w2:-none}"
 	fi
-	t0=$(now_ms)
+	nsx srv ip link del ppp1
+	# SIGKILL: the unit goes with pppd (here 0.3 s later); the watcher prunes at once
 	kill -KILL "$h1"
 	wait "$h1" 2>/dev/null
 	unset "LINK_PID[isp1]"
+	sleep 0.3
+	nsx srv ip -4 rule show | grep -q 'lookup 101' || why="withdrawn while its unit was still there"
+	t0=$(now_ms)
+	nsx srv ip link del ppp0
 	for _ in $(seq 100); do
-		[ -z "$(nsx srv ip -4 route show table 101)" ] && ! nsx srv ip -4 rule show | grep -q 'lookup 101' && break
+		nsx srv ip -4 rule show | grep -q 'lookup 101' || break
 		sleep 0.01
 	done
 	t1=$(now_ms)
-	if [ -z "$(nsx srv ip -4 rule show | grep 'lookup 101')" ] && [ -n "$w1" ] && gone_within 1000 "$w1" && [ $((t1 - t0)) -le 1000 ]; then
-		ok "watcher: SIGKILL of isp1's pppd, its unit still there: withdrawn by the watcher in $((t1 - t0)) ms"
+	if ! nsx srv ip -4 rule show | grep -q 'lookup 101' && [ -n "$w1" ] && gone_within 1000 "$w1" &&
+		[ $((t1 - t0)) -le 1000 ] && [ -z "$why" ]; then
+		ok "watcher: SIGKILL of isp1's pppd: withdrawn by its watcher $((t1 - t0)) ms after the unit went"
 	else
-		not_ok "watcher: SIGKILL of isp1's pppd, its unit still there: withdrawn by the watcher in $((t1 - t0)) ms" \
-			"$(nsx srv ip -4 rule show | grep 'lookup 101')"
+		not_ok "watcher: SIGKILL of isp1's pppd: withdrawn by its watcher $((t1 - t0)) ms after the unit went" \
+			"${why:-} $(nsx srv ip -4 rule show | grep 'lookup 101')"
+	fi
+	# a unit that outlives its pppd (no real pppd's does): left to the next event
+	link_start isp2
+	h2=${LINK_PID[isp2]}
+	w2=$(link_watcher isp2)
+	kill -KILL "$h2"
+	wait "$h2" 2>/dev/null
+	unset "LINK_PID[isp2]"
+	if [ -n "$w2" ] && gone_within 3000 "$w2" && nsx srv ip -4 rule show | grep -q 'lookup 102'; then
+		ok "watcher: SIGKILL of isp2's pppd, its unit left: the link stays for the next event, the watcher exits"
+	else
+		not_ok "watcher: SIGKILL of isp2's pppd, its unit left: the link stays for the next event, the watcher exits" \
+			"watcher ${w2:-none}; $(nsx srv ip -4 rule show | grep 'lookup 102')"
 	fi
 	topo_destroy
 }
