@@ -521,6 +521,38 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 	return 0;
 }
 
+/* An event that only prunes: the links whose interface is gone are
+ * withdrawn and their flows move on.  The watcher's, once its pppd and the
+ * unit are gone; a link registered again on a new unit meanwhile is kept. */
+int mh_prune(char *err, size_t len)
+{
+	static struct before before;
+	static struct mh_ct_job job;
+	struct mh_registry r;
+	unsigned pruned;
+	int rc = 0;
+
+	begin();
+	if (mh_reg_open(&r, err, len) < 0)
+		return -1;
+	snapshot(&r, &before);
+	pruned = prune(&r);
+	if (pruned) {
+		before.unsure = mh_reg_begin(&r);
+		rc = apply(&r, &before, NULL, err, len);
+		if (!rc) {      /* else still marked under way: the next event reads the kernel */
+			ct_job_fill(&job, &before, &r, NULL);
+			store_all(&r);
+			mh_reg_end(&r);
+		}
+	}
+	mh_reg_close(&r);
+	end();
+	if (pruned && !rc)
+		ct_start(&job);
+	return rc;
+}
+
 int mh_reconcile(char *err, size_t len)
 {
 	static struct before before;

@@ -79,6 +79,9 @@ struct mh_ct_job {
 int  mh_ct_wanted(const struct mh_ct_job *job);
 void mh_ct_run(const struct mh_ct_job *job);
 
+/* An event that only prunes links whose interface is gone (common/core.c). */
+int mh_prune(char *err, size_t len);
+
 /* Run FN(ARG) in a grandchild detached from this process (common/watch.c):
  * default signals, a session of its own, root's ids, every descriptor but
  * KEEP replaced by /dev/null, logging to syslog.  -1 if fork failed. */

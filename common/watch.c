@@ -26,6 +26,9 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <libmnl/libmnl.h>
+#include <linux/rtnetlink.h>
+
 #include "internal.h"
 #include "watch.h"
 
@@ -202,6 +205,42 @@ static int unit_index(const char *ifname)
 	return index;
 }
 
+/* Milliseconds left until DEADLINE (CLOCK_MONOTONIC, us), at least 0. */
+static int ms_left(long long deadline)
+{
+	long long left = deadline - mh_now_usec();
+
+	return left > 0 ? (int)(left / 1000) : 0;
+}
+
+/* Does LINK's unit go (or become another) within UNIT_WAIT_MS? */
+static int unit_goes(const struct watch_msg *link)
+{
+	long long deadline = mh_now_usec() + UNIT_WAIT_MS * 1000LL;
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	char buf[8192];
+	int index, gone = 0;
+
+	/* subscribed before the first look: a removal in between is not missed */
+	if (nl && mnl_socket_bind(nl, RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0) {
+		mnl_socket_close(nl);
+		nl = NULL;
+	}
+	while (!gone && ms_left(deadline)) {
+		struct pollfd p = { .fd = nl ? mnl_socket_get_fd(nl) : -1, .events = POLLIN };
+		index = unit_index(link->ifname);
+		gone = index >= 0 && index != link->ifindex;
+		if (!gone && poll(&p, 1, nl ? ms_left(deadline) : UNIT_POLL_MS) > 0 &&
+		    recv(p.fd, buf, sizeof buf, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ENOBUFS) {
+			mnl_socket_close(nl);   /* the socket failed: look every UNIT_POLL_MS */
+			nl = NULL;
+		}
+	}
+	if (nl)
+		mnl_socket_close(nl);
+	return gone;
+}
+
 /* The host is gone and LINK was registered on its unit: once the unit is
  * gone too (the kernel removes it as the host's descriptors close), an event
  * prunes the link at once instead of whenever another link's next event
@@ -211,20 +250,13 @@ static int unit_index(const char *ifname)
 static void withdraw_when_unit_gone(const struct watch_msg *link)
 {
 	char err[MH_ERR_MAX];
-	int waited, index;
 
-	for (waited = 0; waited <= UNIT_WAIT_MS; waited += UNIT_POLL_MS) {
-		index = unit_index(link->ifname);
-		if (index >= 0 && index != link->ifindex) {
-			if (mh_reconcile(err, sizeof err) < 0)
-				mh_log(MH_LOG_ERR, "%s: its process and %s are gone; withdrawing: %s",
-				       link->name, link->ifname, err);
-			return;
-		}
-		usleep(UNIT_POLL_MS * 1000);
-	}
-	mh_log(MH_LOG_INFO, "%s: %s outlived the process that registered it; the link stays "
-	       "registered until an event finds the interface gone", link->name, link->ifname);
+	if (!unit_goes(link))
+		mh_log(MH_LOG_INFO, "%s: %s outlived the process that registered it; the link stays "
+		       "registered until an event finds the interface gone", link->name, link->ifname);
+	else if (mh_prune(err, sizeof err) < 0)
+		mh_log(MH_LOG_ERR, "%s: its process and %s are gone; withdrawing: %s",
+		       link->name, link->ifname, err);
 }
 
 /* Until the host is gone: its exit (the pidfd; also when a child that did

@@ -168,7 +168,7 @@ topo_create() {
 serve_start() {
 	local ns=$1 log
 	shift
-	log=$TOPO_DIR/serve-$ns-$RANDOM.log
+	log=$TOPO_DIR/serve-$ns-${#SERVE_PIDS[@]}.log
 	ip netns exec "$(ns_name "$ns")" "$PROBE" serve --max-time 900 "$@" >"$log" 2>&1 &
 	SERVE_PIDS+=($!)
 	local t

@@ -219,7 +219,7 @@ move_on() {
 	fi
 	ip netns exec "$(ns_name srv)" "$FLOW" far --port 7001 --max-time 60 >"$TOPO_DIR/far-srv" 2>&1 &
 	SERVE_PIDS+=($!)
-	sleep 0.2
+	for _ in $(seq 50); do grep -qs ready "$TOPO_DIR/far-srv" && break; sleep 0.05; done
 	flow lan-pinned lan --port $PINNED --duration-ms 8000 "$R1"
 	flow lan-balanced lan --port $FREE --duration-ms 8000 "$R2"
 	flow host-balanced srv --port $FREE --duration-ms 8000 "$R2"

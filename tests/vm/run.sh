@@ -13,7 +13,7 @@
 #                  within MH_VM_KVM_PROBE seconds, else TCG) | tcg | kvm
 #   MH_VM_KVM_PROBE  seconds (default 10)
 #   MH_VM_TIMEOUT  seconds for the whole guest run (default 170)
-#   MH_VM_CONNS    connections of the balancing check (default 100)
+#   MH_VM_CONNS    connections of the balancing check (default 200)
 #   MH_VM_PLUGIN   the multihome.so to test (default build/multihome.so)
 #   MH_VM_KEEP     keep the work directory (initramfs, console log); it is
 #                  also kept, and named, when a check fails
@@ -111,7 +111,7 @@ fi
 echo "vm: kernel $kver, initramfs $(du -h "$work/initramfs.gz" | cut -f1) built in $(elapsed "$t0") s"
 
 # ------------------------------------------------------------ boot
-append="console=ttyS0 panic=-1 quiet loglevel=1 MH_VM_CONNS=${MH_VM_CONNS:-100}"
+append="console=ttyS0 panic=-1 quiet loglevel=1 MH_VM_CONNS=${MH_VM_CONNS:-200}"
 qpid=
 start_qemu() { # ACCEL
 	: >"$log"
