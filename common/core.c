@@ -353,7 +353,11 @@ static void ct_job_fill(struct mh_ct_job *job, const struct before *b, const str
 	const struct mh_link *up[MH_MAX_LINKS];
 	unsigned i, k, n = mh_up_links(r, up);
 
-	job->home = home;
+	job->home = NULL;
+	if (home) {
+		job->home_copy = *home;
+		job->home = &job->home_copy;
+	}
 	job->ours = mh_mark_union(up, n);
 	job->nup = job->ngone = 0;
 	for (i = 0; i < n; i++)
@@ -375,11 +379,11 @@ static void ct_job_main(void *job)
 }
 
 /* The conntrack dump walks the whole hash table (tens of ms on a big host),
- * so it runs in a detached grandchild: the event returns at once, the host
- * (pppd, OpenVPN) never sees a child of ours, and nothing is exec'd. */
+ * so the event does not wait for it: pppd's watcher runs it, else a detached
+ * grandchild (the host never sees a child of ours, nothing is exec'd). */
 static void ct_start(const struct mh_ct_job *job)
 {
-	if (!mh_ct_wanted(job))
+	if (!mh_ct_wanted(job) || mh_watch_ct(job) == 0)
 		return;
 	if (mh_run_detached(ct_job_main, (void *)job, NULL, 0) < 0)
 		mh_ct_run(job);

@@ -68,7 +68,8 @@ int mh_fw_nft_apply(const struct mh_link *const *links, unsigned n, char *err, s
  * link the event withdrew are deleted, and pinned flows of the link that
  * came up (HOME) that left by another link are brought home. */
 struct mh_ct_job {
-	const struct mh_link *home;     /* the link that came up, or NULL */
+	const struct mh_link *home;     /* the link that came up (&home_copy), or NULL */
+	struct mh_link home_copy;       /* so the job can be sent whole to the watcher */
 	uint32_t ours;                  /* multihome's mark bits (the up links' masks) */
 	uint32_t up[MH_MAX_LINKS];      /* local addresses of the up links, HOME's too */
 	unsigned nup;
@@ -78,6 +79,9 @@ struct mh_ct_job {
 };
 int  mh_ct_wanted(const struct mh_ct_job *job);
 void mh_ct_run(const struct mh_ct_job *job);
+/* Hand JOB to this process's watcher (common/watch.c), if it has one that
+ * takes it at once: 0, else -1 (then the caller runs it itself). */
+int  mh_watch_ct(const struct mh_ct_job *job);
 
 /* An event that only prunes links whose interface is gone (common/core.c). */
 int mh_prune(char *err, size_t len);

@@ -152,33 +152,54 @@ int mh_run_detached(void (*fn)(void *arg), void *arg, const int *keep, int nkeep
 #define UNIT_WAIT_MS 2000        /* a ppp unit dies with its pppd: wait this long */
 #define UNIT_POLL_MS 20
 
-struct watch_msg {
+struct watch_link {
 	char name[MH_NAME_MAX + 1];
 	char ifname[IF_NAMESIZE];       /* "": nothing registered */
 	int ifindex;
 };
 
+/* One message from the host: the link's interface now, or the conntrack
+ * work of an event (run by the watcher, so pppd forks nothing per event). */
+struct watch_msg {
+	enum { WATCH_LINK = 1, WATCH_CT } kind;
+	union {
+		struct watch_link link;
+		struct mh_ct_job ct;
+	} u;
+};
+
 struct watch_arg {
-	struct watch_msg now;
+	struct watch_link now;
 	int sock;                       /* the watcher's end of the pair */
 	int pidfd;                      /* the host process, or -1 */
 };
 
 static int watch_fd = -1;       /* our end; the watcher holds the other */
 
+static void watch_take(struct watch_arg *w, struct watch_msg *m)
+{
+	if (m->kind == WATCH_LINK) {
+		w->now = m->u.link;
+		w->now.name[sizeof w->now.name - 1] = 0;
+		w->now.ifname[sizeof w->now.ifname - 1] = 0;
+	} else if (m->kind == WATCH_CT) {
+		m->u.ct.home = m->u.ct.home ? &m->u.ct.home_copy : NULL;
+		if (m->u.ct.nup <= MH_MAX_LINKS && m->u.ct.ngone <= MH_MAX_LINKS)
+			mh_ct_run(&m->u.ct);
+	}
+}
+
 /* Take the messages waiting (all of them once the host is gone); 0 at the
  * end of the stream. */
 static int watch_read(struct watch_arg *w, int flags)
 {
-	struct watch_msg m;
+	static struct watch_msg m;
 	ssize_t n;
 
 	for (;;) {
 		n = recv(w->sock, &m, sizeof m, flags);
 		if (n == (ssize_t)sizeof m) {
-			w->now = m;
-			w->now.name[sizeof m.name - 1] = 0;
-			w->now.ifname[sizeof m.ifname - 1] = 0;
+			watch_take(w, &m);
 			if (!(flags & MSG_DONTWAIT))
 				return 1;
 			continue;
@@ -214,7 +235,7 @@ static int ms_left(long long deadline)
 }
 
 /* Does LINK's unit go (or become another) within UNIT_WAIT_MS? */
-static int unit_goes(const struct watch_msg *link)
+static int unit_goes(const struct watch_link *link)
 {
 	long long deadline = mh_now_usec() + UNIT_WAIT_MS * 1000LL;
 	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
@@ -247,7 +268,7 @@ static int unit_goes(const struct watch_msg *link)
  * comes.  The prune, not a withdrawal by name, so a pppd that registered the
  * link again on a new unit in the meantime keeps it.  A unit that outlives
  * its host is left to the next event, as before. */
-static void withdraw_when_unit_gone(const struct watch_msg *link)
+static void withdraw_when_unit_gone(const struct watch_link *link)
 {
 	char err[MH_ERR_MAX];
 
@@ -294,7 +315,7 @@ static int pidfd_self(void)
 #endif
 }
 
-static void watch_start(const struct watch_msg *m)
+static void watch_start(const struct watch_link *m)
 {
 	struct watch_arg w = { .now = *m, .pidfd = pidfd_self() };
 	int sv[2], keep[2];
@@ -320,16 +341,22 @@ out:
 		close(w.pidfd);
 }
 
+static int watch_send(const struct watch_msg *m)
+{
+	return send(watch_fd, m, sizeof *m, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof *m ? 0 : -1;
+}
+
 void mh_watch(const char *name, const char *ifname)
 {
-	struct watch_msg m;
+	static struct watch_msg m;
 
 	memset(&m, 0, sizeof m);
-	snprintf(m.name, sizeof m.name, "%s", name);
-	snprintf(m.ifname, sizeof m.ifname, "%s", ifname ? ifname : "");
-	m.ifindex = m.ifname[0] ? (int)if_nametoindex(m.ifname) : 0;
+	m.kind = WATCH_LINK;
+	snprintf(m.u.link.name, sizeof m.u.link.name, "%s", name);
+	snprintf(m.u.link.ifname, sizeof m.u.link.ifname, "%s", ifname ? ifname : "");
+	m.u.link.ifindex = m.u.link.ifname[0] ? (int)if_nametoindex(m.u.link.ifname) : 0;
 	if (watch_fd >= 0) {
-		if (send(watch_fd, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof m)
+		if (watch_send(&m) == 0)
 			return;
 		if (errno == EAGAIN) {
 			mh_log(MH_LOG_WARN, "%s: the watcher is not reading; it keeps watching %s",
@@ -339,6 +366,17 @@ void mh_watch(const char *name, const char *ifname)
 		close(watch_fd);        /* the watcher is gone (killed): start another */
 		watch_fd = -1;
 	}
-	if (m.ifname[0])
-		watch_start(&m);
+	if (m.u.link.ifname[0])
+		watch_start(&m.u.link);
+}
+
+int mh_watch_ct(const struct mh_ct_job *job)
+{
+	static struct watch_msg m;
+
+	if (watch_fd < 0)
+		return -1;
+	m.kind = WATCH_CT;
+	m.u.ct = *job;
+	return watch_send(&m);
 }
