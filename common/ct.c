@@ -7,8 +7,8 @@
  * - Links withdrawn (ip-down, a vanished interface): every outgoing flow that
  *   left by one (its replies come to that link's address) is deleted.  The
  *   next packet starts a new flow that leaves by a surviving link.  The kernel
- *   does this itself for MASQUERADE when the device goes, never for SNAT, and
- *   not for the moment between ip-down and the device going down.
+ *   does this itself for MASQUERADE (when the device goes, or at the first
+ *   packet routed out of another device, which it drops), never for SNAT.
  * - The link that came up: an outgoing UDP flow that matches one of its pins
  *   but left by another link is replaced, in one netlink send, by an entry with
  *   the same original tuple, NATed to the home link's address and carrying its
@@ -19,17 +19,18 @@
  *   by the pin with another address and the far end resets the connection.
  *
  * Incoming connections (to one of the links' addresses) and flows that left
- * by no link of ours are never touched; nothing is flushed.
+ * by no link of ours are never touched; nothing is flushed.  The work runs
+ * after the event, in pppd's watcher or a detached grandchild (core.c).
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <unistd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -58,7 +59,7 @@ struct flow {
 struct dump {
 	const struct mh_ct_job *job;
 	struct flow *f;
-	unsigned n;
+	unsigned n, over;       /* over: flows beyond MAX_FLOWS, left alone */
 };
 
 struct tuple {
@@ -141,8 +142,10 @@ static int dump_cb(const struct nlmsghdr *h, void *data)
 	struct flow *f = &d->f[d->n];
 	int action;
 
-	if (d->n >= MAX_FLOWS)
+	if (d->n >= MAX_FLOWS) {
+		d->over++;
 		return 0;
+	}
 	memset(f, 0, sizeof *f);
 	mnl_attr_for_each(a, h, sizeof(struct nfgenmsg)) {
 		switch (mnl_attr_get_type(a)) {
@@ -387,6 +390,9 @@ void mh_ct_run(const struct mh_ct_job *job)
 		}
 	}
 	report(job, done, failed, last_errno);
+	if (d.over)
+		mh_log(MH_LOG_WARN, "conntrack: more than %d flows to move; %u entries were not looked at",
+		       MAX_FLOWS, d.over);
 out:
 	if (nl)
 		mnl_socket_close(nl);

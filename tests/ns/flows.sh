@@ -22,6 +22,9 @@
 #       and connected sockets) must go on by ISP2 within 1 s.  A flow of ISP2,
 #       an incoming connection to ISP2's address and a LAN flow to srv keep
 #       their conntrack entries (same creation time): nothing else is touched.
+#   watcher
+#       The process multihome.so leaves behind each pppd holds nothing of it;
+#       after a SIGKILL it withdraws the link as soon as the unit is gone.
 #
 # The far end's address for each case is chosen at run time among
 # 203.0.113.0/24 by asking srv's balanced route, so each case has the outcome
