@@ -345,13 +345,27 @@ static void set_rp_filter(const char *ifname)
 		close(fd);
 }
 
-/* What the event means for conntrack (common/ct.c): the links that were up
- * in B and whose address no up link of R has now are gone; HOME came up. */
-static void ct_job_fill(struct mh_ct_job *job, const struct before *b, const struct mh_registry *r,
-			const struct mh_link *home)
+/* What an event means for conntrack (common/ct.c).  At its start: the up
+ * links (before any prune). */
+static void ct_job_begin(struct mh_ct_job *job, const struct mh_registry *r)
+{
+	unsigned i;
+
+	job->ngone = 0;
+	for (i = 0; i < r->n; i++) {
+		if (!r->links[i].up)
+			continue;
+		job->gone[job->ngone] = r->links[i].local;
+		memcpy(job->gone_name[job->ngone++], r->links[i].cfg.name, sizeof job->gone_name[0]);
+	}
+}
+
+/* At its end: of those, the ones whose address no up link has now are gone;
+ * HOME (or NULL) came up. */
+static void ct_job_end(struct mh_ct_job *job, const struct mh_registry *r, const struct mh_link *home)
 {
 	const struct mh_link *up[MH_MAX_LINKS];
-	unsigned i, k, n = mh_up_links(r, up);
+	unsigned i, k, n = mh_up_links(r, up), was = job->ngone;
 
 	job->home = NULL;
 	if (home) {
@@ -359,16 +373,15 @@ static void ct_job_fill(struct mh_ct_job *job, const struct before *b, const str
 		job->home = &job->home_copy;
 	}
 	job->ours = mh_mark_union(up, n);
-	job->nup = job->ngone = 0;
-	for (i = 0; i < n; i++)
-		job->up[job->nup++] = up[i]->local;
-	for (i = 0; i < b->n; i++) {
-		for (k = 0; k < n && up[k]->local != b->up[i]->local; k++)
+	for (job->nup = 0; job->nup < n; job->nup++)
+		job->up[job->nup] = up[job->nup]->local;
+	for (i = job->ngone = 0; i < was; i++) {
+		for (k = 0; k < n && up[k]->local != job->gone[i]; k++)
 			;
 		if (k < n)
 			continue;
-		job->gone[job->ngone] = b->up[i]->local;
-		memcpy(job->gone_name[job->ngone++], b->up[i]->cfg.name, sizeof job->gone_name[0]);
+		job->gone[job->ngone] = job->gone[i];
+		memmove(job->gone_name[job->ngone++], job->gone_name[i], sizeof job->gone_name[0]);
 	}
 }
 
@@ -425,6 +438,7 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
 	snapshot(&r, &before);
+	ct_job_begin(&job, &r);
 	prune(&r);
 	old = mh_reg_find(&r, in->cfg.name);
 	if (old && old->up && strcmp(old->ifname, in->ifname) && if_nametoindex(old->ifname) &&
@@ -464,7 +478,7 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	}
 	set_rp_filter(in->ifname);
 	*in = *slot;
-	ct_job_fill(&job, &before, &r, in);
+	ct_job_end(&job, &r, in);
 	store_all(&r);
 	mh_reg_end(&r);
 	mh_reg_close(&r);
@@ -495,6 +509,7 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
 	snapshot(&r, &before);
+	ct_job_begin(&job, &r);
 	pruned = prune(&r);
 	l = mh_reg_find(&r, name);
 	if (l && l->up && ifname && strcmp(l->ifname, ifname))
@@ -513,7 +528,7 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 		end();
 		return -1;
 	}
-	ct_job_fill(&job, &before, &r, NULL);
+	ct_job_end(&job, &r, NULL);
 	store_all(&r);
 	mh_reg_end(&r);
 	mh_reg_close(&r);
@@ -540,12 +555,13 @@ int mh_prune(char *err, size_t len)
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
 	snapshot(&r, &before);
+	ct_job_begin(&job, &r);
 	pruned = prune(&r);
 	if (pruned) {
 		before.unsure = mh_reg_begin(&r);
 		rc = apply(&r, &before, NULL, err, len);
 		if (!rc) {      /* else still marked under way: the next event reads the kernel */
-			ct_job_fill(&job, &before, &r, NULL);
+			ct_job_end(&job, &r, NULL);
 			store_all(&r);
 			mh_reg_end(&r);
 		}
@@ -559,7 +575,6 @@ int mh_prune(char *err, size_t len)
 
 int mh_reconcile(char *err, size_t len)
 {
-	static struct before before;
 	static struct mh_ct_job job;
 	struct mh_registry r;
 	int rc;
@@ -567,12 +582,12 @@ int mh_reconcile(char *err, size_t len)
 	begin();
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
-	snapshot(&r, &before);
+	ct_job_begin(&job, &r);
 	prune(&r);
 	mh_reg_begin(&r);
 	rc = apply(&r, NULL, NULL, err, len);        /* read the kernel, repair everything */
 	if (!rc) {
-		ct_job_fill(&job, &before, &r, NULL);
+		ct_job_end(&job, &r, NULL);
 		store_all(&r);
 		mh_reg_end(&r);
 	}
