@@ -366,28 +366,96 @@ static void set_rp_filter(const char *ifname)
 		close(fd);
 }
 
-/* Restart pinned flows that left by another link (common/ct.c).  The
- * conntrack dump walks the whole hash table (tens of ms on a big host), so
- * it runs in a grandchild: the event returns at once, the host (pppd,
- * OpenVPN) never sees a child of ours, and nothing is exec'd. */
-static void bring_home(const struct mh_link *l, const uint32_t *locals, unsigned n)
+/* What an event means for conntrack (common/ct.c).  At its start: the up
+ * links (before any prune). */
+static void ct_job_begin(struct mh_ct_job *job, const struct mh_registry *r)
 {
-	pid_t pid;
+	unsigned i;
 
-	if (!mh_ct_wanted(l, n))
-		return;
-	pid = fork();
-	if (pid < 0) {
-		mh_ct_bring_home(l, locals, n);
+	job->ngone = 0;
+	for (i = 0; i < r->n; i++) {
+		if (!r->links[i].up)
+			continue;
+		job->gone[job->ngone] = r->links[i].local;
+		memcpy(job->gone_name[job->ngone++], r->links[i].cfg.name, sizeof job->gone_name[0]);
+	}
+}
+
+/* The up links now: their addresses and the union of their mark bits. */
+static void ct_job_up(struct mh_ct_job *job, const struct mh_link *const *up, unsigned n)
+{
+	unsigned i;
+
+	job->ours = 0;
+	for (i = 0; i < n; i++)
+		job->ours |= up[i]->cfg.mask;
+	for (job->nup = 0; job->nup < n; job->nup++)
+		job->up[job->nup] = up[job->nup]->local;
+}
+
+/* At its end: of those, the ones whose address no up link has now are gone;
+ * HOME (or NULL) came up. */
+static void ct_job_end(struct mh_ct_job *job, const struct mh_registry *r, const struct mh_link *home)
+{
+	const struct mh_link *up[MH_MAX_LINKS];
+	unsigned i, k, n = up_links(r, up), was = job->ngone;
+
+	job->home = NULL;
+	if (home) {
+		job->home_copy = *home;
+		job->home = &job->home_copy;
+	}
+	ct_job_up(job, up, n);
+	for (i = job->ngone = 0; i < was; i++) {
+		for (k = 0; k < n && up[k]->local != job->gone[i]; k++)
+			;
+		if (k < n)
+			continue;
+		job->gone[job->ngone] = job->gone[i];
+		memmove(job->gone_name[job->ngone++], job->gone_name[i], sizeof job->gone_name[0]);
+	}
+}
+
+/* A health event: L went offline (its outgoing flows move on, as a dead
+ * link's do, when another up link is online to take them) or online (its
+ * pinned flows come home). */
+static void ct_job_health(struct mh_ct_job *job, const struct mh_registry *r, const struct mh_link *l)
+{
+	const struct mh_link *up[MH_MAX_LINKS];
+	unsigned i, n = up_links(r, up), others = 0;
+
+	ct_job_up(job, up, n);
+	job->home = NULL;
+	job->ngone = 0;
+	if (l->online) {
+		job->home_copy = *l;
+		job->home = &job->home_copy;
 		return;
 	}
-	if (pid == 0) {
-		if (fork() == 0)
-			mh_ct_bring_home(l, locals, n);
-		_exit(0);
-	}
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	for (i = 0; i < n; i++)
+		others += up[i] != l && up[i]->online;
+	if (!others)
+		return;         /* nowhere better to go */
+	job->gone[0] = l->local;
+	memcpy(job->gone_name[0], l->cfg.name, sizeof job->gone_name[0]);
+	job->ngone = 1;
+}
+
+static void ct_job_main(void *job)
+{
+	mh_ct_run(job);
+	_exit(0);
+}
+
+/* The conntrack dump walks the whole hash table (tens of ms on a big host),
+ * so the event does not wait for it: pppd's watcher runs it, else a detached
+ * grandchild (the host never sees a child of ours, nothing is exec'd). */
+static void ct_start(const struct mh_ct_job *job)
+{
+	if (!mh_ct_wanted(job) || mh_watch_ct(job) == 0)
+		return;
+	if (mh_run_detached(ct_job_main, (void *)job, NULL, 0) < 0)
+		mh_ct_run(job);
 }
 
 static int pid_alive(int pid)
@@ -417,8 +485,7 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	struct mh_link *slot, saved, *old;
 	struct mh_plan before;
 	enum mh_fw_backend backend;
-	static uint32_t locals[MH_MAX_LINKS];
-	unsigned nlocals;
+	static struct mh_ct_job job;
 	char a[INET_ADDRSTRLEN];
 	int had, unsure;
 
@@ -430,6 +497,7 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	backend = mh_fw_backend();
 	if (plan_of(&r, backend, &before, err, len) < 0)
 		goto fail_open;
+	ct_job_begin(&job, &r);
 	prune(&r);
 	old = mh_reg_find(&r, in->cfg.name);
 	if (old && old->up && strcmp(old->ifname, in->ifname) && if_nametoindex(old->ifname) &&
@@ -464,19 +532,13 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	}
 	mh_plan_free(&before);
 	set_rp_filter(in->ifname);
-	{
-		const struct mh_link *up[MH_MAX_LINKS];
-		unsigned i;
-		nlocals = up_links(&r, up);
-		for (i = 0; i < nlocals; i++)
-			locals[i] = up[i]->local;
-	}
 	*in = *slot;
+	ct_job_end(&job, &r, in);
 	store_all(&r);
 	mh_reg_end(&r);
 	mh_reg_close(&r);
 	end();
-	bring_home(in, locals, nlocals);
+	ct_start(&job);
 	inet_ntop(AF_INET, &in->local, a, sizeof a);
 	mh_log(MH_LOG_INFO, "%s up on %s: local %s, table %u, mark 0x%x/0x%x, priority %u, weight %u, "
 	       "%u pins; %u netlink messages, %u firewall commits, %lld us",
@@ -494,6 +556,7 @@ fail_open:
 
 int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 {
+	static struct mh_ct_job job;
 	struct mh_registry r;
 	struct mh_plan before;
 	enum mh_fw_backend backend;
@@ -510,6 +573,7 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 		end();
 		return -1;
 	}
+	ct_job_begin(&job, &r);
 	pruned = prune(&r);
 	l = mh_reg_find(&r, name);
 	if (l && l->up && ifname && strcmp(l->ifname, ifname))
@@ -530,10 +594,12 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 		end();
 		return -1;
 	}
+	ct_job_end(&job, &r, NULL);
 	store_all(&r);
 	mh_reg_end(&r);
 	mh_reg_close(&r);
 	end();
+	ct_start(&job);
 	mh_log(MH_LOG_INFO, "%s down%s%s: %u netlink messages, %u firewall commits, %lld us",
 	       name, ifname ? " on " : "", ifname ? ifname : "", mh_last_stats()->nl_msgs,
 	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
@@ -610,12 +676,11 @@ fail_open:
 int mh_link_health(const char *name, const char *ifname, int online, const char *why,
 		   char *err, size_t len)
 {
-	static uint32_t locals[MH_MAX_LINKS];
+	static struct mh_ct_job job;
 	struct mh_registry r;
 	struct mh_plan before;
 	enum mh_fw_backend backend;
-	struct mh_link *l, copy;
-	unsigned nlocals = 0;
+	struct mh_link *l;
 	int rc = 0;
 
 	begin();
@@ -637,14 +702,7 @@ int mh_link_health(const char *name, const char *ifname, int online, const char 
 	rc = apply(&r, backend, &before, mh_reg_begin(&r), NULL, err, len);
 	if (rc < 0)
 		goto out;       /* still marked under way: the next event reads the kernel */
-	copy = *l;
-	{
-		const struct mh_link *up[MH_MAX_LINKS];
-		unsigned i;
-		nlocals = up_links(&r, up);
-		for (i = 0; i < nlocals; i++)
-			locals[i] = up[i]->local;
-	}
+	ct_job_health(&job, &r, l);
 	store_all(&r);
 	mh_reg_end(&r);
 	mh_plan_free(&before);
@@ -653,8 +711,7 @@ int mh_link_health(const char *name, const char *ifname, int online, const char 
 	mh_log(MH_LOG_INFO, "%s %s: %s; %u netlink messages, %u firewall commits, %lld us", name,
 	       online ? "online" : "offline", why ? why : "", mh_last_stats()->nl_msgs,
 	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
-	if (online)
-		bring_home(&copy, locals, nlocals);     /* its pinned flows come home */
+	ct_start(&job);
 	return 0;
 out:
 	mh_plan_free(&before);
@@ -704,23 +761,67 @@ out_open:
 	return rc;
 }
 
+/* An event that only prunes: the links whose interface is gone are
+ * withdrawn and their flows move on.  The watcher's, once its pppd and the
+ * unit are gone; a link registered again on a new unit meanwhile is kept. */
+int mh_prune(char *err, size_t len)
+{
+	static struct mh_ct_job job;
+	struct mh_registry r;
+	struct mh_plan before;
+	enum mh_fw_backend backend;
+	unsigned pruned;
+	int rc = 0;
+
+	begin();
+	if (mh_reg_open(&r, err, len) < 0)
+		return -1;
+	backend = mh_fw_backend();
+	if (plan_of(&r, backend, &before, err, len) < 0) {
+		mh_reg_close(&r);
+		end();
+		return -1;
+	}
+	ct_job_begin(&job, &r);
+	pruned = prune(&r);
+	if (pruned) {
+		rc = apply(&r, backend, &before, mh_reg_begin(&r), NULL, err, len);
+		if (!rc) {      /* else still marked under way: the next event reads the kernel */
+			ct_job_end(&job, &r, NULL);
+			store_all(&r);
+			mh_reg_end(&r);
+		}
+	}
+	mh_plan_free(&before);
+	mh_reg_close(&r);
+	end();
+	if (pruned && !rc)
+		ct_start(&job);
+	return rc;
+}
+
 int mh_reconcile(char *err, size_t len)
 {
+	static struct mh_ct_job job;
 	struct mh_registry r;
 	int rc;
 
 	begin();
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
+	ct_job_begin(&job, &r);
 	prune(&r);
 	mh_reg_begin(&r);
 	rc = apply(&r, mh_fw_backend(), NULL, 1, NULL, err, len); /* read the kernel, repair everything */
 	if (!rc) {
+		ct_job_end(&job, &r, NULL);
 		store_all(&r);
 		mh_reg_end(&r);
 	}
 	mh_reg_close(&r);
 	end();
+	if (!rc)
+		ct_start(&job);
 	return rc;
 }
 

@@ -104,11 +104,32 @@ struct mh_fw_op *mh_fw_op_push(struct mh_fw_ops *ops, uint8_t action, uint8_t ki
  * the host process said its caller is not privileged). */
 const char *mh_getenv(const char *name);
 
-/* ---- conntrack (ct.c) ----
- * Restart pinned flows of LINK that left by another link.  LOCALS: the
- * local addresses of all up links (LINK's included). */
-int mh_ct_bring_home(const struct mh_link *link, const uint32_t *locals, unsigned nlocals);
-int mh_ct_wanted(const struct mh_link *link, unsigned nlocals);
+/* conntrack (common/ct.c): after an event, outgoing flows that left by a
+ * link the event withdrew are deleted, and pinned flows of the link that
+ * came up (HOME) that left by another link are brought home. */
+struct mh_ct_job {
+	const struct mh_link *home;     /* the link that came up (&home_copy), or NULL */
+	struct mh_link home_copy;       /* so the job can be sent whole to the watcher */
+	uint32_t ours;                  /* multihome's mark bits (the up links' masks) */
+	uint32_t up[MH_MAX_LINKS];      /* local addresses of the up links, HOME's too */
+	unsigned nup;
+	uint32_t gone[MH_MAX_LINKS];    /* local addresses of the links withdrawn */
+	char gone_name[MH_MAX_LINKS][MH_NAME_MAX + 1];
+	unsigned ngone;
+};
+int  mh_ct_wanted(const struct mh_ct_job *job);
+void mh_ct_run(const struct mh_ct_job *job);
+/* Hand JOB to this process's watcher (common/watch.c), if it has one that
+ * takes it at once: 0, else -1 (then the caller runs it itself). */
+int  mh_watch_ct(const struct mh_ct_job *job);
+
+/* An event that only prunes links whose interface is gone (common/core.c). */
+int mh_prune(char *err, size_t len);
+
+/* Run FN(ARG) in a grandchild detached from this process (common/watch.c):
+ * default signals, a session of its own, root's ids, every descriptor but
+ * KEEP replaced by /dev/null, logging to syslog.  -1 if fork failed. */
+int mh_run_detached(void (*fn)(void *arg), void *arg, const int *keep, int nkeep);
 
 /* ---- time and stats (log.c) ---- */
 long long mh_now_usec(void);

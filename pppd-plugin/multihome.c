@@ -13,6 +13,7 @@
 
 #include "pppd-api.h"
 #include "mh.h"
+#include "watch.h"
 
 #define MH_EXPORT __attribute__((visibility("default")))
 
@@ -74,6 +75,7 @@ static struct {
 	int  checked;                   /* first phase change seen */
 	int  registered;                /* mh_link_up succeeded at least once */
 	char ifname[IF_NAMESIZE];       /* interface we registered on */
+	struct mh_tracker *tracker;     /* upstream tracking, while registered */
 } mh;
 
 /* ---- options ---- */
@@ -162,6 +164,45 @@ static int choose_name(char *err, size_t errlen)
 	return -1;
 }
 
+/* ---- upstream tracking, driven by pppd's timer ---- */
+
+/* pppd has no descriptor callback for plugins: the prober's socket is
+ * non-blocking and read from the timer, when the tracker wants it. */
+static void track_tick(void *arg)
+{
+	unsigned next_ms;
+
+	(void)arg;
+	if (!mh.tracker)
+		return;
+	mh_track_tick(mh.tracker, &next_ms);
+	mh_timer_set(track_tick, NULL, next_ms);
+}
+
+static void track_stop(void)
+{
+	if (!mh.tracker)
+		return;
+	mh_timer_cancel(track_tick, NULL);
+	mh_track_stop(mh.tracker);
+	mh.tracker = NULL;
+}
+
+/* After every ip-up (a redial of persist too): tracking starts afresh. */
+static void track_start(const struct mh_link *link)
+{
+	char err[MH_ERR_MAX];
+
+	track_stop();
+	mh.tracker = mh_track_start(link, err, sizeof err);
+	if (!mh.tracker) {
+		if (err[0])
+			error("multihome: %s; the link is not tracked", err);
+		return;
+	}
+	track_tick(NULL);
+}
+
 /* ---- events ---- */
 
 /* The first phase change comes after all options are parsed: validate here,
@@ -173,6 +214,10 @@ static void on_phase(void *arg, int phase_now)
 	if (mh.checked)
 		return;
 	mh.checked = 1;
+	/* the environment of a caller pppd does not trust (a user of group dip
+	 * running setuid pppd) says nothing: no MULTIHOME_* variable, no
+	 * XTABLES_LOCKFILE */
+	mh_set_env_trusted(mh_caller_privileged());
 	if (ipcp_wantoptions[0].default_route)
 		fatal("multihome: option defaultroute conflicts with multihome's balanced "
 		      "default route; remove defaultroute from the peers file and /etc/ppp/options");
@@ -211,16 +256,21 @@ static void on_ip_up(void *arg, int unused)
 	}
 	mh.registered = 1;
 	memcpy(mh.ifname, link.ifname, sizeof mh.ifname);
+	mh_watch(mh.cfg.name, mh.ifname);       /* withdrawn even if pppd is killed */
+	track_start(&link);
 }
 
 static void withdraw(const char *when)
 {
 	char err[MH_ERR_MAX];
 
+	track_stop();
 	if (!mh.registered)
 		return;
 	if (mh_link_down(mh.cfg.name, mh.ifname, err, sizeof err) < 0)
 		error("multihome: %s: %s", when, err);
+	else
+		mh_watch(mh.cfg.name, NULL);
 }
 
 static void on_ip_down(void *arg, int unused) { withdraw("ip-down"); }
@@ -236,6 +286,7 @@ MH_EXPORT void plugin_init(void)
 		fatal("multihome: this pppd has no %s(); multihome.so is built for pppd %s",
 		      missing, MH_PPPD_VERSION);
 	mh_config_init(&mh.cfg);
+	mh_set_env_trusted(0);          /* until pppd says whom it trusts (on_phase) */
 	mh_set_logger(log_to_pppd);
 	mh_add_options(mh_options);
 	mh_add_notify(MH_NF_PHASE, on_phase, NULL);

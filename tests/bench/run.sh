@@ -86,6 +86,9 @@ mk_ns() {
 	NSLIST+=("$far")
 	ip netns exec "$far" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 	ip netns exec "$srv" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	# the failover's split of flows over the links: the same on every run (>= 6.11)
+	[ -e /proc/sys/net/ipv4/fib_multipath_hash_seed ] &&
+		ip netns exec "$srv" sysctl -qw net.ipv4.fib_multipath_hash_seed=12345
 	{
 		echo "link set lo up"
 		for ((i = 0; i < n; i++)); do

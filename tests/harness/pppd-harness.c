@@ -19,7 +19,9 @@
  * file has none, is loaded before the file is read).
  *
  * --uid N plays a setuid-root pppd started by user N: real uid N, effective
- * uid 0 (so `privileged` is 0 and the --opt words are unprivileged).
+ * uid 0 (so `privileged` is 0 and the --opt words are unprivileged), in a
+ * mount namespace of its own with a tmpfs on /run (the plugin ignores such a
+ * caller's MULTIHOME_RUNDIR and uses /run/multihome).
  * --linkname, --ipparam and --ifname set pppd's variables directly, as
  * root's options would.
  *
@@ -50,10 +52,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
 
 #include "pppd-harness.h"
 
@@ -300,6 +304,19 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 	return i;
 }
 
+/* An unprivileged caller's MULTIHOME_RUNDIR is ignored (issue 10), so the
+ * plugin uses /run/multihome: give this process a /run of its own (a
+ * private mount namespace with a tmpfs there) so that the host's is never
+ * touched. */
+static void private_run(void)
+{
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("mh-harness", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0) {
+		fprintf(stderr, "harness: --uid: a private /run: %s\n", strerror(errno));
+		exit(EXIT_OPTION);
+	}
+}
+
 /* pppd's main() before parsing: uid = getuid(); privileged = uid == 0. */
 static void become_invoker(const char *uid_text)
 {
@@ -308,6 +325,7 @@ static void become_invoker(const char *uid_text)
 	if (uid_text) {
 		if (parse_count(uid_text, &uid) < 0)
 			script_error("--uid: not a user id: '%s'", uid_text);
+		private_run();
 		if (setresuid((uid_t)uid, 0, 0) < 0) {
 			fprintf(stderr, "harness: --uid %ld: setresuid: %s\n", uid, strerror(errno));
 			exit(EXIT_OPTION);

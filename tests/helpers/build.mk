@@ -1,6 +1,16 @@
-# Test helpers: mh-probe, the bounded TCP/UDP prober of the namespace tests.
+# Test helpers: mh-probe, the bounded TCP/UDP prober of the namespace tests;
+# mh-udpflow, long-lived UDP flows with keepalives both ways; mh-ct, a
+# conntrack lister (which entries an event touched).
 PROBE := $(B)/mh-probe
-TESTBIN += $(PROBE)
+UDPFLOW := $(B)/mh-udpflow
+CTLIST := $(B)/mh-ct
+TESTBIN += $(PROBE) $(UDPFLOW) $(CTLIST)
 
 $(PROBE): tests/helpers/probe.c | $(B)
 	$(CC) $(CFLAGS) -o $@ $<
+
+$(UDPFLOW): tests/helpers/udpflow.c | $(B)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(CTLIST): tests/helpers/ct.c | $(B)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(PKG_LIBS)

@@ -168,7 +168,7 @@ topo_create() {
 serve_start() {
 	local ns=$1 log
 	shift
-	log=$TOPO_DIR/serve-$ns-$RANDOM.log
+	log=$TOPO_DIR/serve-$ns-${#SERVE_PIDS[@]}.log
 	ip netns exec "$(ns_name "$ns")" "$PROBE" serve --max-time 900 "$@" >"$log" 2>&1 &
 	SERVE_PIDS+=($!)
 	local t
@@ -273,9 +273,16 @@ link_start() {
 
 # link_spawn NAME [LOCAL]: device and pppd, without waiting for ip-up.
 link_spawn() {
+	link_device "$1" "${2:-${LINK_LOCAL[$1]}}" || return 1
+	link_pppd "$@"
+}
+
+# link_pppd NAME [LOCAL]: the pppd (harness) on the device link_device made;
+# traffic in between leaves by the other links, as between a real unit's
+# coming up and its ip-up.
+link_pppd() {
 	local name=$1 addr=${2:-${LINK_LOCAL[$1]}} peers
 	peers=$(peers_file "$name")
-	link_device "$name" "$addr" || return 1
 	LINK_UPS[$name]=$(grep -c "$name up on " "$TOPO_DIR/$name.log" 2>/dev/null || true)
 	ip netns exec "$(ns_name srv)" env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" \
 		"$HARNESS" --file "$peers" \
@@ -320,6 +327,20 @@ link_stop() {
 	unset "LINK_PID[$name]"
 	nsx srv ip link del "${LINK_IF[$name]}" 2>/dev/null
 	return $rc
+}
+
+# link_watcher NAME: the pid of the watcher multihome.so started for link
+# NAME's pppd (mh-watch, holding a pidfd of it)
+link_watcher() {
+	local host=${LINK_PID[$1]:-} p f
+	[ -n "$host" ] || return 1
+	for p in $(ip netns pids "$(ns_name srv)"); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = mh-watch ] || continue
+		for f in /proc/"$p"/fdinfo/*; do
+			grep -qx "Pid:[[:space:]]*$host" "$f" 2>/dev/null && { echo "$p"; return 0; }
+		done
+	done
+	return 1
 }
 
 # links_stop_together NAME...: SIGTERM to every pppd at once, then wait.

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Issue 5, faults: a link's pppd killed with SIGKILL at random points of its
-# ip-up/ip-down (many times, random delays into a tight up/down loop, so the
+# Issue 5, faults: a link's pppd killed with SIGKILL at many points of its
+# ip-up/ip-down (many times, delays spread over 0-99 ms into a tight up/down loop, so the
 # kill lands before, inside and after the netlink batch and the firewall
 # commits); then the unit disappears (another link's next event must prune
 # it), or the pppd is restarted on a new unit or on the same one (no
@@ -57,17 +57,20 @@ fi
 declare -A tried=([gone]=0 [newunit]=0 [sameunit]=0) bad=([gone]=0 [newunit]=0 [sameunit]=0)
 partial=0 pruned_bad=0
 : >"$TMP/why.txt"
+# Victim, what follows the kill and how long into its loop the kill lands are
+# a fixed schedule: every combination of victim and outcome, kill delays
+# spread over 0-99 ms (they land before, inside and after the transactions).
 for it in $(seq "$ITERS"); do
-	v=${ALL[RANDOM % 4]}
+	v=${ALL[(it - 1) % 4]}
 	hxbg "$TMP/victim.log" "$v" repeat 2000 down up
-	sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
+	sleep "0.$(printf '%03d' $(((it * 37) % 100)))"
 	kill -KILL "$HPID" 2>/dev/null
 	wait "$HPID" 2>/dev/null
 	# did the kill land inside a transaction?
 	canon >"$TMP/pre.txt"
 	cmp -s "$TMP/pre.txt" "$TMP/ref-all.txt" || cmp -s "$TMP/pre.txt" "$TMP/ref-no$v.txt" ||
 		{ partial=$((partial + 1)); cp "$TMP/pre.txt" "$TMP/partial-$partial.txt"; }
-	case $((RANDOM % 3)) in
+	case $(((it - 1) / 4 % 3)) in
 	0)	# pppd dead, the kernel removes its unit; another link's event comes next
 		how=gone
 		tried[$how]=$((tried[$how] + 1))

@@ -182,8 +182,9 @@ pins_come_home() {
 	SERVE_PIDS+=($!)
 	for _ in $(seq 50); do grep -q ready "$TOPO_DIR/reflect" 2>/dev/null && break; sleep 0.05; done
 	# one socket, a datagram every 2 ms for 4 s; ISP1 comes back after ~1 s
+	# ("before" is what the far end saw at 500 ms: the sender's start may lag)
 	nsx srv "$MH_TOP/build/mh-bench-flow" send --port 1131 --interval-us 2000 --duration-ms 4000 \
-		--at-ms 1000 --exec true "$dst" >"$flow" 2>&1 &
+		--at-ms 500 --exec true "$dst" >"$flow" 2>&1 &
 	local sender=$!
 	sleep 1
 	link_start isp1 || not_ok "pins: ISP1 comes back" "$(tail -n 5 "$TOPO_DIR/isp1.log")"

@@ -110,6 +110,11 @@ topo_up() {
 	for ns in srv isp1 isp2 inet corp; do ns_add "$ns"; done
 	for ns in isp1 isp2 inet corp; do n "$ns" sysctl -qw net.ipv4.ip_forward=1; done
 	n srv sysctl -qw net.ipv4.ip_forward=1
+	# Repeatable balancing: a fixed multipath hash seed (per netns, >= 6.11);
+	# the checks that depend on the hash's outcome choose it (seed_for).
+	if [ -e /proc/sys/net/ipv4/fib_multipath_hash_seed ]; then
+		n srv sysctl -qw net.ipv4.fib_multipath_hash_seed=12345
+	fi
 
 	uplink_p2p srv ppp0 $ISP1_ADDR isp1 down0 100.64.1.2
 	uplink_p2p srv ppp1 $ISP2_ADDR isp2 down0 100.64.2.2
@@ -162,9 +167,9 @@ isp_start() {
 		echo "multihome-weight $8"
 		[ -n "${9:-}" ] && echo "multihome-pin \"$9\""
 	} >"$peers"
-	# up, then on each SIGHUP: down / up / down ... ; SIGTERM ends it after a down
+	# up, then on each signal: down / up / down ... (100 cycles at most)
 	ip netns exec "${NS_PREFIX}srv" "$HARNESS" --file "$peers" --plugin "$PPPD_SO" --ifname "$ifname" \
-		--local "$3" --remote "$4" up wait down wait up wait down wait up wait down exit \
+		--local "$3" --remote "$4" up wait repeat 100 down wait up wait \
 		>"$T/$name.log" 2>&1 &
 	HARNESS_PIDS+=($!)
 	eval "ISP_PID_$name=$!"
@@ -317,6 +322,98 @@ transport_via() {
 		ok "$label"
 	else
 		not_ok "$label" "VPN server saw from ISP1 +$((a1 - a0)), from ISP2 +$((b1 - b0))"
+	fi
+}
+
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+
+# seed_for ADDR DEV: a multipath hash seed with which srv's balanced route
+# sends ADDR by DEV (the first of 1..200; the choice is the kernel's, so the
+# same on every run of one kernel).  Fails on kernels without the sysctl.
+seed_for() {
+	local s
+	[ -e /proc/sys/net/ipv4/fib_multipath_hash_seed ] || return 1
+	for s in $(seq 1 200); do
+		n srv sysctl -qw net.ipv4.fib_multipath_hash_seed="$s"
+		n srv ip -4 route get "$1" | grep -q "dev $2 " && { echo "$s"; return 0; }
+	done
+	return 1
+}
+
+# wait_transport ISP1|ISP2 A0 B0 T0 MS: until corp's VPN server has seen a
+# new transport packet from that ISP (counters were A0 B0), at most MS after
+# T0 (ms); prints the ms from T0
+wait_transport() {
+	local want=$1 a0=$2 b0=$3 t0=$4 limit=$5 a b
+	while [ $(($(now_ms) - t0)) -le "$limit" ]; do
+		read -r a b <<<"$(transport_counts)"
+		if { [ "$want" = ISP1 ] && [ "$a" -gt "$a0" ]; } || { [ "$want" = ISP2 ] && [ "$b" -gt "$b0" ]; }; then
+			echo $(($(now_ms) - t0))
+			return 0
+		fi
+		sleep 0.02
+	done
+	return 1
+}
+
+# transport_cycles LABEL N: ISP1 down and up N times under a busy tunnel
+# (a UDP flow to corp's end of the tunnel every 50 ms, corp's keepalives every
+# 100 ms: the VPN server keeps sending to the address it knows).  Each time
+# the transport must be on ISP2 while ISP1 is down and home within 2 s of
+# ISP1's ip-up, and stay there.  One TEST line with the numbers.
+transport_cycles() {
+	local label=$1 cycles=$2 c a b a1 b1 t0 down home good=0 fell=0 maxh=0 maxd=0 bad= homes=
+	local far busy
+	ip netns exec "${NS_PREFIX}corp" "$B/mh-udpflow" far --port 7100 --max-time 190 >/dev/null 2>&1 &
+	far=$!
+	ip netns exec "${NS_PREFIX}srv" "$B/mh-udpflow" client --port 7100 --interval-ms 50 \
+		--duration-ms 60000 $TUN_CORP >"$T/busy-$cycles-$(now_ms)" 2>&1 &
+	busy=$!
+	SERVE_PIDS+=("$far" "$busy")
+	for c in $(seq 1 "$cycles"); do
+		read -r a b <<<"$(transport_counts)"
+		t0=$(now_ms)
+		isp_signal isp1                 # ip-down, then the unit goes down
+		wait_for 10 eval '! has_table 101'
+		n srv ip link set ppp0 down
+		if down=$(wait_transport ISP2 "$a" "$b" "$t0" 5000); then
+			fell=$((fell + 1))
+			[ "$down" -gt "$maxd" ] && maxd=$down
+		else
+			bad="$bad; cycle $c: not on ISP2 within 5 s of ISP1's going"
+		fi
+		sleep 0.2
+		read -r a b <<<"$(transport_counts)"
+		n srv ip link set ppp0 up
+		t0=$(now_ms)
+		isp_signal isp1                 # ip-up
+		if home=$(wait_transport ISP1 "$a" "$b" "$t0" 2000); then
+			sleep 0.1
+			read -r a1 b1 <<<"$(transport_counts)"
+			sleep 0.5
+			read -r a b <<<"$(transport_counts)"
+			if [ "$b" = "$b1" ] && [ "$a" -gt "$a1" ]; then
+				good=$((good + 1))
+				homes="$homes $home"
+				[ "$home" -gt "$maxh" ] && maxh=$home
+			else
+				bad="$bad; cycle $c: home in $home ms, then ISP1 +$((a - a1)) ISP2 +$((b - b1)) in 0.5 s"
+			fi
+		else
+			read -r a1 b1 <<<"$(transport_counts)"
+			bad="$bad; cycle $c: not home within 2 s (ISP1 +$((a1 - a)), ISP2 +$((b1 - b)))"
+		fi
+	done
+	kill "$busy" "$far" 2>/dev/null
+	wait "$busy" "$far" 2>/dev/null
+	local med
+	med=$(tr ' ' '\n' <<<"$homes" | grep . | sort -n | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "-" }')
+	local msg="$label: ISP1 down/up x$cycles: on ISP2 while down $fell/$cycles (max $maxd ms), by ISP1 within 2 s of ip-up and staying $good/$cycles (median $med ms, max $maxh ms)"
+	if [ "$good" = "$cycles" ] && [ "$fell" = "$cycles" ]; then
+		ok "$msg"
+	else
+		not_ok "$msg" "${bad#; }"
+		n srv "$B/mh-ct" list 2>/dev/null | grep ':1130 ' | sed 's/^/      /'
 	fi
 }
 

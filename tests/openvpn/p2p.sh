@@ -7,7 +7,9 @@
 #   1. OpenVPN as root: UP, ROUTE_UP, ROUTE_PREDOWN, DOWN (SIGTERM)
 #   2. user nobody / group nogroup, --daemon, no persist-tun: first UP/ROUTE_UP as
 #      root, then SIGUSR1 (all four events unprivileged, through the root helper),
-#      SIGHUP (close + open again), ISP1 down/up under the tunnel, SIGTERM
+#      SIGHUP (close + open again), ISP1 down/up under the tunnel 20 times for
+#      each outcome of the multipath hash (the VPN server balanced by ISP1, by
+#      ISP2): the transport on ISP2 while ISP1 is down, home within 2 s, SIGTERM
 #   3. nobody with persist-tun: SIGUSR1 keeps tun0 (no down/up), SIGHUP
 #   4. OpenVPN killed with SIGKILL: the helper withdraws the link on its own
 #   5. OpenVPN in the foreground of a terminal session, stopped by Ctrl-C (SIGINT
@@ -84,11 +86,20 @@ if wait_log "$UP_MSG" 0 && wait_for 10 tunnel_alive; then
 	n srv ip link set ppp0 up
 	isp_signal isp1
 	wait_for 10 has_table 101
-	# The flow returns only because its pre-NAT source changes with the balanced
-	# route's choice for the server (ppp0 here): with the same source, the
-	# connmark restored from ISP2's ingress would keep it on ISP2 (see below).
 	transport_via ISP1 "ISP1 back: the tunnel's transport returns to ISP1"
-	n srv ip -4 route get $VPNSERVER | head -1 | sed 's/^/      balanced route for the VPN server: /'
+	# How the transport comes home depends on the balanced route's choice for
+	# the server's address: by ppp0, the unbound socket's source becomes ISP1's
+	# (a new flow); by ppp1 it stays ISP2's, and only the conntrack work at
+	# ip-up brings the flow home.  Both, by a hash seed found now.
+	for via in ppp0 ppp1; do
+		isp=$([ $via = ppp0 ] && echo ISP1 || echo ISP2)
+		if seed=$(seed_for $VPNSERVER $via); then
+			transport_cycles "VPN server balanced by $isp (hash seed $seed)" 20
+		else
+			skip "VPN server balanced by $isp: ISP1 down/up x20" \
+				"no net.ipv4.fib_multipath_hash_seed on this kernel: the outcome cannot be chosen"
+		fi
+	done
 	vpn_checks "nobody, after ISP1 down and up"
 else
 	not_ok "nobody: tunnel up, link registered at ROUTE_UP" "$(tail -5 "$CLIENT_LOG")"

@@ -17,6 +17,7 @@
 #   MH_TIMER_PLUGIN  the harness's timer test plugin for that pppd, installed
 #                    as /opt/mh-timer-plugin.so
 #   MH_PROBE         the traffic tool (build/mh-probe)
+#   MH_UDPFLOW       long-lived UDP flows (build/mh-udpflow)
 # The host's binaries (ip, iptables, busybox) run on the newer libc too.
 # Needs root: /usr/sbin/pppd is mode 4754 root:dip.
 set -euo pipefail
@@ -71,6 +72,10 @@ if [ -n "${MH_PROBE:-}" ] && [ -f "$MH_PROBE" ]; then
 	cp "$MH_PROBE" "$root/usr/bin/mh-probe"
 	host_bins="$host_bins $MH_PROBE"
 fi
+if [ -n "${MH_UDPFLOW:-}" ] && [ -f "$MH_UDPFLOW" ]; then
+	cp "$MH_UDPFLOW" "$root/usr/bin/mh-udpflow"
+	host_bins="$host_bins $MH_UDPFLOW"
+fi
 
 # The host's shared libraries (and the loader) of the host's binaries.
 for f in $host_bins; do
@@ -119,7 +124,7 @@ fi
 # dependencies (crc32c_generic for libcrc32c: pitfall 4 of VM-NOTES).
 mods=/lib/modules/$kver
 want="ppp_generic ppp_async veth dummy crc32c_generic ip_tables iptable_filter
-      iptable_mangle iptable_nat iptable_raw nf_conntrack nf_nat"
+      iptable_mangle iptable_nat iptable_raw nf_conntrack nf_nat nf_conntrack_netlink"
 for f in "$mods"/kernel/net/netfilter/xt_*.ko*; do
 	m=$(basename "$f"); want="$want ${m%%.ko*}"
 done

@@ -16,7 +16,7 @@
 #                  within MH_VM_KVM_PROBE seconds, else TCG) | tcg | kvm
 #   MH_VM_KVM_PROBE  seconds (default 10; probed once, for the first guest)
 #   MH_VM_TIMEOUT  seconds for one guest's run (default 120)
-#   MH_VM_CONNS    connections of the balancing check (default 100)
+#   MH_VM_CONNS    connections of the balancing check (default 200)
 #   MH_VM_PPPD     which guests: "2.4.9 2.5.2" (default), or one of them
 #   MH_VM_KEEP     keep the work directory (initramfs, console log); it is
 #                  also kept, and named, when a check fails
@@ -109,7 +109,7 @@ claim_version() {
 
 # ------------------------------------------------------------ one guest
 accel=
-append="console=ttyS0 panic=-1 quiet loglevel=1 MH_VM_CONNS=${MH_VM_CONNS:-100}"
+append="console=ttyS0 panic=-1 quiet loglevel=1 MH_VM_CONNS=${MH_VM_CONNS:-200}"
 qpid=
 start_qemu() { # ACCEL INITRAMFS LOG
 	: >"$3"
@@ -210,7 +210,7 @@ run_guest() {
 	tstart=$(date +%s.%N)
 	[ -f "$plugin" ] || echo "vm pppd $v: $plugin not built: the infrastructure checks run, the plugin's are skipped"
 	if ! MH_PPPD_ROOT=$proot MH_PPPD_VERSION=$v MH_PLUGIN=$plugin MH_PLUGIN_OTHER=$other \
-		MH_OTHER_VERSION=$ov MH_PROBE=$probe MH_TIMER_PLUGIN=$(dirname "$plugin")/mh-timer-plugin.so \
+		MH_OTHER_VERSION=$ov MH_PROBE=$probe MH_UDPFLOW=$repo/build/mh-udpflow MH_TIMER_PLUGIN=$(dirname "$plugin")/mh-timer-plugin.so \
 		"$here/mkinitramfs.sh" "$gw/initramfs.gz" "$kver" "$gw" >"$gw/mkinitramfs.log" 2>&1; then
 		cat "$gw/mkinitramfs.log"
 		skip_guest "$v" "building the initramfs failed"
