@@ -180,7 +180,7 @@ static int dump_cb(const struct nlmsghdr *h, void *data)
 	f->reply_dst = r.dst;
 	action = decide(d->job, f);
 	if (action < 0)
-		return 0;
+		return MNL_CB_OK;
 	f->action = (enum action)action;
 	memcpy(f->orig, orig, orig->nla_len);
 	f->orig_len = orig->nla_len;

@@ -142,10 +142,13 @@ static uint32_t pins_hash(const struct mh_plan_link *l)
 
 /* ---- routing ---- */
 
-/* A pin as a rule too, for packets that carry no mark yet: the route a socket
- * gets (and its source address) is then already the pin's, and a strict
- * link's refusal ("no route to host") reaches the host's own sockets at once.
- * The firewall's pins still mark the packets (and the flows) the same way. */
+/* A strict link's pin as a rule too, for packets that carry no mark yet:
+ * the route a socket gets (and its source address) is then already the
+ * pin's, and the refusal ("no route to host") reaches the host's own sockets
+ * at once.  The firewall's pins still mark the packets (and the flows) the
+ * same way.  Pins that fall through have no rule: a host socket then keeps
+ * the balanced route's address (NATed to the pin's link), which stays valid
+ * when that link dies and its flows move on. */
 static void plan_pin_rules(struct mh_plan *p, unsigned i)
 {
 	const struct mh_plan_link *l = &p->links[i];
@@ -204,7 +207,7 @@ static void plan_rules(struct mh_plan *p)
 			rt->rules[rt->nrules++] = (struct mh_rule){
 				.prio = MH_PRIO_SOURCE_BASE + l->priority, .table = l->table,
 				.src = l->local, .src_len = 32, .owner = (int)i };
-		if (pins_apply(l))
+		if (l->strict && pins_apply(l))
 			plan_pin_rules(p, i);
 	}
 }
