@@ -103,7 +103,7 @@ static void remember_backend(enum mh_fw_backend b)
 {
 	char err[MH_ERR_MAX];
 
-	if (mh_rundir_write("firewall", "firewall.tmp", mh_fw_backend_name(b), err, sizeof err) < 0)
+	if (mh_rundir_write(-1, "firewall", "firewall.tmp", mh_fw_backend_name(b), err, sizeof err) < 0)
 		mh_log(MH_LOG_WARN, "cannot record the firewall backend in %s: %s", mh_rundir(), err);
 }
 

@@ -48,8 +48,10 @@ int  mh_rundir_open(int create, char *err, size_t len);
  * (opened without following a symlink or blocking on a FIFO).  Returns its
  * length, or -1: absent (ERR empty) or refused (ERR says why). */
 ssize_t mh_rundir_read(int dfd, const char *file, char *buf, size_t size, char *err, size_t len);
-/* Replace FILE of the open registry's directory by TEXT (written to TMP, renamed). */
-int  mh_rundir_write(const char *file, const char *tmp, const char *text, char *err, size_t len);
+/* Replace FILE of the run directory DFD (-1: the open registry's) by TEXT,
+ * written to TMP (created 0600, never through a symlink) and renamed. */
+int  mh_rundir_write(int dfd, const char *file, const char *tmp, const char *text,
+		     char *err, size_t len);
 
 /* ---- routing (rtnl.c) ---- */
 

@@ -163,29 +163,32 @@ ssize_t mh_rundir_read(int dfd, const char *file, char *buf, size_t size, char *
 	return r;
 }
 
-int mh_rundir_write(const char *file, const char *tmp, const char *text, char *err, size_t len)
+int mh_rundir_write(int dfd, const char *file, const char *tmp, const char *text,
+		    char *err, size_t len)
 {
 	size_t n = strlen(text);
 	int fd, e;
 
-	if (reg_dirfd < 0) {
+	if (dfd < 0)
+		dfd = reg_dirfd;
+	if (dfd < 0) {
 		snprintf(err, len, "%s: the registry is not open", file);
 		return -1;
 	}
-	unlinkat(reg_dirfd, tmp, 0);
-	fd = openat(reg_dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	unlinkat(dfd, tmp, 0);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail(err, len, "cannot write %s: %s", tmp, errno);
 	if (write(fd, text, n) != (ssize_t)n) { /* /run is tmpfs: no fsync */
 		e = errno;
 		close(fd);
-		unlinkat(reg_dirfd, tmp, 0);
+		unlinkat(dfd, tmp, 0);
 		return fail(err, len, "cannot write %s: %s", tmp, e);
 	}
 	close(fd);
-	if (renameat(reg_dirfd, tmp, reg_dirfd, file) < 0) {
+	if (renameat(dfd, tmp, dfd, file) < 0) {
 		e = errno;
-		unlinkat(reg_dirfd, tmp, 0);
+		unlinkat(dfd, tmp, 0);
 		return fail(err, len, "cannot rename to %s: %s", file, e);
 	}
 	return 0;
@@ -627,7 +630,7 @@ int mh_reg_store(const struct mh_link *l, char *err, size_t len)
 	}
 	snprintf(tmp, sizeof tmp, ".tmp.%s", l->cfg.name);
 	snprintf(file, sizeof file, "%s%s", ENTRY_PREFIX, l->cfg.name);
-	if (mh_rundir_write(file, tmp, text, err, len) < 0)
+	if (mh_rundir_write(-1, file, tmp, text, err, len) < 0)
 		return -1;
 	reg_cache_bad--;
 	return 0;
