@@ -42,15 +42,31 @@ isp_start isp2 ppp1 $ISP2_ADDR 100.64.2.2 102 0x2 102 2 || exit 1
 ovpn_key
 ovpn_p2p_server
 
-# syslog as the helper sees it: /dev/log of OpenVPN's mount namespace
+# syslog as the helper sees it: /dev/log of OpenVPN's mount namespace is
+# this test's listener (bound over the host's /dev/log there, or, on a host
+# without one, in a tmpfs /dev holding only what OpenVPN opens)
 SYSLOG=
 SYSLOG_LOG=$T/syslog.log
-if [ -e /dev/log ]; then
-	n srv timeout 280 "$FORGE" syslog "$T/log.sock" 270 >"$SYSLOG_LOG" 2>&1 &
-	SERVE_PIDS+=($!)
-	wait_for 5 grep -q '^ready' "$SYSLOG_LOG" && SYSLOG=1
+n srv timeout 280 "$FORGE" syslog "$T/log.sock" 270 >"$SYSLOG_LOG" 2>&1 &
+SERVE_PIDS+=($!)
+wait_for 5 grep -q '^ready' "$SYSLOG_LOG" && SYSLOG=1
+mkdir -m 700 "$T/hostdev"
+cat >"$T/ovpn-ns.sh" <<'EOF_NS'
+# run in a private mount namespace: SOCK HOSTDEV OPENVPN-ARGS...
+sock=$1 hostdev=$2
+shift 2
+if [ -n "$sock" ] && [ -e /dev/log ]; then
+	mount --bind "$sock" /dev/log || exit 1
+elif [ -n "$sock" ]; then
+	mount --rbind /dev "$hostdev" && mount -t tmpfs -o mode=755 mh-dev /dev || exit 1
+	mkdir /dev/net
+	for f in null zero random urandom net/tun log; do
+		: >"/dev/$f"
+		if [ $f = log ]; then mount --bind "$sock" /dev/log; else mount --bind "$hostdev/$f" "/dev/$f"; fi || exit 1
+	done
 fi
-
+exec openvpn "$@"
+EOF_NS
 ARGS=(name=vpn table=103 mark=0x4 priority=100 weight=0 "pin=tcp 198.51.100.0/24 port 22")
 ARGS_W256=(name=vpn table=103 mark=0x4 priority=100 weight=256 "pin=tcp 198.51.100.0/24 port 22")
 ARGS_ISP2=(name=vpn table=102 mark=0x2 priority=102 weight=0 "pin=tcp 198.51.100.0/24 port 22")
@@ -82,9 +98,9 @@ CLIENT_LOG=$T/forged-client.log
 CLIENT_PIDFILE=$T/pid/forged-client.pid
 for f in "$CLIENT_LOG" "$CLIENT_PIDFILE"; do install -m 644 -o nobody /dev/null "$f"; done
 # shellcheck disable=SC2016 # expanded by the inner shell
-ip netns exec "${NS_PREFIX}srv" unshare -m --propagation private sh -c \
-	'[ -z "$1" ] || mount --bind "$1" /dev/log; exec openvpn --config "$2" --log "$3" --daemon --writepid "$4"' \
-	sh "${SYSLOG:+$T/log.sock}" "$CONF" "$CLIENT_LOG" "$CLIENT_PIDFILE" >/dev/null 2>&1
+ip netns exec "${NS_PREFIX}srv" unshare -m --propagation private sh "$T/ovpn-ns.sh" \
+	"${SYSLOG:+$T/log.sock}" "$T/hostdev" --config "$CONF" --log "$CLIENT_LOG" --daemon \
+	--writepid "$CLIENT_PIDFILE" >/dev/null 2>&1
 wait_for 5 test -s "$CLIENT_PIDFILE"
 CLIENT_PID=$(cat "$CLIENT_PIDFILE")
 UP_MSG="link 'vpn' up on tun0"
@@ -171,7 +187,7 @@ forged() {
 		not_ok "forged $desc: refused" "want '$want'; got: ${out//$'\n'/; }"
 	fi
 	if [ -z "$SYSLOG" ]; then
-		skip "forged $desc: refusal logged to syslog" "no /dev/log on this machine to bind the listener over"
+		skip "forged $desc: refusal logged to syslog" "the syslog listener did not start"
 		return
 	fi
 	wait_for 3 eval 'tail -n +$((l0 + 1)) "$SYSLOG_LOG" | grep -F "refused a request from OpenVPN" | grep -qF -- "$want"'
@@ -243,7 +259,7 @@ if [ -n "$SYSLOG" ]; then
 	check "SIGHUP with weight=1: refusal logged to syslog" \
 		eval 'tail -n +$((l0 + 1)) "$SYSLOG_LOG" | grep -F "refused a request from OpenVPN" | grep -qF "'"'weight=1' instead of 'weight=0'"'"'
 else
-	skip "SIGHUP with weight=1: refusal logged to syslog" "no /dev/log on this machine to bind the listener over"
+	skip "SIGHUP with weight=1: refusal logged to syslog" "the syslog listener did not start"
 fi
 wait_for 10 tunnel_alive
 tx0=$(tx_packets tun0)
