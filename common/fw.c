@@ -83,41 +83,28 @@ const char *mh_fw_backend_name(enum mh_fw_backend b)
 	return b == MH_FW_NFT ? "nft" : "iptables";
 }
 
-/* The backend the last event used, kept in RUNDIR/firewall. */
+/* The backend the last event used, kept in RUNDIR/firewall (relative to
+ * the open registry's directory; anything but a regular file of ours there
+ * is ignored, and replaced by the next write). */
 static int last_backend(enum mh_fw_backend *b)
 {
-	char path[512], buf[16] = "";
-	ssize_t r;
-	int fd;
+	char buf[16], err[MH_ERR_MAX];
 
-	snprintf(path, sizeof path, "%s/firewall", mh_rundir());
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (mh_rundir_read(-1, "firewall", buf, sizeof buf, err, sizeof err) < 0) {
+		if (err[0])
+			mh_log(MH_LOG_WARN, "%s: %s; ignored", mh_rundir(), err);
 		return -1;
-	r = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (r <= 0)
-		return -1;
-	buf[r] = 0;
+	}
 	buf[strcspn(buf, "\n")] = 0;
 	return parse_backend(buf, b);
 }
 
 static void remember_backend(enum mh_fw_backend b)
 {
-	char path[512], tmp[520];
-	const char *name = mh_fw_backend_name(b);
-	int fd;
+	char err[MH_ERR_MAX];
 
-	snprintf(path, sizeof path, "%s/firewall", mh_rundir());
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	if (write(fd, name, strlen(name)) != (ssize_t)strlen(name) || rename(tmp, path) < 0)
-		unlink(tmp);
-	close(fd);
+	if (mh_rundir_write(-1, "firewall", "firewall.tmp", mh_fw_backend_name(b), err, sizeof err) < 0)
+		mh_log(MH_LOG_WARN, "cannot record the firewall backend in %s: %s", mh_rundir(), err);
 }
 
 static int apply_with(enum mh_fw_backend b, struct mh_plan *want, struct mh_plan *before, int full,

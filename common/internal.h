@@ -4,6 +4,8 @@
 #ifndef MULTIHOME_INTERNAL_H
 #define MULTIHOME_INTERNAL_H
 
+#include <sys/types.h>
+
 #include "mh.h"
 #include "netlink.h"
 #include "plan.h"
@@ -15,11 +17,13 @@ struct mh_registry {
 	struct mh_link *links;  /* MH_MAX_LINKS entries */
 	unsigned n;
 	int lockfd;
+	int dirfd;              /* the run directory, opened once per event */
 	uint64_t gen;           /* bumped in the lock file by every change */
 	int synced;             /* set by the caller: links[] is exactly what is on disk */
 };
 
 int  mh_reg_open(struct mh_registry *r, char *err, size_t len);  /* lock + load */
+/* One registry at a time per process; its directory serves the calls below. */
 void mh_reg_close(struct mh_registry *r);                        /* unlock + free */
 /* A process caches the registry between events, valid while the generation
  * in the lock file is unchanged; only writers that hold the lock bump it. */
@@ -34,6 +38,20 @@ int  mh_reg_forget(const char *name, char *err, size_t len);
 int  mh_reg_parse(const char *text, struct mh_link *l, char *err, size_t len);
 int  mh_reg_format(const struct mh_link *l, char *buf, size_t len);
 struct mh_link *mh_reg_find(struct mh_registry *r, const char *name);
+
+/* The run directory, opened (O_DIRECTORY|O_NOFOLLOW; CREATE: made 0700 first)
+ * and checked: a directory of ours, not writable by others.  Returns the
+ * descriptor, or -1 with ERR set. */
+int  mh_rundir_open(int create, char *err, size_t len);
+/* FILE of the run directory DFD (-1: the open registry's), read whole into
+ * BUF and NUL-terminated, if it is a regular file of ours shorter than SIZE
+ * (opened without following a symlink or blocking on a FIFO).  Returns its
+ * length, or -1: absent (ERR empty) or refused (ERR says why). */
+ssize_t mh_rundir_read(int dfd, const char *file, char *buf, size_t size, char *err, size_t len);
+/* Replace FILE of the run directory DFD (-1: the open registry's) by TEXT,
+ * written to TMP (created 0600, never through a symlink) and renamed. */
+int  mh_rundir_write(int dfd, const char *file, const char *tmp, const char *text,
+		     char *err, size_t len);
 
 /* ---- routing (rtnl.c) ---- */
 

@@ -2,8 +2,11 @@
  * allocation), one file per link in the run directory, read and written
  * under one flock.  The kernel stays the truth for everything else.
  *
- * The directory is created 0700, files 0600; nothing is opened through a
- * symlink; an entry that does not parse is reported and not trusted.
+ * The directory is created 0700, files 0600.  An event opens the directory
+ * once (O_DIRECTORY|O_NOFOLLOW, checked to be ours and not writable by
+ * others) and every later open, rename and unlink is relative to that
+ * descriptor; nothing is opened through a symlink, a FIFO or another
+ * user's file; an entry that does not parse is reported and not trusted.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -29,18 +32,37 @@ static int fail(char *err, size_t len, const char *fmt, const char *a, int e)
 	return -1;
 }
 
-/* The run directory must be a real directory of root's, not writable by others. */
-static int rundir_ready(char *err, size_t len)
+/* The descriptor of the run directory while a registry is open in this
+ * process: every file of the event is opened, renamed and removed relative
+ * to it, so a directory swapped for a symlink halfway is never followed. */
+static int reg_dirfd = -1;
+
+/* Split an absolute PATH into its parent (in PARENT) and its last component. */
+static const char *path_split(const char *path, char *parent, size_t size)
 {
-	const char *d = mh_rundir();
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash || path[0] != '/' || !slash[1] || !strcmp(slash + 1, ".") ||
+	    !strcmp(slash + 1, ".."))
+		return NULL;
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= size)
+		return NULL;
+	memcpy(parent, path, n);
+	parent[n] = 0;
+	return slash + 1;
+}
+
+/* The directory DFD (named D) must be a real directory of ours, not writable by others. */
+static int rundir_check(int dfd, const char *d, char *err, size_t len)
+{
 	struct stat st;
 
-	if (mkdir(d, 0700) < 0 && errno != EEXIST)
-		return fail(err, len, "cannot create %s: %s", d, errno);
-	if (lstat(d, &st) < 0)
+	if (fstat(dfd, &st) < 0)
 		return fail(err, len, "cannot stat %s: %s", d, errno);
 	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, len, "%s is not a directory (a symlink?): refusing to use it", d);
+		snprintf(err, len, "%s is not a directory: refusing to use it", d);
 		return -1;
 	}
 	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
@@ -51,24 +73,148 @@ static int rundir_ready(char *err, size_t len)
 	return 0;
 }
 
-static int lock_open(char *err, size_t len)
+int mh_rundir_open(int create, char *err, size_t len)
 {
-	char path[512];
+	const char *d = mh_rundir(), *base;
+	char parent[512];
+	int pfd, dfd;
+
+	base = path_split(d, parent, sizeof parent);
+	if (!base) {
+		snprintf(err, len, "run directory '%.200s' is not an absolute path to a directory", d);
+		return -1;
+	}
+	pfd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return fail(err, len, "cannot open %s: %s", parent, errno);
+	if (create && mkdirat(pfd, base, 0700) < 0 && errno != EEXIST) {
+		close(pfd);
+		return fail(err, len, "cannot create %s: %s", d, errno);
+	}
+	dfd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+		struct stat st;
+		int link = fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+		close(pfd);
+		snprintf(err, len, "%s is %s: refusing to use it", d, link ? "a symlink" : "not a directory");
+		return -1;
+	}
+	close(pfd);
+	if (dfd < 0)
+		return fail(err, len, "cannot open %s: %s", d, errno);
+	if (rundir_check(dfd, d, err, len) < 0) {
+		close(dfd);
+		return -1;
+	}
+	return dfd;
+}
+
+/* Is the open file FD a regular file of ours of at most MAX bytes? */
+static int file_ours(int fd, const char *file, off_t max, char *err, size_t len)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return fail(err, len, "cannot stat %s: %s", file, errno);
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		snprintf(err, len, "%s is not a regular file of uid %u", file,
+			 (unsigned)geteuid());
+		return -1;
+	}
+	if (st.st_size > max) {
+		snprintf(err, len, "%s is too large (%lld bytes, at most %lld)", file,
+			 (long long)st.st_size, (long long)max);
+		return -1;
+	}
+	return 0;
+}
+
+ssize_t mh_rundir_read(int dfd, const char *file, char *buf, size_t size, char *err, size_t len)
+{
+	ssize_t r;
+	int fd;
+
+	err[0] = 0;
+	if (dfd < 0)
+		dfd = reg_dirfd;
+	if (dfd < 0) {
+		snprintf(err, len, "%s: the registry is not open", file);
+		return -1;
+	}
+	/* non-blocking: a FIFO named as the file must not hang every link's events */
+	fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return -1;
+	if (fd < 0 && errno == ELOOP) {
+		snprintf(err, len, "%s is a symlink", file);
+		return -1;
+	}
+	if (fd < 0)
+		return fail(err, len, "cannot open %s: %s", file, errno);
+	if (file_ours(fd, file, (off_t)size - 1, err, len) < 0) {
+		close(fd);
+		return -1;
+	}
+	r = read(fd, buf, size - 1);
+	close(fd);
+	if (r < 0)
+		return fail(err, len, "cannot read %s: %s", file, errno);
+	buf[r] = 0;
+	return r;
+}
+
+int mh_rundir_write(int dfd, const char *file, const char *tmp, const char *text,
+		    char *err, size_t len)
+{
+	size_t n = strlen(text);
+	int fd, e;
+
+	if (dfd < 0)
+		dfd = reg_dirfd;
+	if (dfd < 0) {
+		snprintf(err, len, "%s: the registry is not open", file);
+		return -1;
+	}
+	unlinkat(dfd, tmp, 0);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(err, len, "cannot write %s: %s", tmp, errno);
+	if (write(fd, text, n) != (ssize_t)n) { /* /run is tmpfs: no fsync */
+		e = errno;
+		close(fd);
+		unlinkat(dfd, tmp, 0);
+		return fail(err, len, "cannot write %s: %s", tmp, e);
+	}
+	close(fd);
+	if (renameat(dfd, tmp, dfd, file) < 0) {
+		e = errno;
+		unlinkat(dfd, tmp, 0);
+		return fail(err, len, "cannot rename to %s: %s", file, e);
+	}
+	return 0;
+}
+
+static int lock_open(int dfd, char *err, size_t len)
+{
 	int fd, waited = 0;
 
-	snprintf(path, sizeof path, "%s/lock", mh_rundir());
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = openat(dfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return fail(err, len, "cannot open lock %s: %s", path, errno);
+		return fail(err, len, "cannot open lock %s/lock: %s", mh_rundir(), errno);
+	if (file_ours(fd, "lock", 4096, err, len) < 0) {
+		close(fd);
+		return -1;
+	}
 	/* poll: no alarm() inside pppd */
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			close(fd);
-			return fail(err, len, "cannot lock %s: %s", path, errno);
+			return fail(err, len, "cannot lock %s/lock: %s", mh_rundir(), errno);
 		}
 		if (waited >= LOCK_TIMEOUT_MS) {
 			close(fd);
-			snprintf(err, len, "timed out after %d s waiting for %s", LOCK_TIMEOUT_MS / 1000, path);
+			snprintf(err, len, "timed out after %d s waiting for %s/lock", LOCK_TIMEOUT_MS / 1000,
+				 mh_rundir());
 			return -1;
 		}
 		usleep(1000);
@@ -252,23 +398,12 @@ int mh_reg_parse(const char *text, struct mh_link *l, char *err, size_t len)
 static int read_entry(int dfd, const char *file, struct mh_link *l, char *err, size_t len)
 {
 	char buf[ENTRY_MAX + 1];
-	struct stat st;
-	ssize_t r;
-	int fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t r = mh_rundir_read(dfd, file, buf, sizeof buf, err, len);
 
-	if (fd < 0)
-		return fail(err, len, "cannot open %s: %s", file, errno);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > ENTRY_MAX ||
-	    st.st_uid != geteuid()) {
-		close(fd);
-		snprintf(err, len, "not a regular file of ours, or too large");
-		return -1;
-	}
-	r = read(fd, buf, ENTRY_MAX);
-	close(fd);
+	if (r < 0 && !err[0])
+		snprintf(err, len, "it vanished while being read");
 	if (r < 0)
-		return fail(err, len, "cannot read %s: %s", file, errno);
-	buf[r] = 0;
+		return -1;
 	if (memchr(buf, 0, (size_t)r)) {
 		snprintf(err, len, "binary data");
 		return -1;
@@ -367,34 +502,17 @@ void mh_reg_forget_cache(void)
 	cache.valid = 0;
 }
 
-int mh_reg_open(struct mh_registry *r, char *err, size_t len)
+/* Every entry of the directory DFD into R. */
+static int read_entries(struct mh_registry *r, int dfd, char *err, size_t len)
 {
-	DIR *dir;
 	struct dirent *de;
+	DIR *dir;
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	memset(r, 0, sizeof *r);
-	r->lockfd = -1;
-	if (rundir_ready(err, len) < 0)
-		return -1;
-	r->links = malloc(MH_MAX_LINKS * sizeof *r->links);
-	if (!r->links) {
-		snprintf(err, len, "out of memory");
-		return -1;
-	}
-	r->lockfd = lock_open(err, len);
-	if (r->lockfd < 0) {
-		free(r->links);
-		r->links = NULL;
-		return -1;
-	}
-	reg_changed = reg_cache_bad = 0;
-	r->synced = 0;
-	r->gen = read_gen(r->lockfd);
-	if (cache_get(r, r->gen))
-		return 0;
-	dir = opendir(mh_rundir());
+	dir = fd < 0 ? NULL : fdopendir(fd);
 	if (!dir) {
-		mh_reg_close(r);
+		if (fd >= 0)
+			close(fd);
 		return fail(err, len, "cannot read %s: %s", mh_rundir(), errno);
 	}
 	while ((de = readdir(dir))) {
@@ -408,7 +526,7 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 			continue;
 		}
 		l = &r->links[r->n];
-		if (read_entry(dirfd(dir), de->d_name, l, e, sizeof e) < 0) {
+		if (read_entry(dfd, de->d_name, l, e, sizeof e) < 0) {
 			mh_log(MH_LOG_WARN, "registry entry %s/%s rejected: %s", mh_rundir(),
 			       de->d_name, e);
 			continue;
@@ -421,8 +539,48 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 		r->n++;
 	}
 	closedir(dir);
+	return 0;
+}
+
+int mh_reg_open(struct mh_registry *r, char *err, size_t len)
+{
+	memset(r, 0, sizeof *r);
+	r->lockfd = -1;
+	r->dirfd = -1;
+	if (reg_dirfd >= 0) {
+		snprintf(err, len, "the registry is already open in this process");
+		return -1;
+	}
+	r->links = malloc(MH_MAX_LINKS * sizeof *r->links);
+	if (!r->links) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
+	r->dirfd = mh_rundir_open(1, err, len);
+	if (r->dirfd < 0)
+		goto fail;
+	r->lockfd = lock_open(r->dirfd, err, len);
+	if (r->lockfd < 0)
+		goto fail;
+	reg_dirfd = r->dirfd;
+	reg_changed = reg_cache_bad = 0;
+	r->synced = 0;
+	r->gen = read_gen(r->lockfd);
+	if (cache_get(r, r->gen))
+		return 0;
+	if (read_entries(r, r->dirfd, err, len) < 0) {
+		mh_reg_close(r);
+		return -1;
+	}
 	cache_put(r, r->gen);
 	return 0;
+fail:
+	if (r->dirfd >= 0)
+		close(r->dirfd);
+	r->dirfd = -1;
+	free(r->links);
+	r->links = NULL;
+	return -1;
 }
 
 void mh_reg_close(struct mh_registry *r)
@@ -438,6 +596,12 @@ void mh_reg_close(struct mh_registry *r)
 	if (r->lockfd >= 0)
 		close(r->lockfd); /* releases the flock */
 	r->lockfd = -1;
+	if (r->dirfd >= 0) {
+		if (reg_dirfd == r->dirfd)
+			reg_dirfd = -1;
+		close(r->dirfd);
+	}
+	r->dirfd = -1;
 	free(r->links);
 	r->links = NULL;
 	r->n = 0;
@@ -455,9 +619,7 @@ struct mh_link *mh_reg_find(struct mh_registry *r, const char *name)
 
 int mh_reg_store(const struct mh_link *l, char *err, size_t len)
 {
-	char text[ENTRY_MAX], tmp[600], path[600];
-	int fd;
-	size_t n;
+	char text[ENTRY_MAX], tmp[64], file[64];
 
 	reg_changed = 1;
 	cache.valid = 0;
@@ -466,38 +628,27 @@ int mh_reg_store(const struct mh_link *l, char *err, size_t len)
 		snprintf(err, len, "registry entry for %s too large", l->cfg.name);
 		return -1;
 	}
-	snprintf(tmp, sizeof tmp, "%s/.tmp.%s", mh_rundir(), l->cfg.name);
-	snprintf(path, sizeof path, "%s/%s%s", mh_rundir(), ENTRY_PREFIX, l->cfg.name);
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fail(err, len, "cannot write %s: %s", tmp, errno);
-	n = strlen(text);
-	if (write(fd, text, n) != (ssize_t)n) { /* /run is tmpfs: no fsync */
-		int e = errno;
-		close(fd);
-		unlink(tmp);
-		return fail(err, len, "cannot write %s: %s", tmp, e);
-	}
-	close(fd);
-	if (rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		return fail(err, len, "cannot rename to %s: %s", path, e);
-	}
+	snprintf(tmp, sizeof tmp, ".tmp.%s", l->cfg.name);
+	snprintf(file, sizeof file, "%s%s", ENTRY_PREFIX, l->cfg.name);
+	if (mh_rundir_write(-1, file, tmp, text, err, len) < 0)
+		return -1;
 	reg_cache_bad--;
 	return 0;
 }
 
 int mh_reg_forget(const char *name, char *err, size_t len)
 {
-	char path[600];
+	char file[64];
 
-	snprintf(path, sizeof path, "%s/%s%s", mh_rundir(), ENTRY_PREFIX, name);
+	snprintf(file, sizeof file, "%s%s", ENTRY_PREFIX, name);
 	reg_changed = 1;
 	cache.valid = 0;
 	reg_cache_bad = 1;      /* the caller's list still holds the entry */
-	if (unlink(path) < 0 && errno != ENOENT)
-		return fail(err, len, "cannot remove %s: %s", path, errno);
+	if (reg_dirfd < 0) {
+		snprintf(err, len, "%s: the registry is not open", file);
+		return -1;
+	}
+	if (unlinkat(reg_dirfd, file, 0) < 0 && errno != ENOENT)
+		return fail(err, len, "cannot remove %s: %s", file, errno);
 	return 0;
 }

@@ -351,19 +351,20 @@ static int read_interfaces(struct mh_nl *nl, struct mh_status *st)
 	return mh_nl_query(nl, h, link_cb, &rd, link_reset);
 }
 
+/* RUNDIR/firewall, read as the events read it (relative to the checked
+ * directory, no symlink, no FIFO): empty when absent or refused. */
 static void read_last_backend(struct mh_status *st)
 {
-	char path[512];
-	ssize_t r;
-	int fd;
+	char err[MH_ERR_MAX];
+	int dfd = mh_rundir_open(0, err, sizeof err);
 
-	snprintf(path, sizeof path, "%s/firewall", mh_rundir());
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	st->last_backend[0] = 0;
+	if (dfd < 0)
 		return;
-	r = read(fd, st->last_backend, sizeof st->last_backend - 1);
-	close(fd);
-	st->last_backend[r > 0 ? r : 0] = 0;
+	if (mh_rundir_read(dfd, "firewall", st->last_backend, sizeof st->last_backend, err,
+			   sizeof err) < 0)
+		st->last_backend[0] = 0;
+	close(dfd);
 	st->last_backend[strcspn(st->last_backend, "\n")] = 0;
 }
 

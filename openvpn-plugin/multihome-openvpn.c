@@ -42,6 +42,7 @@ struct plugin {
 struct tunnel {
 	char     ifname[IF_NAMESIZE];
 	uint32_t local, peer, gateway;
+	unsigned plen;                  /* subnet topology / tap; 0 = point to point */
 };
 
 static plugin_log_t ovpn_log;
@@ -172,6 +173,7 @@ static int tunnel_from_env(const char *envp[], int need_addrs, struct tunnel *t,
 			   char *err, size_t len)
 {
 	const char *dev = env_get(envp, "dev");
+	char why[MH_ERR_MAX];
 	uint32_t mask;
 	int plen;
 
@@ -202,11 +204,13 @@ static int tunnel_from_env(const char *envp[], int need_addrs, struct tunnel *t,
 	if (env_addr(envp, "ifconfig_netmask", &mask, err, len))
 		return -1;
 	plen = netmask_len(mask);
-	if (plen < 1 || plen > 30) {
-		snprintf(err, len, "ifconfig_netmask='%.20s' is not a netmask of /1../30",
-			 env_get(envp, "ifconfig_netmask"));
+	if (plen < MHO_PLEN_MIN || plen > MHO_PLEN_MAX) {
+		snprintf(err, len, "ifconfig_netmask='%.20s' is not a netmask of /%d../%d (OpenVPN's own "
+			 "--server refuses wider subnets; the whole prefix would be routed to the tunnel)",
+			 env_get(envp, "ifconfig_netmask"), MHO_PLEN_MIN, MHO_PLEN_MAX);
 		return -1;
 	}
+	t->plen = (unsigned)plen;
 	if (!env_get(envp, "route_vpn_gateway")) {
 		/* OpenVPN sets it only when it has routes of its own to install
 		 * (none here with route-noexec-like setups).  A tun device is
@@ -220,8 +224,7 @@ static int tunnel_from_env(const char *envp[], int need_addrs, struct tunnel *t,
 	if (env_addr(envp, "route_vpn_gateway", &t->gateway, err, len) ||
 	    mh_addr_check(t->gateway, "route_vpn_gateway", err, len))
 		return -1;
-	if ((t->gateway & mask) != (t->local & mask) || t->gateway == t->local ||
-	    (t->gateway & ~mask) == 0 || (t->gateway | mask) == 0xffffffffu) {
+	if (mho_subnet_check(t->local, t->plen, t->gateway, why, sizeof why)) {
 		snprintf(err, len, "route_vpn_gateway='%.20s' is not another host in %.20s/%d",
 			 env_get(envp, "route_vpn_gateway"), env_get(envp, "ifconfig_local"), plen);
 		return -1;
@@ -244,33 +247,6 @@ static struct mho_helper *helper_find(const char *name)
 	return NULL;
 }
 
-/* The first event runs as root: fork the helper then.  Later (after
- * user/group) there is no way back to root: reuse what exists. */
-static struct mho_helper *helper_ensure(const char *name, const char *envp[])
-{
-	struct mho_helper *h = helper_find(name);
-	const char *d;
-	char err[MH_ERR_MAX];
-
-	if (h || geteuid() != 0)
-		return h;
-	for (int i = 0; i < MAX_HELPERS && !h; i++)
-		if (helpers[i].pid <= 0)
-			h = &helpers[i];
-	if (!h) {
-		say(MH_LOG_WARN, "too many links in one OpenVPN process; '%s' runs without a root helper", name);
-		return NULL;
-	}
-	d = env_get(envp, "daemon");
-	if (mho_helper_start(h, name, d && d[0] == '1', err, sizeof err)) {
-		say(MH_LOG_WARN, "%s; link '%s' runs in-process (fails after a privilege drop)", err, name);
-		h->pid = 0;
-		return NULL;
-	}
-	say(MH_LOG_INFO, "root helper for link '%s' started (pid %d)", name, (int)h->pid);
-	return h;
-}
-
 static int request_build(const struct plugin *p, int op, const struct tunnel *t,
 			 struct mho_request *rq)
 {
@@ -282,6 +258,7 @@ static int request_build(const struct plugin *p, int op, const struct tunnel *t,
 	rq->local = t->local;
 	rq->peer = t->peer;
 	rq->gateway = t->gateway;
+	rq->local_plen = t->plen;
 	memcpy(rq->args, p->args, p->args_len);
 	rq->nargs = p->nargs;
 	if (!p->cfg.name_set) {
@@ -293,11 +270,44 @@ static int request_build(const struct plugin *p, int op, const struct tunnel *t,
 	return 0;
 }
 
+/* The first event runs as root: fork the helper then, bound to this
+ * tunnel and these arguments.  Later (after user/group) there is no way
+ * back to root: reuse what exists. */
+static struct mho_helper *helper_ensure(const struct plugin *p, const struct tunnel *t,
+					const char *envp[])
+{
+	static struct mho_request first;
+	const char *name = link_name(p, t), *d;
+	struct mho_helper *h = helper_find(name);
+	char err[MH_ERR_MAX];
+
+	if (h || geteuid() != 0)
+		return h;
+	for (int i = 0; i < MAX_HELPERS && !h; i++)
+		if (helpers[i].pid <= 0)
+			h = &helpers[i];
+	if (!h) {
+		say(MH_LOG_WARN, "too many links in one OpenVPN process; '%s' runs without a root helper", name);
+		return NULL;
+	}
+	if (request_build(p, MHO_UP, t, &first)) {
+		say(MH_LOG_WARN, "plugin arguments too long; link '%s' runs without a root helper", name);
+		return NULL;
+	}
+	d = env_get(envp, "daemon");
+	if (mho_helper_start(h, &first, d && d[0] == '1', err, sizeof err)) {
+		say(MH_LOG_WARN, "%s; link '%s' runs in-process (fails after a privilege drop)", err, name);
+		h->pid = 0;
+		return NULL;
+	}
+	say(MH_LOG_INFO, "root helper for link '%s' started (pid %d), serving %s", name, (int)h->pid, t->ifname);
+	return h;
+}
+
 static int event_run(const struct plugin *p, int op, const struct tunnel *t,
 		     const char *envp[], char *err, size_t len)
 {
 	static struct mho_request rq;
-	const char *name = link_name(p, t);
 	struct mho_helper *h;
 	int dead;
 
@@ -305,13 +315,13 @@ static int event_run(const struct plugin *p, int op, const struct tunnel *t,
 		snprintf(err, len, "plugin arguments too long");
 		return -1;
 	}
-	h = helper_ensure(name, envp);
+	h = helper_ensure(p, t, envp);
 	if (h) {
 		int r = mho_helper_call(h, &rq, log_to_openvpn, &dead, err, len);
 		if (!dead)
 			return r;
 		say(MH_LOG_WARN, "%s", err);
-		h = helper_ensure(name, envp);  /* root can start a new one */
+		h = helper_ensure(p, t, envp);  /* root can start a new one */
 		if (h)
 			return mho_helper_call(h, &rq, log_to_openvpn, &dead, err, len);
 	}
@@ -328,7 +338,7 @@ static int on_up(struct plugin *p, const char *envp[])
 	if (tunnel_from_env(envp, 0, &t, err, sizeof err))
 		say(MH_LOG_WARN, "up: %s", err);
 	else
-		helper_ensure(link_name(p, &t), envp);
+		helper_ensure(p, &t, envp);
 	return OPENVPN_PLUGIN_FUNC_SUCCESS;
 }
 

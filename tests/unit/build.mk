@@ -2,9 +2,10 @@
 UNIT := $(B)/mh-unit
 TESTBIN += $(UNIT)
 
-UNIT_SRC := tests/unit/unit.c tests/unit/plan.c
+UNIT_SRC := tests/unit/unit.c tests/unit/plan.c tests/unit/registry_fd.c tests/unit/ovpn_helper.c \
+	    openvpn-plugin/helper.c
 
-$(UNIT): $(UNIT_SRC) tests/unit/unit.h $(CORE_LIB) common/*.h | $(B)
+$(UNIT): $(UNIT_SRC) tests/unit/unit.h openvpn-plugin/helper.h $(CORE_LIB) common/*.h | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(UNIT_SRC) $(CORE_LIB) $(PKG_LIBS) $(LDFLAGS)
 
 unit: $(UNIT)

@@ -759,6 +759,8 @@ int main(void)
 	test_addr_check();
 	test_registry_format();
 	test_registry_dir();
+	test_registry_fd();
+	test_ovpn_helper();
 	test_order();
 	test_plan();
 	printf("%d passed, %d failed\n", passed, failed);
