@@ -14,6 +14,7 @@ $(UDPFLOW): tests/helpers/udpflow.c | $(B)
 
 $(CTLIST): tests/helpers/ct.c | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(PKG_LIBS)
+
 # mh-ovpn-forge: a compromised OpenVPN's requests to the root helper (tests/openvpn/forged.sh).
 OVPN_FORGE := $(B)/mh-ovpn-forge
 TESTBIN += $(OVPN_FORGE)
