@@ -3,7 +3,8 @@
 # pppd looks for plugins in /usr/lib/pppd/VERSION (its compiled-in path, not
 # under PREFIX), OpenVPN's plugins live in $(PREFIX)/lib/$(MULTIARCH)/openvpn/plugins.
 CTL      := $(B)/multihomectl
-CTL_SRC  := tools/multihomectl.c tools/check.c tools/status.c tools/reapply.c
+CTL_SRC  := tools/multihomectl.c tools/check.c tools/report.c tools/status.c tools/metrics.c \
+	    tools/reapply.c
 CTL_OBJ  := $(patsubst tools/%.c,$(B)/tools/%.o,$(CTL_SRC))
 ALL += $(CTL)
 
