@@ -36,7 +36,7 @@ struct mh_link_traffic {
 	long long balanced;     /* of them: outgoing (not to an address of this host)
 				 * and matching no pin of an up link */
 	double share_configured; /* its weight's part of the balanced route, 0..1 */
-	double share_balanced;  /* its part of every link's balanced flows, 0..1; -1: none */
+	double share_balanced;  /* its part of the up links' balanced flows, 0..1; -1: none */
 	const struct mh_status_if *counters; /* its interface (up, present), or NULL */
 };
 
@@ -57,7 +57,7 @@ struct mh_status {
 	char fw_err[MH_ERR_MAX];        /* the firewall could not be read */
 	/* filled by mh_status_traffic() only: */
 	struct mh_link_traffic *traffic; /* per registry link */
-	long long balanced_total;       /* every link's balanced flows; -1 unknown */
+	long long balanced_total;       /* the up links' balanced flows; -1 unknown */
 	char ct_err[MH_ERR_MAX];        /* conntrack could not be read */
 };
 

@@ -119,7 +119,7 @@ static const struct family families[] = {
 	  "Of the link's flows, the outgoing ones that match no pin: placed by the balanced "
 	  "default route.", v_balanced },
 	{ "multihome_link_share_balanced_ratio", "gauge",
-	  "The link's part of all links' balanced flows.", v_share_balanced },
+	  "The link's part of the up links' balanced flows.", v_share_balanced },
 	{ "multihome_link_transmit_bytes_total", "counter",
 	  "Bytes sent by the link's interface since the interface was created.", v_tx_bytes },
 	{ "multihome_link_transmit_packets_total", "counter",
@@ -190,7 +190,7 @@ static void print_metrics(const struct ctl_report *r)
 	printf("multihome_links %u\n", r->st.nlinks);
 	if (r->st.balanced_total >= 0) {
 		head("multihome_balanced_flows", "gauge",
-		     "All links' balanced flows: outgoing, matching no pin, tracked by conntrack now.");
+		     "The up links' balanced flows: outgoing, matching no pin, tracked by conntrack now.");
 		printf("multihome_balanced_flows %lld\n", r->st.balanced_total);
 	}
 	for (i = 0; i < sizeof families / sizeof *families; i++)

@@ -375,15 +375,16 @@ static void print_link_text(const struct mh_status *st, unsigned i)
 
 	n = (size_t)snprintf(buf, sizeof buf, "link %s: %s", l->cfg.name, ctl_link_state(l));
 	if (l->ifname[0])
-		n += (size_t)snprintf(buf + n, sizeof buf - n, " %s %s%s", l->up ? "on" : "(last on",
-				      l->ifname, l->up ? "" : ")");
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s %s", l->up ? " on" : ", last up on",
+				      l->ifname);
 	if (l->up && !(k && k->index == l->ifindex))
 		n += (size_t)snprintf(buf + n, sizeof buf - n, " (interface gone)");
+	/* the registry knows when a link came up, not when it went down */
 	if (l->since)
-		n += (size_t)snprintf(buf + n, sizeof buf - n, ", since %s (%s)",
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s %s (%s)", l->up ? ", since" : " at",
 				      when(l->since, t1, sizeof t1), ago(l->since, t2, sizeof t2));
 	if (l->pid)
-		snprintf(buf + n, sizeof buf - n, ", pid %d", l->pid);
+		snprintf(buf + n, sizeof buf - n, ", pid\x1f%d", l->pid);
 	wrap(0, 0, buf);
 	snprintf(buf, sizeof buf, "table %u, mark 0x%x/0x%x, priority %u, weight %u", l->cfg.table,
 		 l->cfg.mark, l->cfg.mask, l->cfg.priority, l->cfg.weight);
@@ -441,7 +442,8 @@ static void print_text(const struct ctl_report *r, const struct balanced *bal)
 		printf("no links registered in %s\n", mh_rundir());
 	else {
 		print_table(r);
-		print_traffic_note(st);
+		if (st->plan.nlinks)
+			print_traffic_note(st);
 	}
 	for (i = 0; i < st->nlinks; i++)
 		print_link_text(st, i);
