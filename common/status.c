@@ -518,13 +518,14 @@ const struct mh_link *mh_status_member_link(const struct mh_status *st, uint32_t
 
 /* ---- traffic ---- */
 
-/* The plan's link of registry link I (up, its interface there), or NULL. */
+/* The plan's link of registry link I when it is up (its interface there),
+ * or NULL (the plan also holds strict links while they are down). */
 static const struct mh_plan_link *planned_link(const struct mh_status *st, unsigned i)
 {
 	unsigned j;
 
 	for (j = 0; j < st->plan.nlinks; j++)
-		if (!strcmp(st->plan.links[j].name, st->links[i].cfg.name))
+		if (st->plan.links[j].up && !strcmp(st->plan.links[j].name, st->links[i].cfg.name))
 			return &st->plan.links[j];
 	return NULL;
 }
@@ -539,28 +540,67 @@ static const struct mh_status_if *if_of(const struct mh_status *st, const struct
 	return NULL;
 }
 
-/* Each up link's weight as a part of all up links' weights. */
+/* Link P's weight in the balanced route the plan has (0: not in it). */
+static unsigned planned_weight(const struct mh_plan *p, const struct mh_plan_link *l)
+{
+	unsigned i;
+
+	for (i = 0; i < p->rt.ngroup; i++)
+		if (p->rt.group[i].id == mh_nh_id(l->slot))
+			return p->rt.group[i].weight;
+	for (i = 0; !p->rt.nexthops && i < p->rt.nhops; i++)
+		if (p->rt.hops[i].oif == l->ifindex)
+			return p->rt.hops[i].weight;
+	return 0;
+}
+
+/* Each link's weight as a part of the weights in the balanced route (an
+ * offline link is out of it, unless every weighted one is). */
 static void configured_shares(struct mh_status *st)
 {
 	unsigned i, sum = 0;
 
-	for (i = 0; i < st->plan.nlinks; i++)
-		sum += st->plan.links[i].weight;
+	for (i = 0; i < st->plan.rt.ngroup; i++)
+		sum += st->plan.rt.group[i].weight;
+	for (i = 0; !st->plan.rt.nexthops && i < st->plan.rt.nhops; i++)
+		sum += st->plan.rt.hops[i].weight;
 	for (i = 0; i < st->nlinks; i++) {
 		const struct mh_plan_link *p = planned_link(st, i);
-		st->traffic[i].share_configured = p && sum ? (double)p->weight / sum : 0;
+		st->traffic[i].share_configured = p && sum ? (double)planned_weight(&st->plan, p) / sum : 0;
 	}
+}
+
+/* The pins that hold now: an offline link's fall through to the balanced
+ * route (unless it is strict: then they refuse).  Malloc'd. */
+static struct mh_pin *holding_pins(const struct mh_plan *p, unsigned *n)
+{
+	struct mh_pin *v = malloc((p->npins ? p->npins : 1) * sizeof *v);
+	unsigned i;
+
+	*n = 0;
+	for (i = 0; v && i < p->nlinks; i++)
+		if (p->links[i].online || p->links[i].strict) {
+			memcpy(v + *n, p->links[i].pins, p->links[i].npins * sizeof *v);
+			*n += p->links[i].npins;
+		}
+	return v;
 }
 
 /* Flows per up link, one dump each with the kernel filtering by its mark. */
 static int count_flows(struct mh_status *st)
 {
 	struct mh_nl rt = { 0 }, ct = { 0 };
-	struct mh_ct_class c = { .pins = st->plan.pins, .npins = st->plan.npins };
+	struct mh_ct_class c = { 0 };
+	struct mh_pin *pins = holding_pins(&st->plan, &c.npins);
 	uint32_t *locals = NULL;
 	unsigned i;
 	int rc = -1;
 
+	c.pins = pins;
+	if (!pins) {
+		snprintf(st->ct_err, sizeof st->ct_err, "out of memory");
+		return -1;
+	}
 	if (mh_nl_open(&rt, NETLINK_ROUTE) < 0 || mh_host_addrs(&rt, &locals, &c.nlocals) < 0) {
 		snprintf(st->ct_err, sizeof st->ct_err, "reading the host's addresses: %s", strerror(errno));
 		goto out;
@@ -589,6 +629,7 @@ out:
 	mh_nl_close(&ct);
 	mh_nl_close(&rt);
 	free(locals);
+	free(pins);
 	return rc;
 }
 
@@ -596,10 +637,12 @@ static void real_shares(struct mh_status *st)
 {
 	unsigned i;
 
-	st->balanced_total = st->ct_err[0] ? -1 : 0;
-	for (i = 0; i < st->nlinks && !st->ct_err[0]; i++)
-		if (st->traffic[i].balanced > 0)
-			st->balanced_total += st->traffic[i].balanced;
+	/* unknown when no link was counted (none up, or conntrack unreadable) */
+	st->balanced_total = -1;
+	for (i = 0; i < st->nlinks; i++)
+		if (st->traffic[i].balanced >= 0)
+			st->balanced_total = (st->balanced_total < 0 ? 0 : st->balanced_total) +
+					     st->traffic[i].balanced;
 	for (i = 0; i < st->nlinks; i++) {
 		struct mh_link_traffic *t = &st->traffic[i];
 		t->share_balanced = st->balanced_total > 0 && t->balanced >= 0

@@ -57,7 +57,7 @@ struct mh_status {
 	char fw_err[MH_ERR_MAX];        /* the firewall could not be read */
 	/* filled by mh_status_traffic() only: */
 	struct mh_link_traffic *traffic; /* per registry link */
-	long long balanced_total;       /* the up links' balanced flows; -1 unknown */
+	long long balanced_total;       /* the up links' balanced flows; -1: none counted */
 	char ct_err[MH_ERR_MAX];        /* conntrack could not be read */
 };
 

@@ -51,7 +51,8 @@ void ctl_report_free(struct ctl_report *r);
 int  ctl_link_severity(const struct ctl_report *r, unsigned i);
 /* The interface called NAME, as read (or NULL). */
 const struct mh_status_if *ctl_if_by_name(const struct mh_status *st, const char *name);
-/* "up" or "down" (the registry's state; health is ctl_link_severity's). */
+/* "up", "offline" (up, its upstream does not answer) or "down": the
+ * registry's state (health is ctl_link_severity's). */
 const char *ctl_link_state(const struct mh_link *l);
 
 #endif

@@ -104,7 +104,7 @@ static int v_since(const struct ctl_report *r, unsigned i, double *v)
 
 static const struct family families[] = {
 	{ "multihome_link_up", "gauge",
-	  "1 while the link is registered up on an interface that exists, else 0.", v_up },
+	  "1 while the link is registered up (online or offline) on an interface that exists, else 0.", v_up },
 	{ "multihome_link_status", "gauge",
 	  "The link's health as multihomectl status judges it: 0 ok, 1 a warning, "
 	  "2 it should be up and is not.", v_status },

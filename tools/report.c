@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <net/if.h>
 
 #include "ctl.h"
@@ -23,7 +24,8 @@ static unsigned NW;
 /* A link that should be up is not: critical.  Everything else warns. */
 static int severity_of(const char *code)
 {
-	return !strcmp(code, "interface-gone") || !strcmp(code, "link-down") ? CTL_CRITICAL : CTL_WARN;
+	return !strcmp(code, "interface-gone") || !strcmp(code, "link-down") ||
+	       !strcmp(code, "link-offline") ? CTL_CRITICAL : CTL_WARN;
 }
 
 static void warn(const char *code, const char *link, const char *fmt, ...)
@@ -305,6 +307,28 @@ static void warn_down_links(const struct mh_status *st)
 	}
 }
 
+/* Upstream tracking says a link that is up cannot reach beyond its ISP. */
+static void warn_offline(const struct mh_status *st)
+{
+	char t[64];
+	unsigned i;
+
+	for (i = 0; i < st->nlinks; i++) {
+		const struct mh_link *l = &st->links[i];
+		struct tm tm;
+		time_t when = (time_t)l->health_since;
+		if (!l->up || l->online || st->gone[i])
+			continue;
+		if (!l->health_since || !localtime_r(&when, &tm) ||
+		    !strftime(t, sizeof t, " since %Y-%m-%d %H:%M:%S %z", &tm))
+			t[0] = 0;
+		warn("link-offline", l->cfg.name,
+		     "link %s is up on %s but offline%s: its upstream does not answer (multihome-track); "
+		     "it is out of the balanced route, and its pins %s", l->cfg.name, l->ifname, t,
+		     l->cfg.pin_fallback ? "fall through to the other links" : "refuse (pin-fallback no)");
+	}
+}
+
 /* ---- the report ---- */
 
 int ctl_report_read(struct ctl_report *r, char *err, size_t len)
@@ -329,6 +353,7 @@ int ctl_report_read(struct ctl_report *r, char *err, size_t len)
 		 strcmp(st->last_backend, st->backend == MH_FW_NFT ? "nft" : "iptables");
 	warn_interfaces(st);
 	warn_down_links(st);
+	warn_offline(st);
 	warn_ops(st, moving);
 	warn_host(st);
 	warn_firewall(st, moving);
@@ -360,5 +385,5 @@ int ctl_link_severity(const struct ctl_report *r, unsigned i)
 
 const char *ctl_link_state(const struct mh_link *l)
 {
-	return l->up ? "up" : "down";
+	return !l->up ? "down" : l->online ? "up" : "offline";
 }

@@ -390,14 +390,17 @@ static void print_link_text(const struct mh_status *st, unsigned i)
 		 l->cfg.mark, l->cfg.mask, l->cfg.priority, l->cfg.weight);
 	printf("  ");
 	wrap(2, 2, buf);
-	n = (size_t)snprintf(buf, sizeof buf, "nat %s, reply-via-link %s; local %s", nat_name(l->cfg.nat),
-			     l->cfg.reply_via_link ? "yes" : "no", ip(l->local, a));
+	n = (size_t)snprintf(buf, sizeof buf, "nat %s, reply-via-link %s%s; local %s",
+			     nat_name(l->cfg.nat), l->cfg.reply_via_link ? "yes" : "no",
+			     l->cfg.pin_fallback ? "" : ", pin-fallback no", ip(l->local, a));
 	if (l->peer)
 		n += (size_t)snprintf(buf + n, sizeof buf - n, ", peer %s", ip(l->peer, a));
 	if (l->gateway)
 		snprintf(buf + n, sizeof buf - n, ", gateway %s", ip(l->gateway, a));
 	printf("  ");
 	wrap(2, 2, buf);
+	if (!l->up && mh_link_strict(l))
+		printf("  its pins are refused while it is down (pin-fallback no)\n");
 	for (j = 0, n = 0; j < l->cfg.npins && n < sizeof buf; j++)
 		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", j ? "; " : "pins: ",
 				      mh_pin_format(&l->cfg.pins[j], pin, sizeof pin));
@@ -442,7 +445,7 @@ static void print_text(const struct ctl_report *r, const struct balanced *bal)
 		printf("no links registered in %s\n", mh_rundir());
 	else {
 		print_table(r);
-		if (st->plan.nlinks)
+		if (st->balanced_total >= 0 || st->ct_err[0])
 			print_traffic_note(st);
 	}
 	for (i = 0; i < st->nlinks; i++)

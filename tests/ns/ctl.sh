@@ -16,7 +16,8 @@
 #   exit codes 3 for usage errors and a registry that cannot be read; 2
 #             (critical, link-down) while a link is down and its pppd still
 #             runs (redialing), also in metrics (which exits 0); 0 once it
-#             exited
+#             exited; 2 (link-offline) for an up link upstream tracking
+#             found offline (the verdict written into the registry by hand)
 #   proto     `ip route` names protocol 109 "multihome" with the shipped
 #             rt_protos.d file (bind-mounted in a private mount namespace)
 #   flush     withdraws every object of multihome's, leaves foreign rules,
@@ -384,6 +385,25 @@ test_exit_codes() {
 	unset "LINK_PID[isp2]"
 	nsx srv ip link del ppp1 2>/dev/null
 	expect_clean "exit 0: isp2's pppd has exited: down, nothing to warn about"
+
+	# offline: upstream tracking's verdict, written into isp1's registry entry
+	# by hand (the pppd stand-in of these tests runs no prober): how status
+	# shows it, not how it comes about
+	local entry=$MULTIHOME_RUNDIR/link.isp1
+	if ! grep -qx 'online 1' "$entry"; then
+		not_ok "status: isp1's registry entry says online 1" "$(cat "$entry")"
+		return 0
+	fi
+	sed -i 's/^online 1$/online 0/' "$entry"
+	expect_warning "isp1 is up but its upstream does not answer" link-offline 2
+	ctl status --json
+	if grep -q '"name":"isp1","interface":"ppp0","state":"offline"' <<<"$OUT"; then
+		ok "status --json: isp1's state is offline"
+	else
+		not_ok "status --json: isp1's state is offline" "$OUT"
+	fi
+	sed -i 's/^online 0$/online 1/' "$entry"
+	expect_clean "exit 0: isp1 online again"
 }
 
 # ---------------------------------------------------------------- proto name
