@@ -29,8 +29,8 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{ "status",  ctl_status,    "status [--json]                 links and their traffic, warnings" },
-	{ "metrics", ctl_metrics,   "metrics                         the same numbers, Prometheus text format" },
+	{ "status",  ctl_status,    "status [--json]                 links, their traffic, warnings" },
+	{ "metrics", ctl_metrics,   "metrics                         status's numbers, for Prometheus" },
 	{ "reapply", ctl_reapply,   "reapply                         make the kernel match the registry" },
 	{ "flush",   ctl_flush,     "flush                           withdraw everything multihome installed" },
 	{ "forget",  ctl_forget,    "forget NAME                     forget a down link (and the refusal of its pins)" },
