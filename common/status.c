@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <linux/rtnetlink.h>
 
+#include "counters.h"
 #include "internal.h"
 #include "status.h"
 
@@ -302,8 +303,26 @@ struct if_read {
 };
 
 static const enum mnl_attr_data_type link_policy[IFLA_MAX + 1] = {
-	[IFLA_IFNAME] = MNL_TYPE_NUL_STRING,
+	[IFLA_IFNAME]  = MNL_TYPE_NUL_STRING,
+	[IFLA_STATS64] = MNL_TYPE_BINARY,
 };
+
+/* The counters of IFLA_STATS64 (the struct grew over time: its head is enough). */
+static void link_stats(const struct nlattr *a, struct mh_status_if *k)
+{
+	struct rtnl_link_stats64 s;
+	size_t len = mnl_attr_get_payload_len(a);
+
+	if (len < 4 * sizeof(uint64_t))
+		return;
+	memset(&s, 0, sizeof s);
+	memcpy(&s, mnl_attr_get_payload(a), len < sizeof s ? len : sizeof s);
+	k->has_stats = 1;
+	k->tx_bytes = s.tx_bytes;
+	k->tx_packets = s.tx_packets;
+	k->rx_bytes = s.rx_bytes;
+	k->rx_packets = s.rx_packets;
+}
 
 static int link_cb(const struct nlmsghdr *h, void *data)
 {
@@ -330,6 +349,8 @@ static int link_cb(const struct nlmsghdr *h, void *data)
 	k->flags = ifi->ifi_flags;
 	if (tb[IFLA_IFNAME])
 		snprintf(k->name, sizeof k->name, "%s", mnl_attr_get_str(tb[IFLA_IFNAME]));
+	if (tb[IFLA_STATS64])
+		link_stats(tb[IFLA_STATS64], k);
 	return MNL_CB_OK;
 }
 
@@ -476,6 +497,7 @@ void mh_status_free(struct mh_status *st)
 	mh_firewall_free(&st->fw);
 	free(st->ops);
 	free(st->ifs);
+	free(st->traffic);
 	memset(st, 0, sizeof *st);
 }
 
@@ -493,4 +515,159 @@ const struct mh_link *mh_status_member_link(const struct mh_status *st, uint32_t
 			return l;
 	}
 	return NULL;
+}
+
+/* ---- traffic ---- */
+
+/* The plan's link of registry link I when it is up (its interface there),
+ * or NULL (the plan also holds strict links while they are down). */
+static const struct mh_plan_link *planned_link(const struct mh_status *st, unsigned i)
+{
+	unsigned j;
+
+	for (j = 0; j < st->plan.nlinks; j++)
+		if (st->plan.links[j].up && !strcmp(st->plan.links[j].name, st->links[i].cfg.name))
+			return &st->plan.links[j];
+	return NULL;
+}
+
+static const struct mh_status_if *if_of(const struct mh_status *st, const struct mh_plan_link *p)
+{
+	unsigned j;
+
+	for (j = 0; p && j < st->nifs; j++)
+		if (st->ifs[j].index == p->ifindex && !strcmp(st->ifs[j].name, p->ifname))
+			return &st->ifs[j];
+	return NULL;
+}
+
+/* Link P's weight in the balanced route the plan has (0: not in it). */
+static unsigned planned_weight(const struct mh_plan *p, const struct mh_plan_link *l)
+{
+	unsigned i;
+
+	for (i = 0; i < p->rt.ngroup; i++)
+		if (p->rt.group[i].id == mh_nh_id(l->slot))
+			return p->rt.group[i].weight;
+	for (i = 0; !p->rt.nexthops && i < p->rt.nhops; i++)
+		if (p->rt.hops[i].oif == l->ifindex)
+			return p->rt.hops[i].weight;
+	return 0;
+}
+
+/* Each link's weight as a part of the weights in the balanced route (an
+ * offline link is out of it, unless every weighted one is). */
+static void configured_shares(struct mh_status *st)
+{
+	unsigned i, sum = 0;
+
+	for (i = 0; i < st->plan.rt.ngroup; i++)
+		sum += st->plan.rt.group[i].weight;
+	for (i = 0; !st->plan.rt.nexthops && i < st->plan.rt.nhops; i++)
+		sum += st->plan.rt.hops[i].weight;
+	for (i = 0; i < st->nlinks; i++) {
+		const struct mh_plan_link *p = planned_link(st, i);
+		st->traffic[i].share_configured = p && sum ? (double)planned_weight(&st->plan, p) / sum : 0;
+	}
+}
+
+/* The pins that hold now: an offline link's fall through to the balanced
+ * route (unless it is strict: then they refuse).  Malloc'd. */
+static struct mh_pin *holding_pins(const struct mh_plan *p, unsigned *n)
+{
+	struct mh_pin *v = malloc((p->npins ? p->npins : 1) * sizeof *v);
+	unsigned i;
+
+	*n = 0;
+	for (i = 0; v && i < p->nlinks; i++)
+		if (p->links[i].online || p->links[i].strict) {
+			memcpy(v + *n, p->links[i].pins, p->links[i].npins * sizeof *v);
+			*n += p->links[i].npins;
+		}
+	return v;
+}
+
+/* Flows per up link, one dump each with the kernel filtering by its mark. */
+static int count_flows(struct mh_status *st)
+{
+	struct mh_nl rt = { 0 }, ct = { 0 };
+	struct mh_ct_class c = { 0 };
+	struct mh_pin *pins = holding_pins(&st->plan, &c.npins);
+	uint32_t *locals = NULL;
+	unsigned i;
+	int rc = -1;
+
+	c.pins = pins;
+	if (!pins) {
+		snprintf(st->ct_err, sizeof st->ct_err, "out of memory");
+		return -1;
+	}
+	if (mh_nl_open(&rt, NETLINK_ROUTE) < 0 || mh_host_addrs(&rt, &locals, &c.nlocals) < 0) {
+		snprintf(st->ct_err, sizeof st->ct_err, "reading the host's addresses: %s", strerror(errno));
+		goto out;
+	}
+	c.locals = locals;
+	if (mh_nl_open(&ct, NETLINK_NETFILTER) < 0) {
+		snprintf(st->ct_err, sizeof st->ct_err, "conntrack socket: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < st->nlinks; i++) {
+		const struct mh_plan_link *p = planned_link(st, i);
+		struct mh_ct_tally t;
+		if (!p)
+			continue;
+		c.mark = p->mark;
+		c.mask = p->mask;
+		if (mh_ct_tally(&ct, &c, &t) < 0) {
+			snprintf(st->ct_err, sizeof st->ct_err, "conntrack dump: %s", strerror(errno));
+			goto out;
+		}
+		st->traffic[i].flows = (long long)t.flows;
+		st->traffic[i].balanced = (long long)t.balanced;
+	}
+	rc = 0;
+out:
+	mh_nl_close(&ct);
+	mh_nl_close(&rt);
+	free(locals);
+	free(pins);
+	return rc;
+}
+
+static void real_shares(struct mh_status *st)
+{
+	unsigned i;
+
+	/* unknown when no link was counted (none up, or conntrack unreadable) */
+	st->balanced_total = -1;
+	for (i = 0; i < st->nlinks; i++)
+		if (st->traffic[i].balanced >= 0)
+			st->balanced_total = (st->balanced_total < 0 ? 0 : st->balanced_total) +
+					     st->traffic[i].balanced;
+	for (i = 0; i < st->nlinks; i++) {
+		struct mh_link_traffic *t = &st->traffic[i];
+		t->share_balanced = st->balanced_total > 0 && t->balanced >= 0
+				    ? (double)t->balanced / (double)st->balanced_total : -1;
+	}
+}
+
+int mh_status_traffic(struct mh_status *st)
+{
+	unsigned i;
+
+	free(st->traffic);
+	st->traffic = calloc(st->nlinks ? st->nlinks : 1, sizeof *st->traffic);
+	if (!st->traffic)
+		return -1;
+	st->ct_err[0] = 0;
+	for (i = 0; i < st->nlinks; i++) {
+		st->traffic[i].flows = st->traffic[i].balanced = -1;
+		st->traffic[i].counters = if_of(st, planned_link(st, i));
+	}
+	configured_shares(st);
+	if (st->plan.nlinks && count_flows(st) < 0)
+		for (i = 0; i < st->nlinks; i++)
+			st->traffic[i].flows = st->traffic[i].balanced = -1;
+	real_shares(st);
+	return 0;
 }

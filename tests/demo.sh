@@ -10,7 +10,8 @@
 # srv brings up isp1 (weight 8, pins tcp/25) and isp2 (weight 2, pins ISP2's
 # panel) through multihome.so loaded by a pppd stand-in, shows what multihome
 # installed and where traffic goes, takes ISP2 down, shows what changed, and
-# removes everything.  Nothing outside the namespaces is touched.
+# removes everything.  After each step, `multihomectl status`: the tool an
+# admin uses on the router.  Nothing outside the namespaces is touched.
 
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -19,8 +20,22 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run_srv() { echo "srv# $*"; n_srv "$@"; }
+CTL=$MH_BUILD/multihomectl
+
+# The demo reads multihome's rules with iptables-legacy: status is told so
+# (else, where this host's iptables is the nft variant, every status would
+# end with the warning legacy-on-nft, which says just that).
+LEGACY_IPTABLES=/usr/sbin/xtables-legacy-multi
+
+# status: multihomectl status in srv, as the admin types it; its exit status.
+status() {
+	echo "srv# multihomectl status"
+	n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" MULTIHOME_IPTABLES="$LEGACY_IPTABLES" "$CTL" status
+	echo "(exit status $?: 0 all well, 1 a warning, 2 a link that should be up is not)"
+}
 
 missing=$(topo_missing)
+[ -x "$CTL" ] || missing="$missing build/multihomectl"
 if [ -n "$missing" ]; then
 	echo "demo: missing $missing (run make)" >&2
 	exit 1
@@ -58,6 +73,9 @@ for l in isp1 isp2; do
 done
 grep -h 'multihome\|isp[12] up' "$TOPO_DIR"/isp*.log | sed 's/^/  /'
 
+say "multihomectl status: both links up, no traffic yet"
+status
+
 say "what multihome installed in srv"
 show_state
 before=$(show_state 2>&1)
@@ -70,6 +88,11 @@ summary srv --port 80 $PANEL_RANGE
 echo "  pinned: tcp/25 to 203.0.113.7 -> $(probe srv --port 25 203.0.113.7 | cut -d' ' -f2)"
 echo "  pinned: ISP2's panel $ADMIN_HOST  -> $(probe srv --port 80 $ADMIN_HOST | cut -d' ' -f2)"
 
+say "multihomectl status: the flows per link, and the 8:2 share (share) beside what each link got"
+status
+echo "srv# multihomectl metrics | grep share   # the same numbers for Prometheus"
+n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$CTL" metrics | grep '^multihome_link_share'
+
 say "ISP2 goes down (pppd gets SIGTERM: ip-down, then ppp1 disappears)"
 link_stop isp2 term
 grep -h 'isp2 down' "$TOPO_DIR"/isp2.log | sed 's/^/  /'
@@ -80,10 +103,13 @@ echo
 summary srv --port 80 203.0.113.1-100
 summary srv --port 80 $PANEL_RANGE
 echo "  ISP2's panel $ADMIN_HOST now -> $(probe srv --port 80 $ADMIN_HOST | cut -d' ' -f2)"
+echo
+status
 
 say "ISP1 goes down too: nothing of multihome's is left"
 link_stop isp1 term
 show_state
+status
 
 say "removing the namespaces"
 topo_destroy

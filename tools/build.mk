@@ -5,7 +5,8 @@
 # --variable=plugindir` on 2.5, /usr/lib/pppd/VERSION on 2.4).  OpenVPN's
 # plugins live in $(PREFIX)/lib/$(MULTIARCH)/openvpn/plugins.
 CTL      := $(B)/multihomectl
-CTL_SRC  := tools/multihomectl.c tools/check.c tools/status.c tools/reapply.c
+CTL_SRC  := tools/multihomectl.c tools/check.c tools/report.c tools/status.c tools/metrics.c \
+	    tools/reapply.c
 CTL_OBJ  := $(patsubst tools/%.c,$(B)/tools/%.o,$(CTL_SRC))
 ALL += $(CTL)
 

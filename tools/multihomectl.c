@@ -1,7 +1,8 @@
 /* multihomectl: what multihome did and why, and the few things an admin
  * does about it.  One file per subcommand; this one dispatches.
  *
- *   multihomectl status [--json]   links, balanced default route, warnings
+ *   multihomectl status [--json]   links and their traffic, the balanced route, warnings
+ *   multihomectl metrics           the same numbers for Prometheus
  *   multihomectl reapply           make the kernel match the registry again
  *   multihomectl flush             withdraw everything multihome installed
  *   multihomectl forget NAME       forget a down link
@@ -28,7 +29,8 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{ "status",  ctl_status,    "status [--json]                 links, the balanced route, warnings" },
+	{ "status",  ctl_status,    "status [--json]                 links, their traffic, warnings" },
+	{ "metrics", ctl_metrics,   "metrics                         status's numbers, for Prometheus" },
 	{ "reapply", ctl_reapply,   "reapply                         make the kernel match the registry" },
 	{ "flush",   ctl_flush,     "flush                           withdraw everything multihome installed" },
 	{ "forget",  ctl_forget,    "forget NAME                     forget a down link (and the refusal of its pins)" },

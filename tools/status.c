@@ -1,48 +1,25 @@
-/* multihomectl status [--json]: the links, the balanced default route as
- * the kernel has it, the firewall backend, and warnings.  Everything it says
- * is missing or stale is an operation that `multihomectl reapply` would
- * send (mh_status(), common/status.h): the two cannot disagree.
+/* multihomectl status [--json]: per link its state and traffic (flows,
+ * bytes and packets out, its configured share of the balanced route beside
+ * the share of the balanced flows it really got), its settings, the
+ * balanced default route as the kernel has it, the firewall backend, and the
+ * warnings (tools/report.c).  Text within 80 columns, colour only on a
+ * terminal; --json the same as one object.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <arpa/inet.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <net/if.h>
 #include <linux/rtnetlink.h>
 
-#include "status.h"
 #include "ctl.h"
 
-#define MAX_WARN 256
+#define COLS 80         /* the text fits a terminal of 80 columns */
+#define CONT 4          /* a wrapped line goes on this much further in */
 
-struct warning {
-	char code[24];
-	char link[MH_NAME_MAX + 1];
-	char msg[600];
-};
-
-static struct warning W[MAX_WARN];
-static unsigned NW;
-
-static void warn(const char *code, const char *link, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void warn(const char *code, const char *link, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (NW >= MAX_WARN)
-		return;
-	snprintf(W[NW].code, sizeof W[NW].code, "%s", code);
-	snprintf(W[NW].link, sizeof W[NW].link, "%s", link ? link : "");
-	va_start(ap, fmt);
-	vsnprintf(W[NW].msg, sizeof W[NW].msg, fmt, ap);
-	va_end(ap);
-	NW++;
-}
+static int colour;      /* on a terminal, unless NO_COLOR or TERM=dumb */
 
 /* ---- small helpers ---- */
 
@@ -100,28 +77,6 @@ static void json_str(const char *s)
 			putchar(c);
 	}
 	putchar('"');
-}
-
-static int read_int(const char *path, int *v)
-{
-	FILE *f = fopen(path, "re");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fscanf(f, "%d", v) == 1;
-	fclose(f);
-	return ok ? 0 : -1;
-}
-
-static const struct mh_status_if *if_by_name(const struct mh_status *st, const char *name)
-{
-	unsigned i;
-
-	for (i = 0; i < st->nifs; i++)
-		if (!strcmp(st->ifs[i].name, name))
-			return &st->ifs[i];
-	return NULL;
 }
 
 static const struct mh_status_if *if_by_index(const struct mh_status *st, int index)
@@ -201,202 +156,363 @@ static void read_balanced(const struct mh_status *st, struct balanced *b)
 	}
 }
 
-/* ---- warnings ---- */
+/* ---- text: colour, wrapping, numbers ---- */
 
-static void warn_interfaces(const struct mh_status *st)
+static void paint(const char *sgr)
 {
-	unsigned i;
-	int all_rp = 0, rp, eff;
-	char path[256];
-
-	read_int("/proc/sys/net/ipv4/conf/all/rp_filter", &all_rp);
-	for (i = 0; i < st->nlinks; i++) {
-		const struct mh_link *l = &st->links[i];
-		const struct mh_status_if *k = if_by_name(st, l->ifname);
-		if (!l->up)
-			continue;
-		if (st->gone[i]) {
-			if (!k)
-				warn("interface-gone", l->cfg.name,
-				     "link %s is registered up on %s, but %s is gone "
-				     "(its pppd/OpenVPN died without ip-down?); run 'multihomectl reapply'",
-				     l->cfg.name, l->ifname, l->ifname);
-			else
-				warn("interface-gone", l->cfg.name,
-				     "link %s is registered up on %s (index %d), but %s is now another "
-				     "interface (index %d); run 'multihomectl reapply'",
-				     l->cfg.name, l->ifname, l->ifindex, l->ifname, k->index);
-			continue;
-		}
-		snprintf(path, sizeof path, "/proc/sys/net/ipv4/conf/%s/rp_filter", l->ifname);
-		if (read_int(path, &rp) == 0) {
-			eff = rp > all_rp ? rp : all_rp;
-			if (eff == 1)
-				warn("rp-filter-strict", l->cfg.name,
-				     "strict rp_filter on uplink %s (link %s): replies arriving there for "
-				     "flows routed by another link are dropped; set "
-				     "net.ipv4.conf.%s.rp_filter=2 and net.ipv4.conf.all.rp_filter to 0 or 2",
-				     l->ifname, l->cfg.name, l->ifname);
-		}
-	}
+	if (colour)
+		printf("\033[%sm", sgr);
 }
 
-/* The operations a reapply would send, as the admin reads them: per link,
- * then the shared ones, then what is stale.  MOVING: the firewall backend
- * changed and the rules have not moved yet (said once, elsewhere). */
-static void warn_ops(const struct mh_status *st, int moving)
+static void unpaint(void)
 {
-	char buf[600], stale_fw[600] = "";
-	unsigned i, j, stale_n = 0;
-	int table_gone = 0;
+	if (colour)
+		fputs("\033[0m", stdout);
+}
 
-	for (i = 0; i < st->nops; i++)
-		if (st->ops[i].owner < 0 && !strcmp(st->ops[i].area, "firewall") &&
-		    !strcmp(st->ops[i].what, "table ip " MH_NFT_TABLE))
-			table_gone = 1;
-	for (j = 0; j < st->nlinks; j++) {
-		buf[0] = 0;
-		for (i = 0; i < st->nops; i++) {
-			const struct mh_status_op *o = &st->ops[i];
-			if (o->owner != (int)j || strcmp(o->code, "rules-missing") ||
-			    (moving && !strcmp(o->area, "firewall")))
-				continue;
-			snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? ", " : "",
-				 o->what);
+static const char *severity_sgr(int severity)
+{
+	return severity == CTL_CRITICAL ? "1;31" : severity == CTL_WARN ? "33" : "32";
+}
+
+/* Print TEXT after COL columns already on the line (their separator
+ * included), wrapped at blanks into COLS columns; a continuation line starts
+ * at column INDENT + CONT.  NBSP holds two words together. */
+#define NBSP '\x1f'
+static void wrap(unsigned col, unsigned indent, const char *text)
+{
+	int first = 1;          /* no blank before the first word of a line */
+	size_t n, j;
+
+	for (; *text; text += n) {
+		while (*text == ' ')
+			text++;
+		n = strcspn(text, " ");
+		if (!n)
+			break;
+		if (col > indent + CONT && col + !first + n > COLS) {
+			printf("\n%*s", (int)(indent + CONT), "");
+			col = indent + CONT;
+			first = 1;
 		}
-		if (buf[0])
-			warn("rules-missing", st->links[j].cfg.name,
-			     "link %s is up on %s but the kernel lacks its %s; run 'multihomectl reapply'",
-			     st->links[j].cfg.name, st->links[j].ifname, buf);
-	}
-	buf[0] = 0;
-	for (i = 0; i < st->nops; i++) {
-		const struct mh_status_op *o = &st->ops[i];
-		if (o->owner >= 0 || strcmp(o->code, "rules-missing") || table_gone ||
-		    (moving && !strcmp(o->area, "firewall")))
-			continue;
-		if (!strcmp(o->area, "routing"))
-			warn("rules-missing", NULL, "the kernel lacks the shared %s; run "
-			     "'multihomectl reapply'", o->what);
-		else
-			snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? ", " : "",
-				 o->what);
-	}
-	if (buf[0])
-		warn("rules-missing", NULL, "table ip " MH_NFT_TABLE " lacks its %s; run "
-		     "'multihomectl reapply'", buf);
-	if (table_gone && !moving)
-		warn("rules-missing", NULL,
-		     "table ip " MH_NFT_TABLE " is gone (deleted by 'nft flush ruleset', or by a firewall "
-		     "reload that replaces the whole ruleset?): no up link has its firewall marks, "
-		     "pins or NAT; run 'multihomectl reapply'");
-	buf[0] = 0;
-	for (i = 0; i < st->nops; i++) {
-		const struct mh_status_op *o = &st->ops[i];
-		if (!strcmp(o->code, "hooks-missing") && !moving)
-			snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? ", " : "",
-				 o->what);
-		if (!strcmp(o->code, "stale-state") && !strcmp(o->area, "routing"))
-			warn("stale-state", NULL,
-			     "the kernel holds %s of multihome's (protocol 109) that no up link wants "
-			     "(left by an interrupted event?); run 'multihomectl reapply'", o->what);
-		if (!strcmp(o->code, "stale-state") && !strcmp(o->area, "firewall") && !moving) {
-			if (stale_n++ < 4)
-				snprintf(stale_fw + strlen(stale_fw), sizeof stale_fw - strlen(stale_fw),
-					 "%s%s", stale_fw[0] ? ", " : "", o->what);
+		if (!first) {
+			putchar(' ');
+			col++;
 		}
+		for (j = 0; j < n; j++)
+			putchar(text[j] == NBSP ? ' ' : text[j]);
+		col += (unsigned)n;
+		first = 0;
 	}
-	if (buf[0])
-		warn("hooks-missing", NULL,
-		     "the built-in chains no longer jump to multihome's (%s): a firewall reload "
-		     "flushed them?; run 'multihomectl reapply'", buf);
-	if (stale_n)
-		warn("stale-state", NULL,
-		     "the firewall holds %u objects of multihome's that no up link wants (%s%s); "
-		     "run 'multihomectl reapply'", stale_n, stale_fw, stale_n > 4 ? ", ..." : "");
+	putchar('\n');
 }
 
-/* Is `iptables` on this host the nft variant?  MULTIHOME_IPTABLES names the
- * command to look at (default /usr/sbin/iptables, via the alternatives). */
-static int iptables_is_nft(char *target, size_t len)
+static const char *human_bytes(uint64_t v, char *buf, size_t len)
 {
-	const char *cmd = getenv("MULTIHOME_IPTABLES");
-	char real[PATH_MAX];
-	const char *base;
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double d = (double)v;
+	unsigned u = 0;
 
-	if (!cmd || !*cmd)
-		cmd = "/usr/sbin/iptables";
-	if (!realpath(cmd, real))
-		return 0;
-	snprintf(target, len, "%s", real);
-	base = strrchr(real, '/');
-	base = base ? base + 1 : real;
-	return !strcmp(base, "xtables-nft-multi") || !strcmp(base, "iptables-nft");
-}
-
-static void warn_host(const struct mh_status *st)
-{
-	unsigned i, j, nalive = 0;
-	int fwd = 1;
-
-	for (i = 0; i < st->nlinks; i++)
-		nalive += st->links[i].up && !st->gone[i];
-	read_int("/proc/sys/net/ipv4/ip_forward", &fwd);
-	if (nalive && fwd == 0) {
-		const struct mh_status_if *other = NULL;
-		for (i = 0; i < st->nifs && !other; i++) {
-			const struct mh_status_if *k = &st->ifs[i];
-			int link_if = 0;
-			if ((k->flags & IFF_LOOPBACK) || !(k->flags & IFF_UP))
-				continue;       /* down: fallback tunnels (tunl0, sit0) and the like */
-			for (j = 0; j < st->nlinks; j++)
-				if (st->links[j].up && !strcmp(st->links[j].ifname, k->name))
-					link_if = 1;
-			if (!link_if)
-				other = k;
-		}
-		if (other)
-			warn("ip-forward-off", NULL,
-			     "net.ipv4.ip_forward is 0 while uplinks are up and %s exists: "
-			     "traffic from the LAN is not routed; set net.ipv4.ip_forward=1",
-			     other->name);
+	if (v < 1024) {
+		snprintf(buf, len, "%llu B", (unsigned long long)v);
+		return buf;
 	}
+	for (d /= 1024; d >= 1024 && u < 5; u++)
+		d /= 1024;
+	snprintf(buf, len, "%.1f %s", d, unit[u]);
+	return buf;
 }
 
-static void warn_firewall(const struct mh_status *st, int moving)
+/* Exact up to seven digits, then in millions or billions. */
+static const char *count(long long v, char *buf, size_t len)
 {
-	const char *fwname = st->backend == MH_FW_NFT ? "nft" : "iptables";
-	const char *conf = getenv("MULTIHOME_CONF");
-	char nftpath[PATH_MAX] = "";
-
-	if (st->fw_err[0])
-		warn("firewall-unreadable", NULL, "%s", st->fw_err);
-	if (st->backend == MH_FW_IPTABLES && iptables_is_nft(nftpath, sizeof nftpath) && st->fw.table)
-		warn("legacy-on-nft", NULL,
-		     "multihome's firewall rules are in the legacy iptables tables, but iptables on "
-		     "this host is %s (nft): 'iptables -S' does not show them; use "
-		     "'iptables-legacy -t mangle -S' and 'iptables-legacy -t nat -S', or put "
-		     "'firewall nft' in %s (then 'multihomectl reapply') to move multihome's rules to "
-		     "table ip multihome, where 'nft list ruleset' shows them", nftpath,
-		     conf && *conf ? conf : "/etc/multihome.conf");
-	if (st->other_backend_holds)
-		warn("firewall-leftover", NULL,
-		     "the firewall backend in use is %s, but %s still there (the last event used %s): "
-		     "%s; run 'multihomectl reapply' to %s", fwname,
-		     st->backend == MH_FW_NFT ? "multihome's legacy iptables chains (MULTIHOME-*) are"
-					      : "table ip multihome (nft) is",
-		     st->last_backend[0] ? st->last_backend : "no record",
-		     moving ? "multihome's rules have not moved yet"
-			    : st->backend == MH_FW_NFT ? "they still mark packets" : "it still marks packets",
-		     moving ? "move them" : "remove the leftover");
+	if (v < 0)
+		snprintf(buf, len, "-");
+	else if (v < 10000000)
+		snprintf(buf, len, "%lld", v);
+	else if (v < 10000000000LL)
+		snprintf(buf, len, "%.1fM", (double)v / 1e6);
+	else
+		snprintf(buf, len, "%.1fG", (double)v / 1e9);
+	return buf;
 }
 
-/* ---- output ---- */
+/* A part 0..1 as a percentage, one decimal unless it is a whole number
+ * (TENTHS: always one); "-" when unknown. */
+static const char *percent(double part, int tenths, char *buf, size_t len)
+{
+	long t = (long)(part * 1000 + 0.5);
 
-static void print_link_json(const struct mh_status *st, unsigned i)
+	if (part < 0)
+		snprintf(buf, len, "-");
+	else if (t % 10 || tenths)
+		snprintf(buf, len, "%ld.%ld%%", t / 10, t % 10);
+	else
+		snprintf(buf, len, "%ld%%", t / 10);
+	return buf;
+}
+
+/* ---- text: the traffic table, one line per link ---- */
+
+enum { C_LINK, C_STATE, C_IFACE, C_FLOWS, C_BYTES, C_PACKETS, C_SHARE, C_GOT, NCOL };
+
+static const char *const col_head[NCOL] = {
+	"link", "state", "iface", "flows", "bytes out", "packets out", "share", "got" };
+
+struct row {
+	char cell[NCOL][40];
+	int severity;
+};
+
+static void table_row(const struct ctl_report *r, unsigned i, struct row *w)
+{
+	const struct mh_link *l = &r->st.links[i];
+	const struct mh_link_traffic *t = &r->st.traffic[i];
+	const struct mh_status_if *k = t->counters;
+
+	memset(w, 0, sizeof *w);
+	w->severity = ctl_link_severity(r, i);
+	snprintf(w->cell[C_LINK], sizeof w->cell[0], "%s", l->cfg.name);
+	snprintf(w->cell[C_STATE], sizeof w->cell[0], "%s", ctl_link_state(l));
+	/* in brackets: the interface it was last on, or one that is gone */
+	snprintf(w->cell[C_IFACE], sizeof w->cell[0], k || !l->ifname[0] ? "%s" : "(%s)",
+		 l->ifname[0] ? l->ifname : "-");
+	count(t->flows, w->cell[C_FLOWS], sizeof w->cell[0]);
+	if (k && k->has_stats) {
+		human_bytes(k->tx_bytes, w->cell[C_BYTES], sizeof w->cell[0]);
+		count((long long)k->tx_packets, w->cell[C_PACKETS], sizeof w->cell[0]);
+	} else {
+		strcpy(w->cell[C_BYTES], "-");
+		strcpy(w->cell[C_PACKETS], "-");
+	}
+	percent(k ? t->share_configured : -1, 0, w->cell[C_SHARE], sizeof w->cell[0]);
+	percent(t->share_balanced, 1, w->cell[C_GOT], sizeof w->cell[0]);
+}
+
+static void print_cell(const char *s, unsigned width, int left, const char *sgr)
+{
+	if (sgr)
+		paint(sgr);
+	printf(left ? "%-*s" : "%*s", (int)width, s);
+	if (sgr)
+		unpaint();
+}
+
+/* One line of the table from column C0 on (C_STATE when the name has a line
+ * of its own). */
+static void print_line(const char (*cell)[40], const unsigned *width, int c0, const char *state_sgr)
+{
+	int c;
+
+	for (c = c0; c < NCOL; c++) {
+		if (c > c0)
+			fputs("  ", stdout);
+		/* the last column unpadded: no blanks at the end of the line */
+		print_cell(cell[c], c == NCOL - 1 ? 0 : width[c], c <= C_IFACE,
+			   c == C_STATE ? state_sgr : NULL);
+	}
+	putchar('\n');
+}
+
+static void print_table(const struct ctl_report *r)
+{
+	struct row *rows = calloc(r->st.nlinks, sizeof *rows);
+	char head[NCOL][40];
+	unsigned width[NCOL], i, total = 0;
+	int c, own_line;
+
+	if (!rows)
+		return;
+	for (c = 0; c < NCOL; c++) {
+		snprintf(head[c], sizeof head[c], "%s", col_head[c]);
+		width[c] = (unsigned)strlen(col_head[c]);
+	}
+	for (i = 0; i < r->st.nlinks; i++) {
+		table_row(r, i, &rows[i]);
+		for (c = 0; c < NCOL; c++)
+			if (strlen(rows[i].cell[c]) > width[c])
+				width[c] = (unsigned)strlen(rows[i].cell[c]);
+	}
+	for (c = 0; c < NCOL; c++)
+		total += width[c] + (c ? 2 : 0);
+	own_line = total > COLS;        /* a long name: on a line of its own */
+	if (own_line)
+		printf("link\n  ");
+	paint("1");
+	print_line(head, width, own_line ? C_STATE : C_LINK, NULL);
+	unpaint();
+	for (i = 0; i < r->st.nlinks; i++) {
+		if (own_line)
+			printf("%s\n  ", rows[i].cell[C_LINK]);
+		print_line(rows[i].cell, width, own_line ? C_STATE : C_LINK,
+			   rows[i].severity || r->st.links[i].up ? severity_sgr(rows[i].severity) : NULL);
+	}
+	free(rows);
+}
+
+static void print_traffic_note(const struct mh_status *st)
+{
+	char buf[400];
+
+	if (st->ct_err[0])
+		snprintf(buf, sizeof buf, "flows: not counted (%s)", st->ct_err);
+	else
+		snprintf(buf, sizeof buf, "share: by weight; got: of the %lld outgoing, not pinned "
+			 "flows tracked now",
+			 st->balanced_total < 0 ? 0 : st->balanced_total);
+	wrap(0, 0, buf);
+}
+
+/* ---- text: the rest ---- */
+
+static void print_link_text(const struct mh_status *st, unsigned i)
 {
 	const struct mh_link *l = &st->links[i];
-	const struct mh_status_if *k = l->ifname[0] ? if_by_name(st, l->ifname) : NULL;
+	const struct mh_status_if *k = l->ifname[0] ? ctl_if_by_name(st, l->ifname) : NULL;
+	char a[INET_ADDRSTRLEN], t1[64], t2[64], pin[128], buf[1600];
+	size_t n;
+	unsigned j;
+
+	n = (size_t)snprintf(buf, sizeof buf, "link %s: %s", l->cfg.name, ctl_link_state(l));
+	if (l->ifname[0])
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s %s", l->up ? " on" : ", last up on",
+				      l->ifname);
+	if (l->up && !(k && k->index == l->ifindex))
+		n += (size_t)snprintf(buf + n, sizeof buf - n, " (interface gone)");
+	/* the registry knows when a link came up, not when it went down */
+	if (l->since)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s %s (%s)", l->up ? ", since" : " at",
+				      when(l->since, t1, sizeof t1), ago(l->since, t2, sizeof t2));
+	if (l->pid)
+		snprintf(buf + n, sizeof buf - n, ", pid\x1f%d", l->pid);
+	wrap(0, 0, buf);
+	snprintf(buf, sizeof buf, "table %u, mark 0x%x/0x%x, priority %u, weight %u", l->cfg.table,
+		 l->cfg.mark, l->cfg.mask, l->cfg.priority, l->cfg.weight);
+	printf("  ");
+	wrap(2, 2, buf);
+	n = (size_t)snprintf(buf, sizeof buf, "nat %s, reply-via-link %s%s; local %s",
+			     nat_name(l->cfg.nat), l->cfg.reply_via_link ? "yes" : "no",
+			     l->cfg.pin_fallback ? "" : ", pin-fallback no", ip(l->local, a));
+	if (l->peer)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, ", peer %s", ip(l->peer, a));
+	if (l->gateway)
+		snprintf(buf + n, sizeof buf - n, ", gateway %s", ip(l->gateway, a));
+	printf("  ");
+	wrap(2, 2, buf);
+	if (!l->up && mh_link_strict(l))
+		printf("  its pins are refused while it is down (pin-fallback no)\n");
+	for (j = 0, n = 0; j < l->cfg.npins && n < sizeof buf; j++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", j ? "; " : "pins: ",
+				      mh_pin_format(&l->cfg.pins[j], pin, sizeof pin));
+	if (l->cfg.npins) {
+		printf("  ");
+		wrap(2, 2, buf);
+	}
+}
+
+static void print_balanced_text(const struct mh_status *st, const struct balanced *bal)
+{
+	char buf[MH_MAX_LINKS * 48 + 64];
+	size_t n = 0;
+	unsigned i;
+
+	n += (size_t)snprintf(buf, sizeof buf, "balanced default route:");
+	if (!bal->n)
+		snprintf(buf + n, sizeof buf - n, " none");
+	else if (!strcmp(bal->kind, "nexthop-group"))
+		n += (size_t)snprintf(buf + n, sizeof buf - n, " nexthop group 0x%x:", bal->id);
+	else if (!strcmp(bal->kind, "multipath"))
+		n += (size_t)snprintf(buf + n, sizeof buf - n, " multipath route:");
+	else
+		n += (size_t)snprintf(buf + n, sizeof buf - n, " single route:");
+	for (i = 0; i < bal->n && n < sizeof buf; i++) {
+		const struct mh_status_if *k = if_by_index(st, bal->m[i].oif);
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s %s\x1f(%s)\x1fweight\x1f%u", i ? "," : "",
+				      bal->m[i].link ? bal->m[i].link->cfg.name : "?",
+				      k ? k->name : "?", bal->m[i].weight);
+	}
+	wrap(0, 0, buf);
+}
+
+static void print_text(const struct ctl_report *r, const struct balanced *bal)
+{
+	const struct mh_status *st = &r->st;
+	const char *fwname = st->backend == MH_FW_NFT ? "nft" : "iptables";
+	char buf[256];
+	unsigned i;
+
+	if (!st->nlinks)
+		printf("no links registered in %s\n", mh_rundir());
+	else {
+		print_table(r);
+		if (st->balanced_total >= 0 || st->ct_err[0])
+			print_traffic_note(st);
+	}
+	for (i = 0; i < st->nlinks; i++)
+		print_link_text(st, i);
+	print_balanced_text(st, bal);
+	snprintf(buf, sizeof buf, "firewall: %s (%s)%s%s", fwname,
+		 st->backend == MH_FW_NFT ? (st->fw.table ? "table ip multihome" : "no table ip multihome")
+					  : "legacy x_tables, chains MULTIHOME-*",
+		 st->last_backend[0] && strcmp(st->last_backend, fwname) ? ", the last event used " : "",
+		 st->last_backend[0] && strcmp(st->last_backend, fwname) ? st->last_backend : "");
+	wrap(0, 0, buf);
+	for (i = 0; i < r->nwarnings; i++) {
+		const struct ctl_warning *w = &r->warnings[i];
+		int n = snprintf(buf, sizeof buf, "%s (%s):",
+				 w->severity == CTL_CRITICAL ? "critical" : "warning", w->code);
+		paint(severity_sgr(w->severity));
+		fputs(buf, stdout);
+		unpaint();
+		putchar(' ');
+		wrap((unsigned)n + 1, 0, w->msg);
+	}
+}
+
+/* ---- JSON ---- */
+
+static const char *health_name(int severity)
+{
+	return severity == CTL_CRITICAL ? "critical" : severity == CTL_WARN ? "warning" : "ok";
+}
+
+static void json_count(const char *key, long long v)
+{
+	if (v < 0)
+		printf(",\"%s\":null", key);
+	else
+		printf(",\"%s\":%lld", key, v);
+}
+
+static void json_part(const char *key, double v)
+{
+	if (v < 0)
+		printf(",\"%s\":null", key);
+	else
+		printf(",\"%s\":%.4f", key, v);
+}
+
+static void print_traffic_json(const struct ctl_report *r, unsigned i)
+{
+	const struct mh_link_traffic *t = &r->st.traffic[i];
+	const struct mh_status_if *k = t->counters && t->counters->has_stats ? t->counters : NULL;
+
+	printf(",\"health\":\"%s\"", health_name(ctl_link_severity(r, i)));
+	json_count("flows", t->flows);
+	json_count("flows_balanced", t->balanced);
+	json_part("share_configured", t->counters ? t->share_configured : -1);
+	json_part("share_balanced", t->share_balanced);
+	json_count("tx_bytes", k ? (long long)k->tx_bytes : -1);
+	json_count("tx_packets", k ? (long long)k->tx_packets : -1);
+	json_count("rx_bytes", k ? (long long)k->rx_bytes : -1);
+	json_count("rx_packets", k ? (long long)k->rx_packets : -1);
+}
+
+static void print_link_json(const struct ctl_report *r, unsigned i)
+{
+	const struct mh_status *st = &r->st;
+	const struct mh_link *l = &st->links[i];
+	const struct mh_status_if *k = l->ifname[0] ? ctl_if_by_name(st, l->ifname) : NULL;
 	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN], pin[128];
 	unsigned j;
 
@@ -407,7 +523,7 @@ static void print_link_json(const struct mh_status *st, unsigned i)
 		json_str(l->ifname);
 	else
 		printf("null");
-	printf(",\"state\":\"%s\",\"interface_present\":%s,\"ifindex\":%d", l->up ? "up" : "down",
+	printf(",\"state\":\"%s\",\"interface_present\":%s,\"ifindex\":%d", ctl_link_state(l),
 	       k && k->index == l->ifindex ? "true" : "false", l->ifindex);
 	printf(",\"table\":%u,\"mark\":\"0x%x\",\"mask\":\"0x%x\",\"priority\":%u,"
 	       "\"weight\":%u,\"nat\":\"%s\",\"reply_via_link\":%s,\"pin_fallback\":%s",
@@ -421,25 +537,16 @@ static void print_link_json(const struct mh_status *st, unsigned i)
 		printf("%s", j ? "," : "");
 		json_str(mh_pin_format(&l->cfg.pins[j], pin, sizeof pin));
 	}
-	printf("],\"since\":%lld,\"pid\":%d}", l->since, l->pid);
+	printf("],\"since\":%lld,\"pid\":%d", l->since, l->pid);
+	print_traffic_json(r, i);
+	printf("}");
 }
 
-static void print_json(const struct mh_status *st, const struct balanced *bal)
+static void print_balanced_json(const struct mh_status *st, const struct balanced *bal)
 {
 	unsigned i;
 
-	printf("{\"rundir\":");
-	json_str(mh_rundir());
-	printf(",\"firewall\":\"%s\",\"firewall_last_event\":",
-	       st->backend == MH_FW_NFT ? "nft" : "iptables");
-	if (st->last_backend[0])
-		json_str(st->last_backend);
-	else
-		printf("null");
-	printf(",\"links\":[");
-	for (i = 0; i < st->nlinks; i++)
-		print_link_json(st, i);
-	printf("],\"balanced\":{\"kind\":\"%s\"", bal->kind);
+	printf(",\"balanced\":{\"kind\":\"%s\"", bal->kind);
 	if (bal->id)
 		printf(",\"id\":\"0x%x\"", bal->id);
 	printf(",\"members\":[");
@@ -457,7 +564,20 @@ static void print_json(const struct mh_status *st, const struct balanced *bal)
 			printf("null");
 		printf(",\"weight\":%u}", bal->m[i].weight);
 	}
-	printf("]},\"ops\":[");
+	printf("]}");
+	json_count("balanced_flows", st->balanced_total);
+	printf(",\"conntrack_error\":");
+	if (st->ct_err[0])
+		json_str(st->ct_err);
+	else
+		printf("null");
+}
+
+static void print_ops_json(const struct mh_status *st)
+{
+	unsigned i;
+
+	printf(",\"ops\":[");
 	for (i = 0; i < st->nops; i++) {
 		const struct mh_status_op *o = &st->ops[i];
 		printf("%s{\"link\":", i ? "," : "");
@@ -470,124 +590,80 @@ static void print_json(const struct mh_status *st, const struct balanced *bal)
 		json_str(o->what);
 		printf("}");
 	}
-	printf("],\"warnings\":[");
-	for (i = 0; i < NW; i++) {
-		printf("%s{\"code\":\"%s\",\"link\":", i ? "," : "", W[i].code);
-		if (W[i].link[0])
-			json_str(W[i].link);
+	printf("]");
+}
+
+static void print_json(const struct ctl_report *r, const struct balanced *bal)
+{
+	const struct mh_status *st = &r->st;
+	unsigned i;
+
+	printf("{\"rundir\":");
+	json_str(mh_rundir());
+	printf(",\"firewall\":\"%s\",\"firewall_last_event\":",
+	       st->backend == MH_FW_NFT ? "nft" : "iptables");
+	if (st->last_backend[0])
+		json_str(st->last_backend);
+	else
+		printf("null");
+	printf(",\"health\":\"%s\",\"links\":[", health_name(r->severity));
+	for (i = 0; i < st->nlinks; i++)
+		print_link_json(r, i);
+	printf("]");
+	print_balanced_json(st, bal);
+	print_ops_json(st);
+	printf(",\"warnings\":[");
+	for (i = 0; i < r->nwarnings; i++) {
+		const struct ctl_warning *w = &r->warnings[i];
+		printf("%s{\"code\":\"%s\",\"severity\":\"%s\",\"link\":", i ? "," : "", w->code,
+		       health_name(w->severity));
+		if (w->link[0])
+			json_str(w->link);
 		else
 			printf("null");
 		printf(",\"message\":");
-		json_str(W[i].msg);
+		json_str(w->msg);
 		printf("}");
 	}
 	printf("]}\n");
 }
 
-static void print_link_text(const struct mh_status *st, unsigned i)
+/* Colour: only on a terminal, and not when NO_COLOR is set (no-color.org)
+ * or the terminal is dumb. */
+static int want_colour(void)
 {
-	const struct mh_link *l = &st->links[i];
-	const struct mh_status_if *k = l->ifname[0] ? if_by_name(st, l->ifname) : NULL;
-	char a[INET_ADDRSTRLEN], t1[64], t2[64], pin[128];
-	unsigned j;
+	const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
 
-	printf("link %s: %s", l->cfg.name, l->up ? "up" : "down");
-	if (l->ifname[0])
-		printf(" %s %s%s", l->up ? "on" : "(last on", l->ifname, l->up ? "" : ")");
-	if (l->up && !(k && k->index == l->ifindex))
-		printf(" (interface gone)");
-	if (l->since)
-		printf(", since %s (%s)", when(l->since, t1, sizeof t1), ago(l->since, t2, sizeof t2));
-	if (l->pid)
-		printf(", pid %d", l->pid);
-	printf("\n  table %u, mark 0x%x/0x%x, priority %u, weight %u, nat %s, reply-via-link %s%s\n",
-	       l->cfg.table, l->cfg.mark, l->cfg.mask, l->cfg.priority, l->cfg.weight,
-	       nat_name(l->cfg.nat), l->cfg.reply_via_link ? "yes" : "no",
-	       l->cfg.pin_fallback ? "" : ", pin-fallback no");
-	if (!l->up && mh_link_strict(l))
-		printf("  its pins are refused while it is down (pin-fallback no)\n");
-	printf("  local %s", ip(l->local, a));
-	if (l->peer)
-		printf(", peer %s", ip(l->peer, a));
-	if (l->gateway)
-		printf(", gateway %s", ip(l->gateway, a));
-	printf("\n");
-	for (j = 0; j < l->cfg.npins; j++)
-		printf("%s%s", j ? "; " : "  pins: ", mh_pin_format(&l->cfg.pins[j], pin, sizeof pin));
-	if (l->cfg.npins)
-		printf("\n");
-}
-
-static void print_text(const struct mh_status *st, const struct balanced *bal)
-{
-	const char *fwname = st->backend == MH_FW_NFT ? "nft" : "iptables";
-	unsigned i;
-
-	if (!st->nlinks)
-		printf("no links registered in %s\n", mh_rundir());
-	for (i = 0; i < st->nlinks; i++)
-		print_link_text(st, i);
-	printf("balanced default route: ");
-	if (!bal->n) {
-		printf("none\n");
-	} else {
-		if (!strcmp(bal->kind, "nexthop-group"))
-			printf("nexthop group 0x%x:", bal->id);
-		else if (!strcmp(bal->kind, "multipath"))
-			printf("multipath route:");
-		else
-			printf("single route:");
-		for (i = 0; i < bal->n; i++) {
-			const struct mh_status_if *k = if_by_index(st, bal->m[i].oif);
-			printf("%s %s (%s) weight %u", i ? "," : "",
-			       bal->m[i].link ? bal->m[i].link->cfg.name : "?", k ? k->name : "?",
-			       bal->m[i].weight);
-		}
-		printf("\n");
-	}
-	printf("firewall: %s (%s)", fwname,
-	       st->backend == MH_FW_NFT ? (st->fw.table ? "table ip multihome" : "no table ip multihome")
-					: "legacy x_tables, chains MULTIHOME-*");
-	if (st->last_backend[0] && strcmp(st->last_backend, fwname))
-		printf(", the last event used %s", st->last_backend);
-	printf("\n");
-	for (i = 0; i < NW; i++)
-		printf("warning: %s\n", W[i].msg);
+	return isatty(STDOUT_FILENO) && !(nc && *nc) && !(term && !strcmp(term, "dumb"));
 }
 
 int ctl_status(int argc, char **argv)
 {
-	static struct mh_status st;
+	static struct ctl_report r;
 	static struct balanced bal;
 	char err[MH_ERR_MAX];
-	int json = 0, i, moving;
+	int json = 0, i, rc;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
 			json = 1;
 		else {
+			fprintf(stderr, "multihomectl status: unknown argument '%s'\n", argv[i]);
 			ctl_usage(stderr);
 			return CTL_ERROR;
 		}
 	}
-	if (mh_status(&st, err, sizeof err) < 0) {
+	if (ctl_report_read(&r, err, sizeof err) < 0) {
 		fprintf(stderr, "multihomectl: %s\n", err);
 		return CTL_ERROR;
 	}
-	read_balanced(&st, &bal);
-	/* the choice changed since the last event and the rules are still in the
-	 * other backend: one warning (firewall-leftover) says so, instead of
-	 * every rule the backend in use lacks */
-	moving = st.other_backend_holds && st.last_backend[0] &&
-		 strcmp(st.last_backend, st.backend == MH_FW_NFT ? "nft" : "iptables");
-	warn_interfaces(&st);
-	warn_ops(&st, moving);
-	warn_host(&st);
-	warn_firewall(&st, moving);
+	read_balanced(&r.st, &bal);
+	colour = !json && want_colour();
 	if (json)
-		print_json(&st, &bal);
+		print_json(&r, &bal);
 	else
-		print_text(&st, &bal);
-	mh_status_free(&st);
-	return NW ? CTL_WARN : CTL_OK;
+		print_text(&r, &bal);
+	rc = r.severity;
+	ctl_report_free(&r);
+	return rc;
 }

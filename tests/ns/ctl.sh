@@ -4,14 +4,20 @@
 #   check     peers files and OpenVPN plugin lines: the examples are valid,
 #             bad options give the plugins' own messages (compared with what
 #             the pppd harness and a real OpenVPN print for the same values)
-#   status    both links of the scenario: text, --json, the balanced group's
-#             members and weights read from the kernel, exit 0 when clean;
+#   status    both links of the scenario: text, --json (health, flows,
+#             configured shares, counters), the balanced group's members and
+#             weights read from the kernel, exit 0 when clean;
 #             then every warning, provoked one at a time, with exit 1, and
 #             gone again once the cause is fixed (reapply where that is the fix):
 #               rp-filter-strict (per interface, and through conf.all)
 #               ip-forward-off, hooks-missing (firewall reload), rules-missing
 #               (ip rule deleted, firewall chain flushed), legacy-on-nft,
-#               interface-gone (pppd SIGKILLed)
+#               interface-gone (pppd SIGKILLed: critical, exit 2)
+#   exit codes 3 for usage errors and a registry that cannot be read; 2
+#             (critical, link-down) while a link is down and its pppd still
+#             runs (redialing), also in metrics (which exits 0); 0 once it
+#             exited; 2 (link-offline) for an up link upstream tracking
+#             found offline (the verdict written into the registry by hand)
 #   proto     `ip route` names protocol 109 "multihome" with the shipped
 #             rt_protos.d file (bind-mounted in a private mount namespace)
 #   flush     withdraws every object of multihome's, leaves foreign rules,
@@ -61,11 +67,21 @@ if [ ! -x "$CTL" ] || [ -n "$(topo_missing)" ]; then
 	exit 0
 fi
 
-# ctl ARGS...: multihomectl in srv; its exit status in $RC, output in $OUT.
+# ctl ARGS...: multihomectl in srv; its exit status in $RC, output in $OUT
+# (status's text with its wrapped lines joined again: a line that begins
+# with four blanks goes on with the one before).
 ctl() {
 	OUT=$(ip netns exec "$(ns_name srv)" env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" \
 		MULTIHOME_IPTABLES="$MULTIHOME_IPTABLES" "$CTL" "$@" 2>&1)
 	RC=$?
+	if [ "$1" = status ] && [ "${2:-}" != --json ]; then
+		OUT=$(unwrap <<<"$OUT")
+	fi
+}
+
+unwrap() {
+	awk 'NR > 1 && /^    / { sub(/^ +/, " "); printf "%s", $0; next }
+		NR > 1 { print "" } { printf "%s", $0 } END { print "" }'
 }
 
 json_ok() { # JSON: parses
@@ -79,28 +95,31 @@ json_ok() { # JSON: parses
 	fi
 }
 
-# expect_warning DESC CODE: status exits 1, --json names CODE, text says warning.
+# expect_warning DESC CODE [EXIT]: status exits EXIT (1, a warning; 2 for a
+# critical one), --json names CODE with its severity, the text says it.
 expect_warning() {
-	local desc=$1 code=$2 text
+	local desc=$1 code=$2 want=${3:-1} text sev=warning
+	[ "$want" = 2 ] && sev=critical
 	ctl status
 	text=$OUT
-	if [ "$RC" = 1 ] && grep -q '^warning: ' <<<"$text"; then
+	if [ "$RC" = "$want" ] && grep -q "^$sev ($code): " <<<"$text"; then
 		ctl status --json
-		if [ "$RC" = 1 ] && grep -q "\"code\":\"$code\"" <<<"$OUT" && json_ok "$OUT"; then
-			ok "status warns: $desc ($code, exit 1)"
+		if [ "$RC" = "$want" ] && grep -q "\"code\":\"$code\",\"severity\":\"$sev\"" <<<"$OUT" &&
+			grep -q "^{\"rundir\":.*,\"health\":\"$sev\"," <<<"$OUT" && json_ok "$OUT"; then
+			ok "status: $desc ($sev $code, exit $want)"
 			return 0
 		fi
 	fi
-	not_ok "status warns: $desc ($code, exit 1)" "exit $RC: $(tail -n 3 <<<"$text$OUT")"
+	not_ok "status: $desc ($sev $code, exit $want)" "exit $RC: $(tail -n 3 <<<"$text$OUT")"
 }
 
 # expect_clean DESC: status exits 0 without warnings.
 expect_clean() {
 	ctl status
-	if [ "$RC" = 0 ] && ! grep -q '^warning' <<<"$OUT"; then
+	if [ "$RC" = 0 ] && ! grep -q '^\(warning\|critical\) (' <<<"$OUT"; then
 		ok "$1"
 	else
-		not_ok "$1" "exit $RC: $(grep '^warning' <<<"$OUT" | head -n 3)"
+		not_ok "$1" "exit $RC: $(grep '^\(warning\|critical\) (' <<<"$OUT" | head -n 3)"
 	fi
 }
 
@@ -188,10 +207,10 @@ test_check() {
 	got=$?
 	"$CTL" check /nonexistent/file >/dev/null 2>&1
 	local got2=$?
-	if [ "$got" = 1 ] && [ "$got2" = 2 ]; then
-		ok "check: a config without the plugin line exits 1, an unreadable file 2"
+	if [ "$got" = 1 ] && [ "$got2" = 3 ]; then
+		ok "check: a config without the plugin line exits 1, an unreadable file 3"
 	else
-		not_ok "check: a config without the plugin line exits 1, an unreadable file 2" \
+		not_ok "check: a config without the plugin line exits 1, an unreadable file 3" \
 			"exits $got and $got2"
 	fi
 }
@@ -214,8 +233,8 @@ test_status() {
 	local text=$OUT
 	if [ "$RC" = 0 ] &&
 		grep -q '^link isp1: up on ppp0, since .*, pid [0-9]' <<<"$text" &&
-		grep -q 'table 101, mark 0x1/0x1, priority 101, weight 8, nat masquerade, reply-via-link yes' <<<"$text" &&
-		grep -q 'local 100.64.1.2, peer 100.64.1.1' <<<"$text" &&
+		grep -q '^  table 101, mark 0x1/0x1, priority 101, weight 8$' <<<"$text" &&
+		grep -q '^  nat masquerade, reply-via-link yes; local 100.64.1.2, peer 100.64.1.1$' <<<"$text" &&
 		grep -q 'pins: tcp port 25; udp 203.0.113.130/32 port 1130' <<<"$text" &&
 		grep -q '^link isp2: up on ppp1' <<<"$text" &&
 		grep -q 'pins: 198.51.100.192/26' <<<"$text" &&
@@ -233,6 +252,13 @@ test_status() {
 		ok "status --json: valid JSON, links, members and weights, no warnings"
 	else
 		not_ok "status --json: valid JSON, links, members and weights, no warnings" "exit $RC: $OUT"
+	fi
+	if grep -q '^{"rundir":"[^"]*","firewall":"iptables","firewall_last_event":"iptables","health":"ok","links":' <<<"$OUT" &&
+		grep -q '"pid":[0-9]*,"health":"ok","flows":0,"flows_balanced":0,"share_configured":0.8000,"share_balanced":null,"tx_bytes":[0-9]*,"tx_packets":[0-9]*,"rx_bytes":[0-9]*,"rx_packets":[0-9]*}' <<<"$OUT" &&
+		grep -q '"share_configured":0.2000' <<<"$OUT" && grep -q '"balanced_flows":0,"conntrack_error":null' <<<"$OUT"; then
+		ok "status --json: health ok, per link flows 0, configured share 0.8/0.2, interface counters"
+	else
+		not_ok "status --json: health ok, per link flows 0, configured share 0.8/0.2, interface counters" "$OUT"
 	fi
 
 	# rp_filter: effective value is max(all, interface)
@@ -271,7 +297,7 @@ test_status() {
 
 	MULTIHOME_IPTABLES=$WORK/iptables-nft expect_warning "legacy rules while iptables is iptables-nft" legacy-on-nft
 	MULTIHOME_IPTABLES=$WORK/iptables-nft ctl status
-	if grep -q "^warning: .*put 'firewall nft' in /etc/multihome.conf .*where 'nft list ruleset' shows them" <<<"$OUT" &&
+	if grep -q "^warning (legacy-on-nft): .*put 'firewall nft' in /etc/multihome.conf .*where 'nft list ruleset' shows them" <<<"$OUT" &&
 		grep -q '^firewall: iptables (legacy x_tables, chains MULTIHOME-\*)$' <<<"$OUT"; then
 		ok "legacy-on-nft suggests 'firewall nft' in /etc/multihome.conf; status names the iptables backend"
 	else
@@ -282,7 +308,7 @@ test_status() {
 	# watcher killed first (root can), so nothing prunes the link before an event
 	kill -KILL "$(link_watcher isp2)" 2>/dev/null
 	link_stop isp2 kill
-	expect_warning "isp2's registry entry is up but ppp1 is gone" interface-gone
+	expect_warning "isp2's registry entry is up but ppp1 is gone" interface-gone 2
 	ctl status
 	if grep -q '^link isp2: up on ppp1 (interface gone)' <<<"$OUT" &&
 		grep -q '^balanced default route: nexthop group 0x6d68ffff: isp1 (ppp0) weight 8$' <<<"$OUT"; then
@@ -298,6 +324,88 @@ test_status() {
 	else
 		not_ok "status --json: isp2 down after reapply, its allocation kept" "$OUT"
 	fi
+}
+
+# ---------------------------------------------------------------- exit codes
+# The monitoring convention: 0 OK, 1 a warning, 2 a link that should be up
+# is not (critical), 3 unknown (usage, state that cannot be read).
+test_exit_codes() {
+	local r=() f=$WORK/not-a-directory
+	ctl status --bogus; r+=("$RC")
+	ctl frobnicate; r+=("$RC")
+	ctl metrics extra; r+=("$RC")
+	: >"$f"
+	OUT=$(ip netns exec "$(ns_name srv)" env MULTIHOME_RUNDIR="$f" "$CTL" status 2>&1); r+=("$?")
+	OUT=$(ip netns exec "$(ns_name srv)" env MULTIHOME_RUNDIR="$f" "$CTL" metrics 2>&1); r+=("$?")
+	if [ "${r[*]}" = "3 3 3 3 3" ] && grep -q "multihomectl metrics: .*$f" <<<"$OUT"; then
+		ok "exit 3: status --bogus, an unknown command, metrics ARG, a registry that is a file (status, metrics)"
+	else
+		not_ok "exit 3: usage errors and an unreadable registry" "exits ${r[*]}: $OUT"
+	fi
+
+	# isp2's pppd loses its link and redials: ip-down ran, the process runs on
+	local peers downs pid t
+	peers=$(peers_file isp2)
+	link_device isp2 || { not_ok "exit 2: isp2's device"; return 0; }
+	LINK_UPS[isp2]=$(grep -c "isp2 up on " "$TOPO_DIR/isp2.log" 2>/dev/null || true)
+	downs=$(grep -c "isp2 down" "$TOPO_DIR/isp2.log" 2>/dev/null || true)
+	ip netns exec "$(ns_name srv)" env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" \
+		"$HARNESS" --file "$peers" --plugin "$PLUGIN" --ifname ppp1 \
+		--local "${LINK_LOCAL[isp2]}" --remote "${LINK_PEER[isp2]}" --linkname isp2 \
+		up wait down wait exit >>"$TOPO_DIR/isp2.log" 2>&1 &
+	pid=$!
+	LINK_PID[isp2]=$pid
+	if ! link_wait_up isp2; then
+		not_ok "exit 2: isp2 comes up (a pppd that will redial)"
+		return 0
+	fi
+	expect_clean "exit 0: isp2 up again"
+	kill -TERM "$pid"
+	for t in $(seq 100); do
+		[ "$(grep -c "isp2 down" "$TOPO_DIR/isp2.log")" -gt "$downs" ] && break
+		sleep 0.05
+	done
+	expect_warning "isp2 is down while its pppd (pid $pid) runs on, redialing" link-down 2
+	ctl status
+	if grep -q "^critical (link-down): link isp2 is down, but the process that registered it still runs (pid $pid, mh-pppd-harness)" <<<"$OUT" &&
+		grep -qE '^isp2 +down +\(ppp1\) +- +- +- +- +-$' <<<"$OUT"; then
+		ok "status: the critical line names the pid; the table shows isp2 down, no counts"
+	else
+		not_ok "status: the critical line names the pid; the table shows isp2 down, no counts" "$OUT"
+	fi
+	ctl metrics
+	if [ "$RC" = 0 ] && grep -qx 'multihome_status 2' <<<"$OUT" &&
+		grep -qx 'multihome_link_status{link="isp2"} 2' <<<"$OUT" &&
+		grep -qx 'multihome_link_up{link="isp2"} 0' <<<"$OUT" &&
+		grep -qx 'multihome_link_status{link="isp1"} 0' <<<"$OUT"; then
+		ok "metrics: exit 0 with multihome_status 2, isp2's status 2 and up 0, isp1's status 0"
+	else
+		not_ok "metrics: exit 0 with multihome_status 2, isp2's status 2 and up 0" "exit $RC: $OUT"
+	fi
+	# pppd gives up and exits: the link was stopped, not lost
+	_kill_wait "$pid" TERM
+	unset "LINK_PID[isp2]"
+	nsx srv ip link del ppp1 2>/dev/null
+	expect_clean "exit 0: isp2's pppd has exited: down, nothing to warn about"
+
+	# offline: upstream tracking's verdict, written into isp1's registry entry
+	# by hand (the pppd stand-in of these tests runs no prober): how status
+	# shows it, not how it comes about
+	local entry=$MULTIHOME_RUNDIR/link.isp1
+	if ! grep -qx 'online 1' "$entry"; then
+		not_ok "status: isp1's registry entry says online 1" "$(cat "$entry")"
+		return 0
+	fi
+	sed -i 's/^online 1$/online 0/' "$entry"
+	expect_warning "isp1 is up but its upstream does not answer" link-offline 2
+	ctl status --json
+	if grep -q '"name":"isp1","interface":"ppp0","state":"offline"' <<<"$OUT"; then
+		ok "status --json: isp1's state is offline"
+	else
+		not_ok "status --json: isp1's state is offline" "$OUT"
+	fi
+	sed -i 's/^online 0$/online 1/' "$entry"
+	expect_clean "exit 0: isp1 online again"
 }
 
 # ---------------------------------------------------------------- proto name
@@ -395,7 +503,7 @@ nft_has_table() { n_srv nft list table ip multihome >/dev/null 2>&1; }
 # expect_message DESC REGEX: status prints a warning line matching REGEX.
 expect_message() {
 	ctl status
-	if grep -q -- "^warning: $2" <<<"$OUT"; then
+	if grep -q -- "^warning ([a-z-]*): $2" <<<"$OUT"; then
 		ok "$1"
 	else
 		not_ok "$1" "exit $RC: $(grep -v '^  ' <<<"$OUT" | tail -n 4)"
@@ -424,7 +532,7 @@ test_nft() {
 		return 1
 	fi
 	ctl status
-	if [ "$RC" = 0 ] && ! grep -q '^warning' <<<"$OUT" &&
+	if [ "$RC" = 0 ] && ! grep -q '^\(warning\|critical\) (' <<<"$OUT" &&
 		grep -q '^firewall: nft (table ip multihome)$' <<<"$OUT" &&
 		grep -q '^balanced default route: nexthop group 0x6d68ffff: isp1 (ppp0) weight 8, isp2 (ppp1) weight 2$' <<<"$OUT" &&
 		nft_has_table && [ "$(legacy_ours)" = 0 ]; then
@@ -434,7 +542,7 @@ test_nft() {
 	fi
 	ctl status --json
 	if [ "$RC" = 0 ] && json_ok "$OUT" &&
-		grep -q '^{"rundir":"[^"]*","firewall":"nft","firewall_last_event":"nft","links":' <<<"$OUT" &&
+		grep -q '^{"rundir":"[^"]*","firewall":"nft","firewall_last_event":"nft","health":"ok","links":' <<<"$OUT" &&
 		grep -q '"warnings":\[\]' <<<"$OUT"; then
 		ok "nft: status --json: \"firewall\":\"nft\", the last event's backend, no warnings"
 	else
@@ -478,7 +586,7 @@ test_nft() {
 	expect_warning "nft: table ip multihome deleted" rules-missing
 	ctl status
 	if [ "$(grep -c '^warning' <<<"$OUT")" = 1 ] &&
-		grep -q "^warning: table ip multihome is gone (deleted by 'nft flush ruleset'.*run 'multihomectl reapply'" <<<"$OUT" &&
+		grep -q "^warning (rules-missing): table ip multihome is gone (deleted by 'nft flush ruleset'.*run 'multihomectl reapply'" <<<"$OUT" &&
 		grep -q '^firewall: nft (no table ip multihome)$' <<<"$OUT"; then
 		ok "nft: the deleted table is one warning suggesting reapply"
 	else
@@ -619,6 +727,7 @@ trap cleanup EXIT
 rmdir "$MULTIHOME_RUNDIR"
 test_check
 test_status
+test_exit_codes
 test_proto_name
 test_flush
 test_nft

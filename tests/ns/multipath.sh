@@ -32,7 +32,9 @@ main() {
 		not_ok "multipath: main's default is one RTA_MULTIPATH route, ppp0 weight 8, ppp1 weight 2" "$def"
 	fi
 
-	def=$(n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" status 2>&1)
+	# (status wraps at 80 columns; a line that begins with four blanks goes on the one before)
+	def=$(n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" status 2>&1 |
+		sed -e ':a' -e '$!N' -e 's/\n    / /' -e 'ta' -e 'P;D')
 	if grep -q 'balanced default route: multipath route: isp1 (ppp0) weight 8, isp2 (ppp1) weight 2' <<<"$def"; then
 		ok "multipath: multihomectl status shows the multipath route's members and weights"
 	else

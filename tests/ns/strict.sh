@@ -126,8 +126,8 @@ run() {
 	link_stop isp2 kill     # SIGKILL: nothing of ours runs, the device vanishes
 	refused srv "strict: isp2's pppd SIGKILLed, ppp1 gone: srv -> panel"
 	refused lan "strict: isp2 SIGKILLed: LAN -> panel"
-	ctl status
-	if [ "$RC" = 1 ] || [ "$RC" = 0 ]; then
+	ctl status     # exit 2: isp2 is registered up, its interface gone (interface-gone, critical)
+	if [ "$RC" = 2 ]; then
 		grep -q "^link isp2: .*" <<<"$OUT" && grep -q 'pin-fallback no' <<<"$OUT" &&
 			ok "strict: status shows isp2 with pin-fallback no" ||
 			not_ok "strict: status shows isp2 with pin-fallback no" "$OUT"
