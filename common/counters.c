@@ -22,7 +22,7 @@
 #include "counters.h"
 
 struct ct_tuple {
-	uint32_t dst;           /* network order */
+	uint32_t src, dst;      /* network order */
 	uint16_t dport;         /* host order; 0 without ports */
 	uint8_t proto;
 	int v4;                 /* an IPv4 destination was there */
@@ -39,6 +39,7 @@ static const enum mnl_attr_data_type tuple_policy[CTA_TUPLE_MAX + 1] = {
 };
 
 static const enum mnl_attr_data_type ip_policy[CTA_IP_MAX + 1] = {
+	[CTA_IP_V4_SRC] = MNL_TYPE_U32,
 	[CTA_IP_V4_DST] = MNL_TYPE_U32,
 };
 
@@ -57,6 +58,8 @@ static int parse_tuple(const struct nlattr *nest, struct ct_tuple *t)
 	if (tb[CTA_TUPLE_IP]) {
 		if (mh_nl_nested(tb[CTA_TUPLE_IP], ip_policy, CTA_IP_MAX, ip) < 0)
 			return -1;
+		if (ip[CTA_IP_V4_SRC])
+			t->src = mnl_attr_get_u32(ip[CTA_IP_V4_SRC]);
 		if (ip[CTA_IP_V4_DST]) {
 			t->dst = mnl_attr_get_u32(ip[CTA_IP_V4_DST]);
 			t->v4 = 1;
@@ -98,6 +101,20 @@ static int balanced(const struct mh_ct_class *c, const struct ct_tuple *t)
 	return 1;
 }
 
+/* The link's own upstream probe (ICMP from its address to a target) is
+ * not the user's traffic. */
+static int probe(const struct mh_ct_class *c, const struct ct_tuple *t)
+{
+	unsigned i;
+
+	if (t->proto != IPPROTO_ICMP || !c->probe_src || t->src != c->probe_src)
+		return 0;
+	for (i = 0; i < c->nprobe_dst; i++)
+		if (t->dst == c->probe_dst[i])
+			return 1;
+	return 0;
+}
+
 int mh_ct_tally_msg(const struct nlmsghdr *h, const struct mh_ct_class *c, struct mh_ct_tally *t)
 {
 	const struct nlattr *tb[CTA_MAX + 1];
@@ -115,7 +132,7 @@ int mh_ct_tally_msg(const struct nlmsghdr *h, const struct mh_ct_class *c, struc
 		errno = EINVAL;
 		return -1;
 	}
-	if (!orig.v4)
+	if (!orig.v4 || probe(c, &orig))
 		return 0;
 	t->flows++;
 	t->balanced += (unsigned long long)balanced(c, &orig);

@@ -18,6 +18,9 @@ struct mh_ct_class {
 	unsigned nlocals;
 	const struct mh_pin *pins;      /* the pins of every up link */
 	unsigned npins;
+	uint32_t probe_src;             /* the link's address: its tracking probes ... */
+	const uint32_t *probe_dst;      /* ... to these targets are not counted */
+	unsigned nprobe_dst;
 };
 
 struct mh_ct_tally {

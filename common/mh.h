@@ -176,6 +176,21 @@ struct mh_tracker *mh_track_start(const struct mh_link *link, char *err, size_t 
 void mh_track_tick(struct mh_tracker *t, unsigned *next_ms);
 void mh_track_stop(struct mh_tracker *t);
 
+/* ---- upstream tracking's figures (track.c writes them, status reads) ---- */
+struct mh_health {
+	int       pid;                  /* the tracking host process */
+	int       online;
+	long long since;                /* realtime seconds of the last change */
+	long long rtt_us;               /* the last good round's; <= 0 none yet */
+	unsigned  loss_pct;             /* probes lost over the recent rounds */
+	unsigned  rounds;               /* rounds done since tracking started */
+	unsigned  interval_ms;
+	unsigned long long probes, replies;
+};
+/* RUNDIR/health.NAME of the run directory DFD into H: 0, or -1 (absent,
+ * refused or malformed). */
+int mh_health_read(int dfd, const char *name, struct mh_health *h);
+
 /* ---- logging: the host plugin routes these to its own log ---- */
 enum mh_log_level { MH_LOG_ERR = 0, MH_LOG_WARN, MH_LOG_INFO, MH_LOG_DEBUG };
 typedef void (*mh_log_fn)(enum mh_log_level lvl, const char *msg);

@@ -618,6 +618,9 @@ static int count_flows(struct mh_status *st)
 			continue;
 		c.mark = p->mark;
 		c.mask = p->mask;
+		c.probe_src = st->links[i].local;
+		c.probe_dst = st->links[i].cfg.track;
+		c.nprobe_dst = st->links[i].cfg.ntrack;
 		if (mh_ct_tally(&ct, &c, &t) < 0) {
 			snprintf(st->ct_err, sizeof st->ct_err, "conntrack dump: %s", strerror(errno));
 			goto out;
@@ -651,6 +654,25 @@ static void real_shares(struct mh_status *st)
 	}
 }
 
+/* Upstream tracking's figures of every tracked up link, from the process
+ * that registered it (a SIGKILLed host's file is stale). */
+static void read_health(struct mh_status *st)
+{
+	char err[MH_ERR_MAX];
+	unsigned i;
+	int dfd = mh_rundir_open(0, err, sizeof err);
+
+	if (dfd < 0)
+		return;
+	for (i = 0; i < st->nlinks; i++) {
+		const struct mh_link *l = &st->links[i];
+		struct mh_link_traffic *t = &st->traffic[i];
+		t->has_health = l->up && l->cfg.ntrack && mh_health_read(dfd, l->cfg.name, &t->health) == 0 &&
+				t->health.pid == l->pid;
+	}
+	close(dfd);
+}
+
 int mh_status_traffic(struct mh_status *st)
 {
 	unsigned i;
@@ -665,6 +687,7 @@ int mh_status_traffic(struct mh_status *st)
 		st->traffic[i].counters = if_of(st, planned_link(st, i));
 	}
 	configured_shares(st);
+	read_health(st);
 	if (st->plan.nlinks && count_flows(st) < 0)
 		for (i = 0; i < st->nlinks; i++)
 			st->traffic[i].flows = st->traffic[i].balanced = -1;

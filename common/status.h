@@ -38,6 +38,8 @@ struct mh_link_traffic {
 	double share_configured; /* its weight's part of the balanced route, 0..1 */
 	double share_balanced;  /* its part of the up links' balanced flows, 0..1; -1: none */
 	const struct mh_status_if *counters; /* its interface (up, present), or NULL */
+	int has_health;         /* tracked, and its host's figures were read: */
+	struct mh_health health;
 };
 
 struct mh_status {

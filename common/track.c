@@ -41,13 +41,16 @@ struct mh_tracker {
 	uint32_t targets[MH_MAX_TARGETS];
 	unsigned interval_us, deadline_us, down, up;
 	int      fd;
+	int      dirfd;                 /* the run directory, for health.NAME */
+	int      write_failed;          /* said once */
 	uint16_t ident;
 	uint16_t round;
 	long long next_send, deadline;  /* monotonic µs */
 	int      in_flight;
 	struct timespec sent_at;        /* realtime, for the kernel's receive stamp */
 	unsigned char answered[MH_MAX_TARGETS];
-	long long rtt_us;               /* the best of the last good round */
+	long long rtt_us;               /* the last good round's (its fastest answer) */
+	long long round_rtt;            /* the round in flight's fastest answer, or -1 */
 	unsigned fails, goods;          /* in a row */
 	int      online;                /* as the registry has it */
 	int      want_online;           /* as the rounds say (an event may have failed) */
@@ -120,6 +123,12 @@ struct mh_tracker *mh_track_start(const struct mh_link *l, char *err, size_t len
 		free(t);
 		return NULL;
 	}
+	t->dirfd = mh_rundir_open(1, err, len);
+	if (t->dirfd < 0) {
+		close(t->fd);
+		free(t);
+		return NULL;
+	}
 	snprintf(t->name, sizeof t->name, "%s", l->cfg.name);
 	snprintf(t->ifname, sizeof t->ifname, "%s", l->ifname);
 	t->local = l->local;
@@ -146,6 +155,7 @@ static void send_round(struct mh_tracker *t)
 	unsigned i;
 
 	t->round++;
+	t->round_rtt = -1;
 	memset(t->answered, 0, sizeof t->answered);
 	clock_gettime(CLOCK_REALTIME, &t->sent_at);
 	for (i = 0; i < t->ntargets; i++) {
@@ -211,8 +221,8 @@ static void drain(struct mh_tracker *t)
 		t->hist_got[t->rounds % HISTORY]++;
 		{
 			long long rtt = rtt_of(t, &m);
-			if (rtt >= 0 && (t->rtt_us <= 0 || rtt < t->rtt_us || !t->goods))
-				t->rtt_us = rtt;
+			if (rtt >= 0 && (t->round_rtt < 0 || rtt < t->round_rtt))
+				t->round_rtt = rtt;
 		}
 	}
 }
@@ -241,23 +251,23 @@ static unsigned loss_pct(const struct mh_tracker *t)
 	return sent ? 100 * (sent - got) / sent : 0;
 }
 
-/* RUNDIR/health.NAME: what status shows (written whole, then renamed). */
-static void write_health(const struct mh_tracker *t)
+/* RUNDIR/health.NAME: what status shows (written whole, then renamed),
+ * with our pid: a SIGKILLed host's file is told apart by it. */
+static void write_health(struct mh_tracker *t)
 {
-	char path[512], tmp[520], text[512], tg[200];
-	int fd, n;
+	char file[MH_NAME_MAX + 16], tmp[MH_NAME_MAX + 16], text[512], tg[200], err[MH_ERR_MAX];
 
 	targets_text(t, tg, sizeof tg);
-	n = snprintf(text, sizeof text, "state %s\nsince %lld\nrtt_us %lld\nloss_pct %u\nrounds %u\n"
-		     "probes %llu\nreplies %llu\ntargets %s\n", t->online ? "online" : "offline",
-		     t->since, t->rtt_us, loss_pct(t), t->rounds, t->probes, t->replies, tg);
-	snprintf(path, sizeof path, "%s/health.%s", mh_rundir(), t->name);
-	snprintf(tmp, sizeof tmp, "%s/.health.%s", mh_rundir(), t->name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	if (write(fd, text, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0)
-		unlink(tmp);
+	snprintf(text, sizeof text, "pid %d\nstate %s\nsince %lld\nrtt_us %lld\nloss_pct %u\n"
+		 "rounds %u\nprobes %llu\nreplies %llu\ninterval_ms %u\ntargets %s\n", (int)getpid(),
+		 t->online ? "online" : "offline", t->since, t->rtt_us, loss_pct(t), t->rounds,
+		 t->probes, t->replies, t->interval_us / 1000, tg);
+	snprintf(file, sizeof file, "health.%s", t->name);
+	snprintf(tmp, sizeof tmp, ".health.%s", t->name);
+	if (mh_rundir_write(t->dirfd, file, tmp, text, err, sizeof err) < 0 && !t->write_failed) {
+		mh_log(MH_LOG_WARN, "%s: upstream tracking: %s", t->name, err);
+		t->write_failed = 1;
+	}
 }
 
 /* The round in flight is over: count it, maybe change the link's state. */
@@ -272,6 +282,8 @@ static void end_round(struct mh_tracker *t)
 		got += t->answered[i];
 	t->rounds++;
 	if (got) {
+		if (t->round_rtt >= 0)
+			t->rtt_us = t->round_rtt;
 		t->goods++;
 		t->fails = 0;
 	} else {
@@ -323,12 +335,44 @@ void mh_track_tick(struct mh_tracker *t, unsigned *next_ms)
 
 void mh_track_stop(struct mh_tracker *t)
 {
-	char path[512];
+	char file[MH_NAME_MAX + 16];
 
 	if (!t)
 		return;
 	close(t->fd);
-	snprintf(path, sizeof path, "%s/health.%s", mh_rundir(), t->name);
-	unlink(path);
+	snprintf(file, sizeof file, "health.%s", t->name);
+	unlinkat(t->dirfd, file, 0);
+	close(t->dirfd);
 	free(t);
+}
+
+int mh_health_read(int dfd, const char *name, struct mh_health *h)
+{
+	char file[MH_NAME_MAX + 16], text[600], err[MH_ERR_MAX], state[16] = "";
+	int got = 0;
+
+	memset(h, 0, sizeof *h);
+	snprintf(file, sizeof file, "health.%s", name);
+	if (mh_rundir_read(dfd, file, text, sizeof text, err, sizeof err) < 0)
+		return -1;
+	got += sscanf(text, "pid %d", &h->pid) == 1;
+	{
+		const char *at;
+#define FIELD(key, fmt, dst) \
+		if ((at = strstr(text, "\n" key " ")) && sscanf(at + sizeof key + 1, fmt, dst) == 1) \
+			got++;
+		FIELD("state", "%15s", state)
+		FIELD("since", "%lld", &h->since)
+		FIELD("rtt_us", "%lld", &h->rtt_us)
+		FIELD("loss_pct", "%u", &h->loss_pct)
+		FIELD("rounds", "%u", &h->rounds)
+		FIELD("probes", "%llu", &h->probes)
+		FIELD("replies", "%llu", &h->replies)
+		FIELD("interval_ms", "%u", &h->interval_ms)
+#undef FIELD
+	}
+	if (got != 9 || (strcmp(state, "online") && strcmp(state, "offline")) || h->loss_pct > 100)
+		return -1;
+	h->online = !strcmp(state, "online");
+	return 0;
 }

@@ -102,6 +102,40 @@ static int v_since(const struct ctl_report *r, unsigned i, double *v)
 	return l->up && l->since > 0;
 }
 
+/* Upstream tracking's figures, of a tracked link that is up. */
+static const struct mh_health *health(const struct ctl_report *r, unsigned i)
+{
+	return traffic(r, i)->has_health ? &traffic(r, i)->health : NULL;
+}
+
+static int v_online(const struct ctl_report *r, unsigned i, double *v)
+{
+	const struct mh_link *l = &r->st.links[i];
+
+	*v = l->online;
+	return l->up && l->cfg.ntrack;
+}
+
+static int v_rtt(const struct ctl_report *r, unsigned i, double *v)
+{
+	return health(r, i) && health(r, i)->rtt_us > 0 ? (*v = (double)health(r, i)->rtt_us / 1e6, 1) : 0;
+}
+
+static int v_loss(const struct ctl_report *r, unsigned i, double *v)
+{
+	return health(r, i) ? (*v = health(r, i)->loss_pct / 100.0, 1) : 0;
+}
+
+static int v_probes(const struct ctl_report *r, unsigned i, double *v)
+{
+	return health(r, i) ? (*v = (double)health(r, i)->probes, 1) : 0;
+}
+
+static int v_replies(const struct ctl_report *r, unsigned i, double *v)
+{
+	return health(r, i) ? (*v = (double)health(r, i)->replies, 1) : 0;
+}
+
 static const struct family families[] = {
 	{ "multihome_link_up", "gauge",
 	  "1 while the link is registered up (online or offline) on an interface that exists, else 0.", v_up },
@@ -130,6 +164,17 @@ static const struct family families[] = {
 	  "Packets received by the link's interface since the interface was created.", v_rx_packets },
 	{ "multihome_link_up_since_timestamp_seconds", "gauge",
 	  "When the link came up, in seconds since the epoch.", v_since },
+	{ "multihome_link_online", "gauge",
+	  "Upstream tracking: 1 while the tracked link's targets answer, 0 while it is offline.",
+	  v_online },
+	{ "multihome_track_rtt_seconds", "gauge",
+	  "Upstream tracking: the fastest answer of the last good round.", v_rtt },
+	{ "multihome_track_loss_ratio", "gauge",
+	  "Upstream tracking: probes unanswered over the recent rounds (up to 10).", v_loss },
+	{ "multihome_track_probes_total", "counter",
+	  "Upstream tracking: probes sent since the link came up.", v_probes },
+	{ "multihome_track_replies_total", "counter",
+	  "Upstream tracking: answers counted since the link came up.", v_replies },
 };
 
 /* A label value as the format wants it: backslash, quote and newline escaped. */

@@ -3,11 +3,13 @@
  * (what `status` reports, the same diff) and checks afterwards that nothing
  * is left to change.
  * SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "status.h"
 #include "ctl.h"
 
@@ -15,10 +17,13 @@
  * backend of anything of ours, as on a first event. */
 static void forget_backend(void)
 {
-	char path[PATH_MAX];
+	char err[MH_ERR_MAX];
+	int dfd = mh_rundir_open(0, err, sizeof err);
 
-	snprintf(path, sizeof path, "%s/firewall", mh_rundir());
-	unlink(path);
+	if (dfd < 0)
+		return;         /* no run directory: nothing remembered */
+	unlinkat(dfd, "firewall", 0);
+	close(dfd);
 }
 
 static const char *verb(char action)

@@ -365,6 +365,44 @@ static void print_traffic_note(const struct mh_status *st)
 
 /* ---- text: the rest ---- */
 
+static size_t targets_text(const struct mh_link *l, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+	size_t n = 0;
+	unsigned j;
+
+	buf[0] = 0;
+	for (j = 0; j < l->cfg.ntrack && n < len; j++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", j ? ", " : "", ip(l->cfg.track[j], a));
+	return n;
+}
+
+/* "tracking A, B every 1 s: online since T (ago), rtt 1.234 ms, loss 0%" */
+static void print_tracking_text(const struct mh_status *st, unsigned i)
+{
+	const struct mh_link *l = &st->links[i];
+	const struct mh_link_traffic *t = st->traffic ? &st->traffic[i] : NULL;
+	char buf[512], t1[64], t2[64];
+	size_t n = (size_t)snprintf(buf, sizeof buf, "tracking ");
+
+	n += targets_text(l, buf + n, sizeof buf - n);
+	n += (size_t)snprintf(buf + n, sizeof buf - n, " every %u.%03u s (down after %u lost rounds, "
+			      "up after %u good): %s since %s (%s)", l->cfg.track_interval_ms / 1000,
+			      l->cfg.track_interval_ms % 1000, l->cfg.track_down, l->cfg.track_up,
+			      l->online ? "online" : "offline", when(l->health_since, t1, sizeof t1),
+			      ago(l->health_since, t2, sizeof t2));
+	if (t && t->has_health && t->health.rtt_us > 0)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, ", rtt %lld.%03lld ms",
+				      t->health.rtt_us / 1000, t->health.rtt_us % 1000);
+	if (t && t->has_health)
+		snprintf(buf + n, sizeof buf - n, ", loss %u%% over the last %u rounds", t->health.loss_pct,
+			 t->health.rounds < 10 ? t->health.rounds : 10);
+	else if (t)
+		snprintf(buf + n, sizeof buf - n, ", no figures from its host (pid %d) yet", l->pid);
+	printf("  ");
+	wrap(2, 2, buf);
+}
+
 static void print_link_text(const struct mh_status *st, unsigned i)
 {
 	const struct mh_link *l = &st->links[i];
@@ -399,6 +437,8 @@ static void print_link_text(const struct mh_status *st, unsigned i)
 		snprintf(buf + n, sizeof buf - n, ", gateway %s", ip(l->gateway, a));
 	printf("  ");
 	wrap(2, 2, buf);
+	if (l->up && l->cfg.ntrack)
+		print_tracking_text(st, i);
 	if (!l->up && mh_link_strict(l))
 		printf("  its pins are refused while it is down (pin-fallback no)\n");
 	for (j = 0, n = 0; j < l->cfg.npins && n < sizeof buf; j++)
@@ -508,6 +548,41 @@ static void print_traffic_json(const struct ctl_report *r, unsigned i)
 	json_count("rx_packets", k ? (long long)k->rx_packets : -1);
 }
 
+/* "tracking": null (not tracked), or its configuration, state and figures */
+static void print_tracking_json(const struct ctl_report *r, unsigned i)
+{
+	const struct mh_link *l = &r->st.links[i];
+	const struct mh_link_traffic *t = &r->st.traffic[i];
+	char a[INET_ADDRSTRLEN];
+	unsigned j;
+
+	if (!l->cfg.ntrack) {
+		printf(",\"tracking\":null");
+		return;
+	}
+	printf(",\"tracking\":{\"targets\":[");
+	for (j = 0; j < l->cfg.ntrack; j++)
+		printf("%s\"%s\"", j ? "," : "", ip(l->cfg.track[j], a));
+	printf("],\"interval_ms\":%u,\"down\":%u,\"up\":%u", l->cfg.track_interval_ms,
+	       l->cfg.track_down, l->cfg.track_up);
+	if (l->up)
+		printf(",\"state\":\"%s\",\"since\":%lld", l->online ? "online" : "offline",
+		       l->health_since);
+	else
+		printf(",\"state\":null,\"since\":null");
+	if (t->has_health) {
+		if (t->health.rtt_us > 0)
+			printf(",\"rtt_ms\":%.3f", (double)t->health.rtt_us / 1000.0);
+		else
+			printf(",\"rtt_ms\":null");
+		printf(",\"loss_pct\":%u,\"rounds\":%u,\"probes\":%llu,\"replies\":%llu}",
+		       t->health.loss_pct, t->health.rounds, t->health.probes, t->health.replies);
+	} else {
+		printf(",\"rtt_ms\":null,\"loss_pct\":null,\"rounds\":null,\"probes\":null,"
+		       "\"replies\":null}");
+	}
+}
+
 static void print_link_json(const struct ctl_report *r, unsigned i)
 {
 	const struct mh_status *st = &r->st;
@@ -538,6 +613,7 @@ static void print_link_json(const struct ctl_report *r, unsigned i)
 		json_str(mh_pin_format(&l->cfg.pins[j], pin, sizeof pin));
 	}
 	printf("],\"since\":%lld,\"pid\":%d", l->since, l->pid);
+	print_tracking_json(r, i);
 	print_traffic_json(r, i);
 	printf("}");
 }

@@ -78,6 +78,18 @@ static int has_chain(const struct mh_firewall *f, const char *name)
 	return 0;
 }
 
+static unsigned pin_rules(const struct mh_plan *p, uint32_t table, int unreachable)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < p->rt.nrules; i++) {
+		const struct mh_rule *r = &p->rt.rules[i];
+		n += !r->mark && r->mask == 0xffffffffu && r->unreachable == unreachable &&
+		     (unreachable || r->table == table);
+	}
+	return n;
+}
+
 static void test_plan_scenario(void)
 {
 	struct mh_link l[2];
@@ -88,16 +100,26 @@ static void test_plan_scenario(void)
 	scenario_links(l);
 	report(build(l, 2, 1, MH_FW_IPTABLES, &p) == 0 && p.nlinks == 2 &&
 	       !strcmp(p.links[0].name, "isp1"), "plan: two up links, in priority order");
-	report(p.rt.nrules == 8 && p.rt.rules[0].suppress && p.rt.rules[0].prio == 99 &&
-	       p.rt.rules[5].prio == 102 && p.rt.rules[6].prio == 10102 &&
-	       p.rt.rules[6].src == l[1].local && p.rt.rules[4].ipproto == 17 &&
-	       p.rt.rules[4].dport_lo == 1130 && p.rt.rules[4].dst_len == 32 && !p.rt.rules[4].mark &&
-	       p.rt.rules[4].mask == 0xffffffffu && p.rt.rules[7].dst_len == 26,
-	       "plan: suppress rule at 99, per link a fwmark, a source and one per pin (unmarked)");
+	report(p.rt.nrules == 5 && p.rt.rules[0].suppress && p.rt.rules[0].prio == 99 &&
+	       p.rt.rules[1].prio == 101 && p.rt.rules[2].prio == 10101 &&
+	       p.rt.rules[3].prio == 102 && p.rt.rules[4].prio == 10102 &&
+	       p.rt.rules[4].src == l[1].local && pin_rules(&p, 101, 0) == 0 && pin_rules(&p, 102, 0) == 0,
+	       "plan: suppress rule at 99, per link a fwmark and a source rule; pins that fall through "
+	       "are no rules");
 	report(p.rt.nroutes == 3 && p.rt.routes[2].table == RT_TABLE_MAIN &&
 	       p.rt.routes[2].nhid == MH_NH_GROUP_ID && p.rt.nnhs == 2 && p.rt.ngroup == 2 &&
 	       p.rt.group[0].id == MH_NH_ID_BASE + 1 && p.rt.group[0].weight == 8 &&
 	       p.rt.group[1].weight == 2, "plan: table routes, nexthops, group 8:2, main's default over it");
+	mh_plan_free(&p);
+	l[0].cfg.pin_fallback = 0;
+	build(l, 2, 1, MH_FW_IPTABLES, &p);
+	report(p.rt.nrules == 7 && pin_rules(&p, 101, 0) == 2 && pin_rules(&p, 102, 0) == 0 &&
+	       p.rt.rules[4].prio == 101 && p.rt.rules[4].ipproto == 17 && p.rt.rules[4].dport_lo == 1130 &&
+	       p.rt.rules[4].dst_len == 32 && !p.rt.rules[4].mark && p.rt.rules[4].mask == 0xffffffffu,
+	       "plan: a strict link's pins are rules too, for unmarked packets, at its priority");
+	mh_plan_free(&p);
+	l[0].cfg.pin_fallback = 1;
+	build(l, 2, 1, MH_FW_IPTABLES, &p);
 	report(p.fw.ours == 0x3 && count_rules(&p.fw, MH_IPT_PRE, -1) == 5 &&
 	       count_rules(&p.fw, MH_IPT_MARK, MH_FW_PIN) == 3 &&
 	       count_rules(&p.fw, MH_IPT_MARK, MH_FW_STOP_IF_MARKED) == 4 &&
@@ -288,7 +310,7 @@ static void test_rt_converges(void)
 	build(l, 2, 1, MH_FW_IPTABLES, &want);
 
 	memset(&k, 0, sizeof k);
-	converges("routing, empty kernel", &want, &k, 13);
+	converges("routing, empty kernel", &want, &k, 11);
 	mh_routing_free(&k);
 
 	/* ours plus a duplicate, a stale rule, a stale route, a stale nexthop */
@@ -323,7 +345,7 @@ static void test_rt_converges(void)
 	l[0].up = l[1].up = 0;
 	build(l, 2, 1, MH_FW_IPTABLES, &none);
 	copy_routing(&k, &want.rt);
-	converges("routing, nothing wanted (flush)", &none, &k, 12);
+	converges("routing, nothing wanted (flush)", &none, &k, 11);
 	mh_routing_free(&k);
 	mh_plan_free(&none);
 	mh_plan_free(&want);
@@ -347,9 +369,9 @@ static void test_rt_delta(void)
 	mh_rt_diff(&after.rt, &before.rt, &a, &ops);
 	for (i = 0; i < ops.n; i++)
 		adds += ops.v[i].action != MH_OP_DELETE;
-	report(ops.n == 7 && adds == 7 && ops.v[0].kind == MH_RT_ROUTE && ops.v[1].kind == MH_RT_NEXTHOP &&
+	report(ops.n == 6 && adds == 6 && ops.v[0].kind == MH_RT_ROUTE && ops.v[1].kind == MH_RT_NEXTHOP &&
 	       ops.v[2].kind == MH_RT_GROUP && ops.v[3].kind == MH_RT_ROUTE && ops.v[3].exists_ok,
-	       "delta: isp2 up: its route, nexthop, the group, main's default (sure), 3 rules: %u ops",
+	       "delta: isp2 up: its route, nexthop, the group, main's default (sure), 2 rules: %u ops",
 	       ops.n);
 	mh_rt_ops_free(&ops);
 	a.touched = -1;
@@ -459,18 +481,6 @@ static unsigned group_has(const struct mh_plan *p, unsigned slot)
 	return 0;
 }
 
-static unsigned pin_rules(const struct mh_plan *p, uint32_t table, int unreachable)
-{
-	unsigned i, n = 0;
-
-	for (i = 0; i < p->rt.nrules; i++) {
-		const struct mh_rule *r = &p->rt.rules[i];
-		n += !r->mark && r->mask == 0xffffffffu && r->unreachable == unreachable &&
-		     (unreachable || r->table == table);
-	}
-	return n;
-}
-
 /* Upstream tracking: what an offline link keeps and loses (issue 15). */
 static void test_plan_offline(void)
 {
@@ -482,7 +492,7 @@ static void test_plan_offline(void)
 	l[0].online = 0;
 	build(l, 2, 1, MH_FW_IPTABLES, &p);
 	report(p.rt.ngroup == 1 && group_has(&p, 1) && !group_has(&p, 0) && pin_rules(&p, 101, 0) == 0 &&
-	       pin_rules(&p, 102, 0) == 1 && count_rules(&p.fw, MH_IPT_MARK, MH_FW_PIN) == 1 &&
+	       pin_rules(&p, 102, 0) == 0 && count_rules(&p.fw, MH_IPT_MARK, MH_FW_PIN) == 1 &&
 	       count_rules(&p.fw, MH_IPT_PRE, MH_FW_INGRESS_CTMARK) == 2 && p.rt.nroutes == 3 &&
 	       count_rules(&p.fw, MH_IPT_NAT, MH_FW_NAT) == 2,
 	       "offline isp1: out of the group, its pins fall through; table, ingress, NAT stay");
