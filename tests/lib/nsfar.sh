@@ -27,6 +27,10 @@ BG=()
 cleanup() {
 	local p rc=0
 	for p in "${BG[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	# $! of `F cmd &` is the subshell, not cmd: end whatever runs in them
+	for p in $(ip netns pids "$SRV" 2>/dev/null) $(ip netns pids "$FAR" 2>/dev/null); do
+		kill -KILL "$p" 2>/dev/null
+	done
 	wait 2>/dev/null
 	ip netns del "$SRV" 2>/dev/null
 	ip netns del "$FAR" 2>/dev/null

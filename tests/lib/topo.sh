@@ -208,6 +208,13 @@ topo_destroy() {
 		_kill_wait "$pid" TERM
 	done
 	SERVE_PIDS=()
+	# anything still running in them (a background function's child, a
+	# watcher) ends with them
+	for ns in $TOPO_NS; do
+		for pid in $(ip netns pids "$(ns_name "$ns")" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+	done
 	for ns in $TOPO_NS; do
 		ip netns del "$(ns_name "$ns")" 2>/dev/null
 	done
