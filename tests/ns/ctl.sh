@@ -254,7 +254,7 @@ test_status() {
 		not_ok "status --json: valid JSON, links, members and weights, no warnings" "exit $RC: $OUT"
 	fi
 	if grep -q '^{"rundir":"[^"]*","firewall":"iptables","firewall_last_event":"iptables","health":"ok","links":' <<<"$OUT" &&
-		grep -q '"pid":[0-9]*,"health":"ok","flows":0,"flows_balanced":0,"share_configured":0.8000,"share_balanced":null,"tx_bytes":[0-9]*,"tx_packets":[0-9]*,"rx_bytes":[0-9]*,"rx_packets":[0-9]*}' <<<"$OUT" &&
+		grep -q '"pid":[0-9]*,"tracking":null,"health":"ok","flows":0,"flows_balanced":0,"share_configured":0.8000,"share_balanced":null,"tx_bytes":[0-9]*,"tx_packets":[0-9]*,"rx_bytes":[0-9]*,"rx_packets":[0-9]*}' <<<"$OUT" &&
 		grep -q '"share_configured":0.2000' <<<"$OUT" && grep -q '"balanced_flows":0,"conntrack_error":null' <<<"$OUT"; then
 		ok "status --json: health ok, per link flows 0, configured share 0.8/0.2, interface counters"
 	else
