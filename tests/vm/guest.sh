@@ -487,11 +487,17 @@ check kill9-survivor c_kill9_survivor
 
 c_kill9_flow() {
 	[ -x $UDPFLOW ] || { D="no mh-udpflow in the guest"; return 1; }
-	set -- $(flow_after "$T_KILL")
+	# an answer already on its way by ISP1 may still arrive after the kill:
+	# what counts is when the run of answers by ISP2 that lasts began
+	set -- $(awk -v t="$T_KILL" '/^ans / { split($2, a, "="); if (a[2] / 1000 < t) next
+		split($4, s, "="); split(s[2], h, ":"); n++
+		if (h[1] != last) { from = a[2] - t * 1000; run = 0 }
+		run++; last = h[1] }
+		END { printf "%s %d %d\n", n ? last : "none", from, run }' /tmp/flow.log)
 	before=$(awk -v t="$T_KILL" '/^ans / { split($2, a, "="); split($4, s, "="); split(s[2], h, ":")
 		if (a[2] / 1000 < t) v = h[1] } END { print v }' /tmp/flow.log)
-	D="before the kill by '$before' (ISP1 is 192.0.2.1); after it first by $1 in $2 ms, $3 answers so, last by $4"
-	[ "$before" = 192.0.2.1 ] && [ "$1" = 203.0.113.30 ] && [ "$2" -le 1000 ] && [ "$3" -ge 5 ] && [ "$4" = 203.0.113.30 ]
+	D="before the kill by '$before' (ISP1 is 192.0.2.1); from $2 ms after it on by $1 only, $3 answers so"
+	[ "$before" = 192.0.2.1 ] && [ "$1" = 203.0.113.30 ] && [ "$2" -le 1000 ] && [ "$3" -ge 5 ]
 }
 check kill9-flow c_kill9_flow
 
@@ -520,6 +526,46 @@ c_ct_home() {
 }
 check ct-home c_ct_home
 
+# ---- upstream tracking in real pppd (peers/isp1: two targets, every 1 s):
+# the probes are sent from pppd's own timer, the ISP's upstream dies while
+# the PPP session stays up, and the link goes offline and online by itself
+probes_at_isp1() {
+	n isp1 $IPT -t raw -L TRACKPROBES -v -x -n 2>/dev/null | awk '$8 == "192.0.2.1" { print $1 }'
+}
+n isp1 sh -c "$IPT -t raw -N TRACKPROBES
+	$IPT -t raw -A TRACKPROBES -s 192.0.2.1 -j RETURN
+	$IPT -t raw -I PREROUTING -i ppp+ -p icmp --icmp-type echo-request -j TRACKPROBES"
+c_track_timer() {
+	a=$(probes_at_isp1)
+	sleep 5
+	b=$(probes_at_isp1)
+	D="echo requests from 192.0.2.1 at ISP1 in 5 s: $((b - a)) (2 targets a second: want 8..12); $(grep -c 'upstream tracking of 2 target' /tmp/pppd-isp1.log) tracker start(s) in isp1's log"
+	[ $((b - a)) -ge 8 ] && [ $((b - a)) -le 12 ]
+}
+check track-timer c_track_timer
+n isp1 $IPT -I FORWARD -o i1-inet -j DROP
+T_DEAD=$EPOCHREALTIME
+c_track_offline() {
+	wait_until 15 grep -q 'isp1 offline: 3 rounds lost' /tmp/pppd-isp1.log
+	t=$(awk -v a="$T_DEAD" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+	sweep 1 40 80 >/tmp/sweep.out
+	a=$(count_of /tmp/sweep.out 192.0.2.1) f=$(count_of /tmp/sweep.out fail)
+	D="isp1's upstream dropped, its session up: '$(grep -o 'isp1 offline: [^;]*' /tmp/pppd-isp1.log | tail -n 1)' seen within ${t} s; 40 new connections: $f failed, $a by ISP1; members: $(nh_members)"
+	grep -q 'isp1 offline: 3 rounds lost (198.51.100.250, 198.51.100.251)' /tmp/pppd-isp1.log &&
+		[ "$f" = 0 ] && [ "$a" = 0 ] && ! echo " $(nh_members)" | grep -q ' ppp0,'
+}
+check track-offline c_track_offline
+n isp1 $IPT -D FORWARD -o i1-inet -j DROP
+c_track_online() {
+	wait_until 20 grep -q 'isp1 online: 5 rounds answered' /tmp/pppd-isp1.log
+	sweep 1 100 80 >/tmp/sweep.out
+	a=$(count_of /tmp/sweep.out 192.0.2.1) f=$(count_of /tmp/sweep.out fail)
+	D="'$(grep -o 'isp1 online: [^;]*' /tmp/pppd-isp1.log | tail -n 1)'; 100 new connections: $f failed, $a by ISP1; members: $(nh_members)"
+	grep -q 'isp1 online: 5 rounds answered' /tmp/pppd-isp1.log && [ "$f" = 0 ] && [ "$a" -gt 0 ] &&
+		echo " $(nh_members)" | grep -q ' ppp0,8 '
+}
+check track-online c_track_online
+
 # ---- a third link whose peers file has nothing of multihome but the plugin
 start_pppd minimal
 c_minimal() {
@@ -534,6 +580,40 @@ c_minimal() {
 		echo " $(nh_members)" | grep -q ' ppp2,1 ' && [ "$named" -ge 1 ] && [ "$s" = 192.0.2.2 ]
 }
 check minimal c_minimal
+
+# ---- a user of group dip dials with every variable multihome reads set to
+# something harmful: none of it counts (pppd does not trust that user)
+other_state() {
+	{ $IP rule | grep -e 'lookup 102' -e 'lookup 101'; $IP route show table 101; $IP route show table 102
+	  $IPT -t mangle -S | grep -e ppp0 -e ppp1; $IPT -t nat -S | grep -e ppp0 -e ppp1; } 2>&1
+}
+targets_state() {
+	ls -ld /etc/nologin /etc/hostile.lock /tmp/hostile.fifo /tmp/hostile.conf 2>&1
+}
+mkfifo /tmp/hostile.fifo
+other_state >/tmp/other.before
+targets_state >/tmp/targets.before
+mkfifo /tmp/hostile.up /tmp/hostile.down
+n isp1 /mh/isp-side.sh isp1c 192.0.2.252 192.0.2.3 <>/tmp/hostile.up >/tmp/hostile.down &
+su dialer -s /bin/sh -c "exec env MULTIHOME_RUNDIR=/etc/nologin MULTIHOME_FIREWALL=nft \
+	MULTIHOME_CONF=/tmp/hostile.fifo XTABLES_LOCKFILE=/etc/hostile.lock MULTIHOME_NO_NEXTHOPS=1 \
+	MULTIHOME_DEBUG=1 timeout 60 /usr/sbin/pppd call hostile nodetach" \
+	<>/tmp/hostile.down >/tmp/hostile.up 2>/tmp/hostile.out &
+c_hostile_env() {
+	wait_until 20 has_addr ppp3 192.0.2.3 && wait_until 10 rules_have 'from 192.0.2.3 lookup'
+	other_state >/tmp/other.after
+	targets_state >/tmp/targets.after
+	reg=$(ls /run/multihome 2>/dev/null | tr '\n' ' ')
+	named=$($IPT -t mangle -S | grep -c '"multihome hostile"')
+	D="registry /run/multihome: $reg; iptables rules of 'hostile': $named; members: $(nh_members); other links' state $(cmp -s /tmp/other.before /tmp/other.after && echo unchanged || echo CHANGED); target paths $(cmp -s /tmp/targets.before /tmp/targets.after && echo unchanged || diff /tmp/targets.before /tmp/targets.after | tr '\n' ' '); pppd: $(grep -e multihome -e hostile -e rror /tmp/hostile.out | tail -n 4 | tr '\n' ' ')"
+	[ -f /run/multihome/link.hostile ] && [ ! -e /etc/nologin ] && [ ! -e /etc/hostile.lock ] &&
+		[ "$named" -ge 1 ] && echo " $(nh_members)" | grep -q ' ppp3,1 ' &&
+		cmp -s /tmp/other.before /tmp/other.after && cmp -s /tmp/targets.before /tmp/targets.after
+}
+check hostile-env c_hostile_env
+PH=$(cat /run/ppp3.pid 2>/dev/null)
+[ -n "$PH" ] && kill -TERM "$PH"
+wait_until 20 no_dev ppp3
 
 # ---- everything down
 P1=$(pid_of isp1) P2=$(pid_of isp2) P3=$(pid_of minimal)

@@ -15,7 +15,7 @@
 #   MH_VM_ACCEL    auto (default: KVM only if it reaches the guest's /init
 #                  within MH_VM_KVM_PROBE seconds, else TCG) | tcg | kvm
 #   MH_VM_KVM_PROBE  seconds (default 10; probed once, for the first guest)
-#   MH_VM_TIMEOUT  seconds for one guest's run (default 120)
+#   MH_VM_TIMEOUT  seconds for one guest's run (default 180)
 #   MH_VM_CONNS    connections of the balancing check (default 200)
 #   MH_VM_PPPD     which guests: "2.4.9 2.5.2" (default), or one of them
 #   MH_VM_KEEP     keep the work directory (initramfs, console log); it is
@@ -32,7 +32,7 @@ repo=$(cd "$here/../.." && pwd)
 # Own directory per run: several runs (make check of teammates) may overlap.
 work=
 accel_mode=${MH_VM_ACCEL:-auto}
-timeout_s=${MH_VM_TIMEOUT:-120}
+timeout_s=${MH_VM_TIMEOUT:-180}
 probe_s=${MH_VM_KVM_PROBE:-10}
 t0=$(date +%s.%N)
 V24=$(/usr/sbin/pppd --version 2>&1 | sed -n 's/^pppd version //p')
