@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -276,13 +277,35 @@ int mho_execute(const struct mho_request *rq, const struct mho_bound *b,
 static struct mho_reply *reply_now;     /* where the core's log lines go */
 static volatile sig_atomic_t parent_gone;
 
+/* A line of the core outside any request (upstream tracking's): to syslog,
+ * and to OpenVPN's own log (its stdout, kept as fd 1: a --log file, the
+ * journal under systemd, or the terminal), with OpenVPN's timestamp form. */
+static void log_unsolicited(enum mh_log_level lvl, const char *msg)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	char line[MH_ERR_MAX + 64], when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int n;
+
+	syslog(prio[lvl], "%s", msg);
+	if (lvl == MH_LOG_DEBUG || !localtime_r(&now, &tm) ||
+	    !strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm))
+		return;
+	n = snprintf(line, sizeof line, "%s multihome: %s\n", when, msg);
+	if (n > 0)
+		(void)!write(1, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
 static void helper_log(enum mh_log_level lvl, const char *msg)
 {
 	char *log, *p;
 	size_t used, n;
 
-	if (!reply_now)
+	if (!reply_now) {
+		log_unsolicited(lvl, msg);
 		return;
+	}
 	log = reply_now->log;
 	used = strnlen(log, sizeof reply_now->log);
 	n = strlen(msg);
@@ -318,7 +341,8 @@ static void close_from(int first)
 		close((int)fd);
 }
 
-/* Only the socket survives, as fd 3; stdio is /dev/null; no terminal. */
+/* Only the socket survives, as fd 3, and OpenVPN's log (its stdout) as
+ * fd 1; stdin and stderr are /dev/null. */
 static int helper_isolate(int sock)
 {
 	struct sigaction sa;
@@ -337,7 +361,7 @@ static int helper_isolate(int sock)
 	if (null < 0)
 		return -1;
 	for (int fd = 0; fd <= 2; fd++)
-		if (null != fd)
+		if (null != fd && (fd != 1 || fcntl(1, F_GETFD) < 0))
 			dup2(null, fd);
 	if (null > 2)
 		close(null);
@@ -400,19 +424,62 @@ static int helper_harden(void)
 	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
-/* One request: the reply in RP; refusals are logged here as well. */
-static void serve_one(const struct mho_bound *b, const struct mho_request *rq, struct mho_reply *rp)
+/* One request: the reply in RP; refusals are logged here as well.  LINK:
+ * the link as the event left it. */
+static void serve_one(const struct mho_bound *b, const struct mho_request *rq, struct mho_reply *rp,
+		      struct mh_link *link)
 {
-	struct mh_link link;
-
 	rp->seq = rq->seq;
-	if (request_accept(rq, b, &link, rp->err, sizeof rp->err)) {
+	if (request_accept(rq, b, link, rp->err, sizeof rp->err)) {
 		syslog(LOG_WARNING, "link '%s': refused a request from OpenVPN (pid %d): %s",
 		       b->cfg.name, (int)getppid(), rp->err);
 		rp->status = -1;
 		return;
 	}
-	rp->status = carry_out(rq, &link, rp->err, sizeof rp->err) ? -1 : 0;
+	rp->status = carry_out(rq, link, rp->err, sizeof rp->err) ? -1 : 0;
+}
+
+/* ---- upstream tracking: the helper is one process per link, its loop
+ * drives the prober (OpenVPN gives plugins no event loop) ---- */
+
+static struct mh_tracker *tracker;
+
+static void track_stop(void)
+{
+	mh_track_stop(tracker);
+	tracker = NULL;
+}
+
+/* After every UP (a SIGHUP's reconnect too): tracking starts afresh. */
+static void track_start(const struct mh_link *link)
+{
+	char err[MH_ERR_MAX];
+
+	track_stop();
+	tracker = mh_track_start(link, err, sizeof err);
+	if (!tracker && err[0])
+		mh_log(MH_LOG_ERR, "%s; the link is not tracked", err);
+}
+
+/* Wait for a request, ticking the tracker meanwhile: 1 readable, 0 not
+ * (parent gone or an error: stop). */
+static int wait_request(void)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = 3, .events = POLLIN };
+		unsigned next_ms = 0;
+		int r;
+
+		if (parent_gone)
+			return 0;
+		if (tracker)
+			mh_track_tick(tracker, &next_ms);
+		r = poll(&pfd, 1, tracker ? (int)next_ms : -1);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return 0;
+	}
 }
 
 static void helper_serve(pid_t parent, const struct mho_bound *b) __attribute__((noreturn));
@@ -430,7 +497,8 @@ static void helper_serve(pid_t parent, const struct mho_bound *b)
 		parent_gone = 1;
 	mh_set_logger(helper_log);
 
-	while (!parent_gone) {
+	while (wait_request()) {
+		struct mh_link link;
 		ssize_t n = recv(3, &buf, sizeof buf, 0);
 
 		if (n == 0)
@@ -453,9 +521,13 @@ static void helper_serve(pid_t parent, const struct mho_bound *b)
 			       b->cfg.name, (int)getppid(), rp.err);
 		} else {
 			memcpy(&rq, &buf.rq, sizeof rq);
-			serve_one(b, &rq, &rp);
+			serve_one(b, &rq, &rp, &link);
 			if (rp.status == 0)
 				registered = rq.op == MHO_UP;
+			if (rp.status == 0 && rq.op == MHO_UP)
+				track_start(&link);
+			else if (rp.status == 0)
+				track_stop();
 		}
 		reply_now = NULL;
 		if (send(3, &rp, sizeof rp, MSG_NOSIGNAL) < 0 && errno != EINTR)
@@ -463,6 +535,7 @@ static void helper_serve(pid_t parent, const struct mho_bound *b)
 	}
 	/* OpenVPN went without withdrawing (killed): do not leave the link behind.
 	 * mh_link_down with the interface is a no-op if someone else owns it now. */
+	track_stop();
 	if (registered)
 		mh_link_down(b->cfg.name, b->ifname, err, sizeof err);
 	_exit(0);
