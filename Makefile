@@ -97,6 +97,7 @@ bench: deps
 	$(MAKE) build-all
 	tests/bench/run.sh
 	MULTIHOME_FIREWALL=nft tests/bench/run.sh
+	tests/bench/track.sh
 else
 deps check demo bench:
 	@command -v sudo >/dev/null || { echo "make $@ needs root: run it as root, or install sudo"; exit 1; }
