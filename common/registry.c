@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #define ENTRY_PREFIX "link."
 #define ENTRY_MAX 8192
 #define LOCK_TIMEOUT_MS 20000
+#define LOCK_WARN_MS    2000       /* then say who holds it */
 
 static int fail(char *err, size_t len, const char *fmt, const char *a, int e)
 {
@@ -194,6 +196,47 @@ int mh_rundir_write(int dfd, const char *file, const char *tmp, const char *text
 	return 0;
 }
 
+/* Who holds the flock of FD, from /proc/locks: "pid N (comm), state" or "". */
+static void lock_holder(int fd, char *out, size_t len)
+{
+	char line[256], comm[32] = "?", path[64], st[512];
+	struct stat me;
+	FILE *f;
+	int pid = 0;
+
+	out[0] = 0;
+	if (fstat(fd, &me) < 0 || !(f = fopen("/proc/locks", "re")))
+		return;
+	while (!pid && fgets(line, sizeof line, f)) {
+		unsigned maj, min;
+		unsigned long ino;
+		int p;
+		if (sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%lu", &p, &maj, &min, &ino) == 4 &&
+		    ino == me.st_ino && makedev(maj, min) == (dev_t)me.st_dev && p != getpid())
+			pid = p;
+	}
+	fclose(f);
+	if (!pid)
+		return;
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (f) {
+		char state = '?';
+		if (fgets(st, sizeof st, f)) {
+			char *open = strchr(st, '('), *close = strrchr(st, ')');
+			if (open && close && close > open && close[1] == ' ') {
+				snprintf(comm, sizeof comm, "%.*s", (int)(close - open - 1), open + 1);
+				state = close[2];
+			}
+		}
+		fclose(f);
+		snprintf(out, len, "pid %d (%s)%s", pid, comm,
+			 state == 'T' || state == 't' ? ", which is stopped" : "");
+		return;
+	}
+	snprintf(out, len, "pid %d", pid);
+}
+
 static int lock_open(int dfd, char *err, size_t len)
 {
 	int fd, waited = 0;
@@ -211,11 +254,18 @@ static int lock_open(int dfd, char *err, size_t len)
 			close(fd);
 			return fail(err, len, "cannot lock %s/lock: %s", mh_rundir(), errno);
 		}
-		if (waited >= LOCK_TIMEOUT_MS) {
-			close(fd);
-			snprintf(err, len, "timed out after %d s waiting for %s/lock", LOCK_TIMEOUT_MS / 1000,
-				 mh_rundir());
-			return -1;
+		if (waited == LOCK_WARN_MS || waited >= LOCK_TIMEOUT_MS) {
+			char who[128];
+			lock_holder(fd, who, sizeof who);
+			if (waited < LOCK_TIMEOUT_MS) {
+				mh_log(MH_LOG_WARN, "waiting for %s/lock, held by %s", mh_rundir(),
+				       who[0] ? who : "another process");
+			} else {
+				close(fd);
+				snprintf(err, len, "timed out after %d s waiting for %s/lock, held by %s",
+					 LOCK_TIMEOUT_MS / 1000, mh_rundir(), who[0] ? who : "another process");
+				return -1;
+			}
 		}
 		usleep(1000);
 		waited++;

@@ -87,4 +87,28 @@ else
 fi
 rm -f "$RUN"
 mv "$RUN.real" "$RUN"
+
+# ---- finding 5: a stopped process holds the lock (a dip user can SIGSTOP
+# their own pppd in the middle of an event): the next event says who ----
+flock "$RUN/lock" sleep 30 &
+holder=$!
+for _ in $(seq 50); do grep -q " FLOCK .* WRITE " /proc/locks && break; sleep 0.05; done
+hpid=$holder                    # flock(1) holds it, its child sleeps
+kill -STOP "$hpid"
+hx 3 up down exit >"$TMP/hostage.log" 2>&1 &
+ev=$!
+for _ in $(seq 60); do grep -q "waiting for $RUN/lock" "$TMP/hostage.log" && break; sleep 0.1; done
+kill -KILL "$hpid" $(pgrep -P "$hpid") 2>/dev/null
+wait "$ev"
+rc=$?
+if grep -q "waiting for $RUN/lock, held by pid $hpid (flock), which is stopped" "$TMP/hostage.log" &&
+	[ "$rc" = 0 ] && grep -q "l3 up on ppp3" "$TMP/hostage.log"; then
+	ok "rundir: the lock held by a stopped process: the event names it (pid, name, stopped) after 2 s, and goes on once it is gone"
+else
+	not_ok "rundir: the lock held by a stopped process: the event names it (pid, name, stopped) after 2 s, and goes on once it is gone" \
+		"exit $rc; $(grep -e 'lock' -e 'l3 up' "$TMP/hostage.log" | head -n 3 | tr '\n' ' ')"
+fi
+bad=$(invariants 1 2; traffic 1 2)
+[ -z "$bad" ] && ok "rundir: after the hostage: l1 and l2 carry their traffic" ||
+	not_ok "rundir: after the hostage: l1 and l2 carry their traffic" "${bad//$'\n'/; }"
 exit 0
