@@ -107,6 +107,17 @@ static void remember_backend(enum mh_fw_backend b)
 		mh_log(MH_LOG_WARN, "cannot record the firewall backend in %s: %s", mh_rundir(), err);
 }
 
+void mh_fw_forget_backend(void)
+{
+	char err[MH_ERR_MAX];
+	int dfd = mh_rundir_open(0, err, sizeof err);
+
+	if (dfd < 0)
+		return;         /* no run directory: nothing remembered */
+	unlinkat(dfd, "firewall", 0);
+	close(dfd);
+}
+
 static int apply_with(enum mh_fw_backend b, struct mh_plan *want, struct mh_plan *before, int full,
 		      char *err, size_t len)
 {

@@ -166,6 +166,10 @@ int mh_reconcile(char *err, size_t errlen);
 /* Withdraw everything multihome installed and forget every link. */
 int mh_flush(char *err, size_t errlen);
 
+/* Forget which firewall backend the last event used: the next event (a
+ * reconcile) then empties the one not in use of anything of ours. */
+void mh_fw_forget_backend(void);
+
 /* ---- upstream tracking (common/track.c) ----
  * Started once the link is registered (LINK as mh_link_up left it), driven
  * by the host's own loop: call mh_track_tick() again at the latest *NEXT_MS

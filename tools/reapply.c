@@ -3,29 +3,16 @@
  * (what `status` reports, the same diff) and checks afterwards that nothing
  * is left to change.
  * SPDX-License-Identifier: GPL-2.0-or-later */
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
 #include "status.h"
 #include "ctl.h"
 
 /* Forget which backend the last event used: the core then empties the other
  * backend of anything of ours, as on a first event. */
-static void forget_backend(void)
-{
-	char err[MH_ERR_MAX];
-	int dfd = mh_rundir_open(0, err, sizeof err);
-
-	if (dfd < 0)
-		return;         /* no run directory: nothing remembered */
-	unlinkat(dfd, "firewall", 0);
-	close(dfd);
-}
-
 static const char *verb(char action)
 {
 	return action == '+' ? "adding" : action == '~' ? "changing" : "removing";
@@ -66,7 +53,7 @@ int ctl_reapply(int argc, char **argv)
 		return CTL_ERROR;
 	/* the other backend still holds something of ours: empty it too */
 	if (holds)
-		forget_backend();
+		mh_fw_forget_backend();
 	if (mh_reconcile(err, sizeof err) < 0) {
 		fprintf(stderr, "multihomectl reapply: %s\n", err);
 		return CTL_ERROR;
@@ -92,7 +79,7 @@ int ctl_flush(int argc, char **argv)
 		ctl_usage(stderr);
 		return CTL_ERROR;
 	}
-	forget_backend();       /* flush withdraws from both backends */
+	mh_fw_forget_backend();       /* flush withdraws from both backends */
 	if (mh_flush(err, sizeof err) < 0) {
 		fprintf(stderr, "multihomectl flush: %s\n", err);
 		return CTL_ERROR;
