@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/topo.sh"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run_srv() { echo "srv# $*"; n_srv "$@"; }
+run_srv() { echo "srv# $*"; nsx srv "$@"; }
 CTL=$MH_BUILD/multihomectl
 
 # The demo reads multihome's rules with iptables-legacy: status is told so
@@ -30,7 +30,7 @@ LEGACY_IPTABLES=/usr/sbin/xtables-legacy-multi
 # status: multihomectl status in srv, as the admin types it; its exit status.
 status() {
 	echo "srv# multihomectl status"
-	n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" MULTIHOME_IPTABLES="$LEGACY_IPTABLES" "$CTL" status
+	nsx srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" MULTIHOME_IPTABLES="$LEGACY_IPTABLES" "$CTL" status
 	echo "(exit status $?: 0 all well, 1 a warning, 2 a link that should be up is not)"
 }
 
@@ -61,7 +61,7 @@ summary() {
 		"$ns $*" "$ok" "$n" "$i1" "$i2" "$other"
 }
 
-say "topology (namespaces ${TOPO_ID}-*)"
+say "topology (namespaces ${NS_ID}-*)"
 sed -n '/^#  *100.64.101/,/^#  *panel/p' "$HERE/lib/topo.sh" | sed 's/^#/ /'
 topo_create || exit 1
 
@@ -91,7 +91,7 @@ echo "  pinned: ISP2's panel $ADMIN_HOST  -> $(probe srv --port 80 $ADMIN_HOST |
 say "multihomectl status: the flows per link, and the 8:2 share (share) beside what each link got"
 status
 echo "srv# multihomectl metrics | grep share   # the same numbers for Prometheus"
-n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$CTL" metrics | grep '^multihome_link_share'
+nsx srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$CTL" metrics | grep '^multihome_link_share'
 
 say "ISP2 goes down (pppd gets SIGTERM: ip-down, then ppp1 disappears)"
 link_stop isp2 term

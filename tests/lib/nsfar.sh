@@ -15,9 +15,11 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HARNESS=${MH_PPPD_HARNESS:-$TOP/build/mh-pppd-harness}
 PLUGIN=${MH_PPPD_PLUGIN:-$TOP/build/multihome.so}
 PROBE=$TOP/build/mh-probe
-ID=mh${GROUP:-x}$$
-SRV=$ID-srv
-FAR=$ID-far
+NS_ID=mh$$${GROUP:-x}
+# shellcheck source=ns.sh
+. "$TOP/tests/lib/ns.sh"
+SRV=$(ns_name srv)
+FAR=$(ns_name far)
 TMP=$(mktemp -d "/tmp/mh-$GROUP.XXXXXX")
 chmod 755 "$TMP"
 export MULTIHOME_RUNDIR=$TMP/run
@@ -27,13 +29,8 @@ BG=()
 cleanup() {
 	local p rc=0
 	for p in "${BG[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	# $! of `F cmd &` is the subshell, not cmd: end whatever runs in them
-	for p in $(ip netns pids "$SRV" 2>/dev/null) $(ip netns pids "$FAR" 2>/dev/null); do
-		kill -KILL "$p" 2>/dev/null
-	done
+	ns_cleanup
 	wait 2>/dev/null
-	ip netns del "$SRV" 2>/dev/null
-	ip netns del "$FAR" 2>/dev/null
 	[ -z "${MH_KEEP:-}" ] && rm -rf "$TMP"
 	if [ -n "${_mh_own_results:-}" ]; then     # run alone: check.sh's summary
 		mh_summary || rc=1
@@ -45,9 +42,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-S() { ip netns exec "$SRV" "$@"; }
-F() { ip netns exec "$FAR" "$@"; }
-
 need_tools() {
 	local f
 	for f in "$HARNESS" "$PLUGIN" "$PROBE"; do
@@ -57,22 +51,16 @@ need_tools() {
 }
 
 net_create() {
-	ip netns add "$SRV" && ip netns add "$FAR" || return 1
-	local n
-	for n in "$SRV" "$FAR"; do
-		ip netns exec "$n" ip link set lo up
-		ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-			net.ipv6.conf.default.disable_ipv6=1 >/dev/null
-	done
-	S sysctl -qw net.ipv4.ip_forward=1 >/dev/null
-	F sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1 >/dev/null
-	F ip route add local 203.0.113.0/24 dev lo
+	ns_add srv && ns_add far || return 1
+	nsx srv sysctl -qw net.ipv4.ip_forward=1 >/dev/null
+	nsx far sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1 >/dev/null
+	nsx far ip route add local 203.0.113.0/24 dev lo
 	# srv's LAN
-	S ip link add lan0 type veth peer name lan0p
-	S ip addr add 192.0.2.1/24 dev lan0
-	S ip link set lan0p up
-	S ip link set lan0 up
-	F "$PROBE" serve --udp 7000 --udp 7001 --max-time 900 >"$TMP/serve.log" 2>&1 &
+	nsx srv ip link add lan0 type veth peer name lan0p
+	nsx srv ip addr add 192.0.2.1/24 dev lan0
+	nsx srv ip link set lan0p up
+	nsx srv ip link set lan0 up
+	nsx far "$PROBE" serve --udp 7000 --udp 7001 --max-time 900 >"$TMP/serve.log" 2>&1 &
 	BG+=($!)
 	disown $!
 	for n in $(seq 50); do grep -q ready "$TMP/serve.log" && return 0; sleep 0.05; done
@@ -83,26 +71,26 @@ net_create() {
 # dev_add K [LOCAL]: link K's unit appears, addressed (a new ifindex each time).
 dev_add() {
 	local k=$1 a=${2:-100.64.$1.2} mac
-	S ip link add "ppp$k" type veth peer name "c$k" netns "$FAR" || return 1
-	mac=$(S cat "/sys/class/net/ppp$k/address")
-	F ip link set "c$k" address "$mac"
-	S ip link set "ppp$k" arp off
-	F ip link set "c$k" arp off
-	F ip addr add "100.64.$k.1/32" peer "$a/32" dev "c$k"
-	F sysctl -qw "net.ipv4.conf.c$k.rp_filter=1" >/dev/null
-	F ip link set "c$k" up
-	S ip addr add "$a/32" peer "100.64.$k.1/32" dev "ppp$k"
-	S ip link set "ppp$k" up
+	nsx srv ip link add "ppp$k" type veth peer name "c$k" netns "$FAR" || return 1
+	mac=$(nsx srv cat "/sys/class/net/ppp$k/address")
+	nsx far ip link set "c$k" address "$mac"
+	nsx srv ip link set "ppp$k" arp off
+	nsx far ip link set "c$k" arp off
+	nsx far ip addr add "100.64.$k.1/32" peer "$a/32" dev "c$k"
+	nsx far sysctl -qw "net.ipv4.conf.c$k.rp_filter=1" >/dev/null
+	nsx far ip link set "c$k" up
+	nsx srv ip addr add "$a/32" peer "100.64.$k.1/32" dev "ppp$k"
+	nsx srv ip link set "ppp$k" up
 	ADDR[$k]=$a
 }
-dev_del() { S ip link del "ppp$1" 2>/dev/null; return 0; }
+dev_del() { nsx srv ip link del "ppp$1" 2>/dev/null; return 0; }
 # dev_readdr K NEW: the far end hands out a new address on the same unit.
 dev_readdr() {
 	local k=$1 a=$2 old=${ADDR[$1]}
-	S ip addr del "$old/32" peer "100.64.$k.1/32" dev "ppp$k"
-	S ip addr add "$a/32" peer "100.64.$k.1/32" dev "ppp$k"
-	F ip addr del "100.64.$k.1/32" peer "$old/32" dev "c$k"
-	F ip addr add "100.64.$k.1/32" peer "$a/32" dev "c$k"
+	nsx srv ip addr del "$old/32" peer "100.64.$k.1/32" dev "ppp$k"
+	nsx srv ip addr add "$a/32" peer "100.64.$k.1/32" dev "ppp$k"
+	nsx far ip addr del "100.64.$k.1/32" peer "$old/32" dev "c$k"
+	nsx far ip addr add "100.64.$k.1/32" peer "$a/32" dev "c$k"
 	ADDR[$k]=$a
 }
 
@@ -133,7 +121,7 @@ hx() {
 	local k=$1
 	shift
 	hxargs "$k"
-	S "$HARNESS" "${HXA[@]}" "$@"
+	nsx srv "$HARNESS" "${HXA[@]}" "$@"
 }
 hxbg() {
 	local log=$1 k=$2
@@ -149,16 +137,16 @@ declare -A PEERS_FILE=() RMT=()
 # replaced by the device names they stand for (slots differ between runs).
 canon() {
 	local sedf=$TMP/nh.sed
-	S ip nexthop show 2>/dev/null | awk '
+	nsx srv ip nexthop show 2>/dev/null | awk '
 		$1 == "id" && $3 == "dev" { printf "s/\\<%s\\>/nh(%s)/g\n", $2, $4 }
 		$1 == "id" && $3 == "group" { printf "s/\\<%s\\>/nh(group)/g\n", $2 }' >"$sedf"
 	{
-		echo "== rules"; S ip rule show
-		echo "== routes"; S ip route show table all | grep -v -e '^local ' -e '^broadcast ' \
+		echo "== rules"; nsx srv ip rule show
+		echo "== routes"; nsx srv ip route show table all | grep -v -e '^local ' -e '^broadcast ' \
 			-e 'table local' -e 'proto kernel' | sed -f "$sedf" | sort
-		echo "== nexthops"; S ip nexthop show 2>/dev/null | sed -f "$sedf" | sort
-		echo "== mangle"; S iptables-legacy-save -t mangle | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
-		echo "== nat"; S iptables-legacy-save -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
+		echo "== nexthops"; nsx srv ip nexthop show 2>/dev/null | sed -f "$sedf" | sort
+		echo "== mangle"; nsx srv iptables-legacy-save -t mangle | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
+		echo "== nat"; nsx srv iptables-legacy-save -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
 	} | sed -f "$sedf" | awk '/^id nh\(group\) group / {
 		n = split($4, m, "/")
 		for (i = 2; i <= n; i++) for (j = i; j > 1 && m[j - 1] > m[j]; j--) { t = m[j]; m[j] = m[j - 1]; m[j - 1] = t }
@@ -224,7 +212,7 @@ traffic() {
 	for j in "$@"; do ok_addrs+="${ADDR[$j]} "; done
 	for j in 1 2 3 4 5 6 7 8; do [ -n "${ADDR[$j]:-}" ] && dests+=" 203.0.113.$j"; done
 	# shellcheck disable=SC2086
-	out=$(S "$PROBE" connect --udp --port 7000 --timeout 1000 --parallel 16 $dests 2>&1)
+	out=$(nsx srv "$PROBE" connect --udp --port 7000 --timeout 1000 --parallel 16 $dests 2>&1)
 	while read -r d s _; do
 		j=${d##*.}
 		seen=${s#seen=}; seen=${seen%:*}
@@ -235,7 +223,7 @@ traffic() {
 		fi
 	done <<<"$out"
 	for j in "$@"; do
-		out=$(S "$PROBE" connect --udp --port 7000 --timeout 1000 --bind "${ADDR[$j]}" 203.0.113.200 2>&1)
+		out=$(nsx srv "$PROBE" connect --udp --port 7000 --timeout 1000 --bind "${ADDR[$j]}" 203.0.113.200 2>&1)
 		[[ $out == *"seen=${ADDR[$j]}:"* ]] || { echo "bound to l$j's address: $out"; bad=1; }
 	done
 	return $bad

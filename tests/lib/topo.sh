@@ -32,7 +32,8 @@ PROBE=$MH_BUILD/mh-probe
 HARNESS=${MH_PPPD_HARNESS:-$MH_BUILD/mh-pppd-harness}
 PLUGIN=${MH_PPPD_PLUGIN:-$MH_BUILD/multihome.so}
 
-TOPO_ID=${TOPO_ID:-mh$$}
+# shellcheck source=ns.sh
+. "$MH_TOP/tests/lib/ns.sh"
 TOPO_NS="lan srv isp1 isp2 inet adm"
 TOPO_DIR=
 TOPO_UP=
@@ -57,27 +58,6 @@ PANEL_RANGE=198.51.100.193-254  # every address of that /26 answers
 
 SERVE_PIDS=()
 
-ns_name() { echo "$TOPO_ID-$1"; }
-
-# nsx NAME CMD...: run CMD in namespace NAME (MH_VERBOSE=1 prints it first).
-nsx() {
-	local ns=$1
-	shift
-	[ -n "${MH_VERBOSE:-}" ] && echo "[$ns] $*" >&2
-	ip netns exec "$TOPO_ID-$ns" "$@"
-}
-n_lan()  { nsx lan "$@"; }
-n_srv()  { nsx srv "$@"; }
-n_isp1() { nsx isp1 "$@"; }
-n_isp2() { nsx isp2 "$@"; }
-n_inet() { nsx inet "$@"; }
-n_adm()  { nsx adm "$@"; }
-
-_ns_sysctl() { # NS KEY=VALUE...
-	local ns=$1
-	shift
-	nsx "$ns" sysctl -qw "$@" >/dev/null
-}
 
 # topo_have_tools: the build products every namespace test needs.
 topo_missing() {
@@ -106,11 +86,7 @@ topo_create() {
 	fi
 
 	for ns in $TOPO_NS; do
-		ip netns add "$(ns_name "$ns")" || return 1
-		nsx "$ns" ip link set lo up
-		# No IPv6 chatter (DAD, RS) in the counters.
-		_ns_sysctl "$ns" net.ipv6.conf.all.disable_ipv6=1 \
-			net.ipv6.conf.default.disable_ipv6=1
+		ns_add "$ns" || return 1
 	done
 
 	# lan <-> srv
@@ -120,10 +96,10 @@ topo_create() {
 	nsx lan ip addr add $LAN_CLIENT/24 dev eth0
 	nsx lan ip link set eth0 up
 	nsx lan ip route add default via $SRV_LAN
-	_ns_sysctl srv net.ipv4.ip_forward=1
+	ns_sysctl srv net.ipv4.ip_forward=1
 	# Repeatable balancing: a fixed multipath hash seed (per netns, >= 6.11).
 	if [ -e /proc/sys/net/ipv4/fib_multipath_hash_seed ]; then
-		_ns_sysctl srv net.ipv4.fib_multipath_hash_seed="${MH_HASH_SEED:-12345}"
+		ns_sysctl srv net.ipv4.fib_multipath_hash_seed="${MH_HASH_SEED:-12345}"
 	fi
 
 	# isp1/isp2 <-> inet
@@ -136,14 +112,14 @@ topo_create() {
 		nsx inet ip link set "isp$i" up
 		nsx "isp$i" ip route add default via "100.64.10$i.2"
 		nsx inet ip route add "100.64.$i.0/24" via "100.64.10$i.1"
-		_ns_sysctl "isp$i" net.ipv4.ip_forward=1 \
+		ns_sysctl "isp$i" net.ipv4.ip_forward=1 \
 			net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1
 		# What enters an ISP from its customer (srv) port.
 		nsx "isp$i" iptables-legacy -t raw -A PREROUTING -i cust -p tcp --syn
 		nsx "isp$i" iptables-legacy -t raw -A PREROUTING -i cust -p udp
 		nsx "isp$i" iptables-legacy -t raw -A PREROUTING -i cust
 	done
-	_ns_sysctl inet net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=1 \
+	ns_sysctl inet net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=1 \
 		net.ipv4.conf.default.rp_filter=1
 	nsx inet ip route add local 203.0.113.0/24 dev lo
 	nsx inet ip route add local 198.51.100.0/25 dev lo
@@ -208,16 +184,7 @@ topo_destroy() {
 		_kill_wait "$pid" TERM
 	done
 	SERVE_PIDS=()
-	# anything still running in them (a background function's child, a
-	# watcher) ends with them
-	for ns in $TOPO_NS; do
-		for pid in $(ip netns pids "$(ns_name "$ns")" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-	done
-	for ns in $TOPO_NS; do
-		ip netns del "$(ns_name "$ns")" 2>/dev/null
-	done
+	ns_cleanup     # and whatever still runs in them (a watcher, a server)
 	[ -n "$TOPO_DIR" ] && [ -z "${MH_KEEP:-}" ] && rm -rf "$TOPO_DIR"
 	TOPO_UP=
 }
@@ -265,7 +232,7 @@ link_device() {
 	nsx "$name" ip link set cust arp off mtu 1492
 	nsx "$name" ip addr add "$peer/32" peer "$addr/32" dev cust
 	nsx "$name" ip link set cust up
-	_ns_sysctl "$name" net.ipv4.conf.cust.rp_filter=1
+	ns_sysctl "$name" net.ipv4.conf.cust.rp_filter=1
 	nsx srv ip addr add "$addr/32" peer "$peer/32" dev "$dev"
 	nsx srv ip link set "$dev" up
 	LINK_ADDR[$name]=$addr
@@ -385,8 +352,8 @@ tally() {
 # isp_zero; isp_count ISP tcp|udp|all: packets that entered ISP from srv
 # (tcp = SYNs only, i.e. new connections) since isp_zero.
 isp_zero() {
-	n_isp1 iptables-legacy -t raw -Z PREROUTING
-	n_isp2 iptables-legacy -t raw -Z PREROUTING
+	nsx isp1 iptables-legacy -t raw -Z PREROUTING
+	nsx isp2 iptables-legacy -t raw -Z PREROUTING
 }
 isp_count() {
 	local isp=$1 what=$2 n
@@ -401,16 +368,16 @@ tx_packets() {
 
 # srv_state: everything a multihome event may touch in srv, as text.
 srv_state() {
-	echo "== ip rule"; n_srv ip rule show
-	echo "== ip route table all"; n_srv ip route show table all
-	echo "== ip nexthop"; n_srv ip nexthop show 2>&1
+	echo "== ip rule"; nsx srv ip rule show
+	echo "== ip route table all"; nsx srv ip route show table all
+	echo "== ip nexthop"; nsx srv ip nexthop show 2>&1
 	local t
 	for t in raw mangle nat filter; do
 		echo "== iptables-legacy -t $t -S"
-		n_srv iptables-legacy -t $t -S
+		nsx srv iptables-legacy -t $t -S
 	done
 	echo "== sysctl"
-	n_srv sysctl net.ipv4.ip_forward net.ipv4.conf.all.rp_filter \
+	nsx srv sysctl net.ipv4.ip_forward net.ipv4.conf.all.rp_filter \
 		net.ipv4.conf.all.src_valid_mark net.ipv4.conf.eth0.rp_filter \
 		net.ipv4.conf.eth0.src_valid_mark
 }

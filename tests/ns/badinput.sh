@@ -181,7 +181,7 @@ sed 's/^table .*/table 254/' "$R/link.l2" | sed 's/^name .*/name l6/' >"$R/link.
 # well-formed, claims table 101 and is up on ppp3, but the file is not root's
 sed -e 's/^name .*/name l7/' -e 's/^table .*/table 101/' -e 's/^ifname .*/ifname ppp3/' \
 	-e 's/^mark .*/mark 0x1\/0x1/' -e 's/^priority .*/priority 150/' "$R/link.l2" >"$R/link.l7"
-ifi=$(S cat /sys/class/net/ppp3/ifindex)
+ifi=$(nsx srv cat /sys/class/net/ppp3/ifindex)
 sed -i "s/^ifindex .*/ifindex $ifi/" "$R/link.l7"
 chown nobody "$R/link.l7"
 # a well-formed entry whose file name and link name differ

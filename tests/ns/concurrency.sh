@@ -17,21 +17,21 @@ net_create || { not_ok "concurrency: namespaces" "setup failed"; exit 0; }
 for k in $(seq $NLINKS); do dev_add "$k"; peers "$k" >/dev/null; done
 
 # ---- a foreign writer: iptables-legacy and iptables-legacy-restore ----
-S iptables-legacy -w -t mangle -N FOREIGN-M
-S iptables-legacy -w -t mangle -A OUTPUT -j FOREIGN-M
-S iptables-legacy -w -t mangle -N FOREIGN-R
-S iptables-legacy -w -t mangle -A FOREIGN-R -m comment --comment r0 -j RETURN
-S iptables-legacy -w -t nat -N FOREIGN-N
-S iptables-legacy -w -t nat -A POSTROUTING -j FOREIGN-N
+nsx srv iptables-legacy -w -t mangle -N FOREIGN-M
+nsx srv iptables-legacy -w -t mangle -A OUTPUT -j FOREIGN-M
+nsx srv iptables-legacy -w -t mangle -N FOREIGN-R
+nsx srv iptables-legacy -w -t mangle -A FOREIGN-R -m comment --comment r0 -j RETURN
+nsx srv iptables-legacy -w -t nat -N FOREIGN-N
+nsx srv iptables-legacy -w -t nat -A POSTROUTING -j FOREIGN-N
 NFW=${MH_CONC_FW:-120}
 foreign_writer() {
 	local i
 	for i in $(seq "$NFW"); do
-		S iptables-legacy -w -t mangle -A FOREIGN-M -m comment --comment "m$i" -j RETURN || echo "FAIL append m$i"
+		nsx srv iptables-legacy -w -t mangle -A FOREIGN-M -m comment --comment "m$i" -j RETURN || echo "FAIL append m$i"
 		# a replace keeps the rule count: the case a blind commit would wipe
-		S iptables-legacy -w -t mangle -R FOREIGN-R 1 -m comment --comment "r$i" -j RETURN || echo "FAIL replace r$i"
+		nsx srv iptables-legacy -w -t mangle -R FOREIGN-R 1 -m comment --comment "r$i" -j RETURN || echo "FAIL replace r$i"
 		printf '*nat\n-A FOREIGN-N -d 198.51.100.%d/32 -m comment --comment n%d -j RETURN\nCOMMIT\n' \
-			$((i % 250 + 1)) "$i" | S iptables-legacy-restore -w --noflush || echo "FAIL restore n$i"
+			$((i % 250 + 1)) "$i" | nsx srv iptables-legacy-restore -w --noflush || echo "FAIL restore n$i"
 	done
 	echo "writer done"
 }
@@ -91,10 +91,10 @@ else
 fi
 
 # foreign updates: none lost
-m=$(S iptables-legacy -t mangle -S FOREIGN-M | grep -c -- '--comment m')
-seq_ok=$(S iptables-legacy -t mangle -S FOREIGN-M | grep -o 'comment m[0-9]*' | sed 's/comment m//' | tr '\n' ' ')
-r=$(S iptables-legacy -t mangle -S FOREIGN-R | grep -o 'comment r[0-9]*')
-n=$(S iptables-legacy -t nat -S FOREIGN-N | grep -c -- '--comment n')
+m=$(nsx srv iptables-legacy -t mangle -S FOREIGN-M | grep -c -- '--comment m')
+seq_ok=$(nsx srv iptables-legacy -t mangle -S FOREIGN-M | grep -o 'comment m[0-9]*' | sed 's/comment m//' | tr '\n' ' ')
+r=$(nsx srv iptables-legacy -t mangle -S FOREIGN-R | grep -o 'comment r[0-9]*')
+n=$(nsx srv iptables-legacy -t nat -S FOREIGN-N | grep -c -- '--comment n')
 wfail=$(grep FAIL "$TMP/writer.log" | head -n 3)
 if [ "$m" = "$NFW" ] && [ "$seq_ok" = "$(seq -s ' ' "$NFW") " ] && [ "$r" = "comment r$NFW" ] &&
 	[ "$n" = "$NFW" ] && [ -z "$wfail" ]; then

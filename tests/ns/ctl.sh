@@ -262,34 +262,34 @@ test_status() {
 	fi
 
 	# rp_filter: effective value is max(all, interface)
-	n_srv sysctl -qw net.ipv4.conf.ppp0.rp_filter=1
+	nsx srv sysctl -qw net.ipv4.conf.ppp0.rp_filter=1
 	expect_warning "strict rp_filter on ppp0" rp-filter-strict
-	n_srv sysctl -qw net.ipv4.conf.ppp0.rp_filter=0 net.ipv4.conf.all.rp_filter=1
+	nsx srv sysctl -qw net.ipv4.conf.ppp0.rp_filter=0 net.ipv4.conf.all.rp_filter=1
 	expect_warning "strict rp_filter through conf.all (ppp0 at 0)" rp-filter-strict
-	n_srv sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.ppp0.rp_filter=2
+	nsx srv sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.ppp0.rp_filter=2
 	expect_clean "status: clean again with loose rp_filter (exit 0)"
 
-	n_srv sysctl -qw net.ipv4.ip_forward=0
+	nsx srv sysctl -qw net.ipv4.ip_forward=0
 	expect_warning "ip_forward off with the LAN's eth0 present" ip-forward-off
-	n_srv sysctl -qw net.ipv4.ip_forward=1
+	nsx srv sysctl -qw net.ipv4.ip_forward=1
 	expect_clean "status: clean again with ip_forward on (exit 0)"
 
 	# a firewall reload that flushes the built-in chains
-	n_srv iptables-legacy -t mangle -F PREROUTING
-	n_srv iptables-legacy -t mangle -F OUTPUT
-	n_srv iptables-legacy -t nat -F POSTROUTING
+	nsx srv iptables-legacy -t mangle -F PREROUTING
+	nsx srv iptables-legacy -t mangle -F OUTPUT
+	nsx srv iptables-legacy -t nat -F POSTROUTING
 	expect_warning "firewall reload removed the jumps into our chains" hooks-missing
 	ctl reapply
 	[ "$RC" = 0 ] || not_ok "reapply after the firewall reload" "$OUT"
 	expect_clean "reapply restores the hooks: status clean (exit 0)"
 
-	n_srv ip rule del priority 101 fwmark 0x1/0x1 table 101
+	nsx srv ip rule del priority 101 fwmark 0x1/0x1 table 101
 	expect_warning "isp1's fwmark rule deleted behind our back" rules-missing
 	ctl status
 	grep -q "kernel lacks its rule 'fwmark 0x1/0x1 lookup 101'" <<<"$OUT" ||
 		not_ok "rules-missing names the missing rule" "$OUT"
-	n_srv ip route flush table 102
-	n_srv iptables-legacy -t mangle -F MULTIHOME-MARK
+	nsx srv ip route flush table 102
+	nsx srv iptables-legacy -t mangle -F MULTIHOME-MARK
 	expect_warning "isp2's table route and the pins' firewall rules gone" rules-missing
 	ctl reapply
 	[ "$RC" = 0 ] || not_ok "reapply after the deletions" "$OUT"
@@ -432,20 +432,20 @@ test_proto_name() {
 test_flush() {
 	local before after
 	# foreign state, some of it close to ours
-	n_srv ip rule add priority 98 fwmark 0x80/0x80 lookup 200
-	n_srv ip route add default dev eth0 table 200
-	n_srv ip nexthop add id 77 dev eth0
-	n_srv ip route add 203.0.113.0/28 nhid 77 table 200
-	n_srv iptables-legacy -t mangle -A PREROUTING -i eth0 -j MARK --set-mark 0x80
-	n_srv iptables-legacy -t nat -A POSTROUTING -o eth0 -j RETURN
-	n_srv iptables-legacy -t mangle -N FOREIGN
+	nsx srv ip rule add priority 98 fwmark 0x80/0x80 lookup 200
+	nsx srv ip route add default dev eth0 table 200
+	nsx srv ip nexthop add id 77 dev eth0
+	nsx srv ip route add 203.0.113.0/28 nhid 77 table 200
+	nsx srv iptables-legacy -t mangle -A PREROUTING -i eth0 -j MARK --set-mark 0x80
+	nsx srv iptables-legacy -t nat -A POSTROUTING -o eth0 -j RETURN
+	nsx srv iptables-legacy -t mangle -N FOREIGN
 	foreign() {
-		n_srv ip rule show | grep -v -e 'lookup 10[12]' -e 'suppress_prefixlength 0' \
+		nsx srv ip rule show | grep -v -e 'lookup 10[12]' -e 'suppress_prefixlength 0' \
 			-e 'from 100.64'
-		n_srv ip route show table 200
-		n_srv ip nexthop show id 77
-		n_srv iptables-legacy -t mangle -S | grep -v MULTIHOME
-		n_srv iptables-legacy -t nat -S | grep -v MULTIHOME
+		nsx srv ip route show table 200
+		nsx srv ip nexthop show id 77
+		nsx srv iptables-legacy -t mangle -S | grep -v MULTIHOME
+		nsx srv iptables-legacy -t nat -S | grep -v MULTIHOME
 	}
 	before=$(foreign)
 	ctl flush
@@ -455,11 +455,11 @@ test_flush() {
 	fi
 	local left
 	left=$( {
-		n_srv ip -d rule show | grep -E 'proto (109|multihome)'
-		n_srv ip -d route show table all | grep -E 'proto (109|multihome)'
-		n_srv ip nexthop show | grep -E 'proto (109|multihome)'
-		n_srv iptables-legacy -t mangle -S | grep MULTIHOME
-		n_srv iptables-legacy -t nat -S | grep MULTIHOME
+		nsx srv ip -d rule show | grep -E 'proto (109|multihome)'
+		nsx srv ip -d route show table all | grep -E 'proto (109|multihome)'
+		nsx srv ip nexthop show | grep -E 'proto (109|multihome)'
+		nsx srv iptables-legacy -t mangle -S | grep MULTIHOME
+		nsx srv iptables-legacy -t nat -S | grep MULTIHOME
 	} 2>&1)
 	if [ -z "$left" ]; then
 		ok "flush: no rule, route, nexthop or chain of multihome's left"
@@ -484,7 +484,7 @@ test_flush() {
 	fi
 	# the still-running pppd of isp1 goes down later: nothing to withdraw, no error
 	link_stop isp1 term
-	if ! n_srv ip -d rule show | grep -qE 'proto (109|multihome)' &&
+	if ! nsx srv ip -d rule show | grep -qE 'proto (109|multihome)' &&
 		! grep -qi 'error' "$TOPO_DIR/isp1.log"; then
 		ok "flush: a link's later ip-down finds nothing to withdraw, no error"
 	else
@@ -496,9 +496,9 @@ test_flush() {
 # ---------------------------------------------------------------- nft
 # legacy_ours: lines of multihome's chains in srv's iptables-legacy (mangle, nat)
 legacy_ours() {
-	{ n_srv iptables-legacy -t mangle -S; n_srv iptables-legacy -t nat -S; } 2>/dev/null | grep -c MULTIHOME
+	{ nsx srv iptables-legacy -t mangle -S; nsx srv iptables-legacy -t nat -S; } 2>/dev/null | grep -c MULTIHOME
 }
-nft_has_table() { n_srv nft list table ip multihome >/dev/null 2>&1; }
+nft_has_table() { nsx srv nft list table ip multihome >/dev/null 2>&1; }
 
 # expect_message DESC REGEX: status prints a warning line matching REGEX.
 expect_message() {
@@ -551,29 +551,29 @@ test_nft() {
 
 	# a link's element deleted by hand: named per link; an event does not read
 	# the kernel, reapply does (the whole table) and adds exactly that element
-	n_srv nft delete element ip multihome masq '{ "ppp0" }'
+	nsx srv nft delete element ip multihome masq '{ "ppp0" }'
 	expect_warning "nft: isp1's masq element deleted" rules-missing
 	expect_message "nft: rules-missing names isp1's element in set masq" \
 		'link isp1 is up on ppp0 but the kernel lacks its element "ppp0" in set masq (masquerade); run .multihomectl reapply.$'
 	reapply_clean "nft: reapply restores the masq element: status clean (exit 0)"
-	if n_srv nft list set ip multihome masq | grep -q '"ppp0" comment "multihome isp1"' &&
+	if nsx srv nft list set ip multihome masq | grep -q '"ppp0" comment "multihome isp1"' &&
 		grep -q '^multihomectl reapply: adding element "ppp0" in set masq (masquerade) of link isp1 (firewall)$' <<<"$REAPPLIED" &&
 		[ "$(grep -c '^multihomectl reapply: \(adding\|changing\|removing\)' <<<"$REAPPLIED")" = 1 ]; then
 		ok "nft: the masq element of isp1 is back (reapply adds that element, says so, and nothing else)"
 	else
 		not_ok "nft: the masq element of isp1 is back (reapply adds that element, says so, and nothing else)" \
-			"$REAPPLIED; $(n_srv nft list set ip multihome masq 2>&1)"
+			"$REAPPLIED; $(nsx srv nft list set ip multihome masq 2>&1)"
 	fi
-	n_srv nft delete element ip multihome ingress '{ "ppp1" }'
+	nsx srv nft delete element ip multihome ingress '{ "ppp1" }'
 	expect_warning "nft: isp2's ingress element deleted" rules-missing
 	expect_message "nft: rules-missing names isp2's element in map ingress" \
 		'link isp2 is up on ppp1 but the kernel lacks its element "ppp1" : goto in_isp2_0x2_0x2_m in map ingress'
 	reapply_clean "nft: reapply restores the ingress element: status clean (exit 0)"
 
 	# a base chain emptied, a pin chain emptied
-	n_srv nft flush chain ip multihome prerouting
-	f=$(n_srv nft list table ip multihome | sed -n 's/^\tchain \(pin_isp2_[0-9a-f]*\) {$/\1/p')
-	[ -n "$f" ] && n_srv nft flush chain ip multihome "$f"
+	nsx srv nft flush chain ip multihome prerouting
+	f=$(nsx srv nft list table ip multihome | sed -n 's/^\tchain \(pin_isp2_[0-9a-f]*\) {$/\1/p')
+	[ -n "$f" ] && nsx srv nft flush chain ip multihome "$f"
 	expect_warning "nft: chain prerouting and isp2's pin chain flushed" rules-missing
 	expect_message "nft: rules-missing names the rules of chain prerouting" \
 		'table ip multihome lacks its 2 of the 2 rules of chain prerouting'
@@ -582,7 +582,7 @@ test_nft() {
 	reapply_clean "nft: reapply restores chain prerouting and the pins: status clean (exit 0)"
 
 	# the table deleted: one warning for it, none per link
-	n_srv nft delete table ip multihome
+	nsx srv nft delete table ip multihome
 	expect_warning "nft: table ip multihome deleted" rules-missing
 	ctl status
 	if [ "$(grep -c '^warning' <<<"$OUT")" = 1 ] &&
@@ -593,7 +593,7 @@ test_nft() {
 		not_ok "nft: the deleted table is one warning suggesting reapply" "$OUT"
 	fi
 	reapply_clean "nft: reapply rebuilds table ip multihome: status clean (exit 0)"
-	n_srv nft flush ruleset
+	nsx srv nft flush ruleset
 	expect_message "nft: nft flush ruleset: the table is gone" 'table ip multihome is gone'
 	reapply_clean "nft: reapply after nft flush ruleset: status clean (exit 0)"
 
@@ -612,15 +612,15 @@ test_nft() {
 		ok "nft -> iptables: reapply: no table ip multihome, chains MULTIHOME-* in iptables-legacy"
 	else
 		not_ok "nft -> iptables: reapply: no table ip multihome, chains MULTIHOME-*" \
-			"legacy: $(legacy_ours); $(n_srv nft list tables 2>&1)"
+			"legacy: $(legacy_ours); $(nsx srv nft list tables 2>&1)"
 	fi
 	# a stray table while the last event used iptables too
-	n_srv nft add table ip multihome
+	nsx srv nft add table ip multihome
 	MULTIHOME_FIREWALL=iptables expect_warning "iptables in use, last event iptables: a stray table ip multihome" firewall-leftover
 	MULTIHOME_FIREWALL=iptables expect_message "iptables: the stray table is a leftover to remove" \
 		"the firewall backend in use is iptables, but table ip multihome (nft) is still there (the last event used iptables): it still marks packets; run 'multihomectl reapply' to remove the leftover"
 	MULTIHOME_FIREWALL=iptables reapply_clean "iptables: reapply removes the stray table: status clean (exit 0)"
-	nft_has_table && not_ok "iptables: reapply removes the stray table" "$(n_srv nft list table ip multihome 2>&1)"
+	nft_has_table && not_ok "iptables: reapply removes the stray table" "$(nsx srv nft list table ip multihome 2>&1)"
 	# back to nft, chosen in the configuration file this time
 	printf '# test\nfirewall nft\n' >"$WORK/multihome.conf"
 	MULTIHOME_FIREWALL='' MULTIHOME_CONF=$WORK/multihome.conf expect_warning "iptables -> nft (MULTIHOME_CONF): legacy chains left" firewall-leftover
@@ -646,11 +646,11 @@ test_nft() {
 	LINK_EXTRA_isp2=$(printf 'multihome-nat snat\nmultihome-reply-via-link no')
 	if link_start isp2; then
 		expect_clean "nft: isp2 back with snat, reply-via-link off: status clean (exit 0)"
-		n_srv nft delete element ip multihome srcaddr '{ "ppp1" }'
+		nsx srv nft delete element ip multihome srcaddr '{ "ppp1" }'
 		expect_message "nft: rules-missing names isp2's srcaddr element" \
 			'link isp2 is up on ppp1 but the kernel lacks its element "ppp1" : 100.64.2.2 in map srcaddr (snat)'
 		reapply_clean "nft: reapply restores the srcaddr element: status clean (exit 0)"
-		n_srv nft delete element ip multihome ingress '{ "ppp1" }'
+		nsx srv nft delete element ip multihome ingress '{ "ppp1" }'
 		expect_message "nft: with reply-via-link off the ingress element goes to chain up_isp2_..." \
 			'link isp2 .*lacks its element "ppp1" : goto up_isp2_0x2_0x2_s100.64.2.2 in map ingress'
 		reapply_clean "nft: reapply restores it: status clean (exit 0)"
@@ -660,15 +660,15 @@ test_nft() {
 
 	# flush: nothing of ours in either backend, even when the last event's
 	# backend (nft) is the one in use and a legacy chain of ours is left
-	n_srv iptables-legacy -t mangle -N MULTIHOME-PRE
+	nsx srv iptables-legacy -t mangle -N MULTIHOME-PRE
 	expect_warning "nft in use, last event nft: a legacy chain MULTIHOME-PRE left" firewall-leftover
 	ctl flush
 	if [ "$RC" = 0 ] && ! nft_has_table && [ "$(legacy_ours)" = 0 ] &&
-		! n_srv ip -d rule show | grep -qE 'proto (109|multihome)'; then
+		! nsx srv ip -d rule show | grep -qE 'proto (109|multihome)'; then
 		ok "nft: flush: no table ip multihome, no legacy chain, no rule of ours"
 	else
 		not_ok "nft: flush: no table ip multihome, no legacy chain, no rule of ours" \
-			"exit $RC: $OUT; legacy $(legacy_ours); $(n_srv nft list tables 2>&1)"
+			"exit $RC: $OUT; legacy $(legacy_ours); $(nsx srv nft list tables 2>&1)"
 	fi
 	expect_clean "nft: status after flush: no links, clean (exit 0)"
 	unset MULTIHOME_FIREWALL

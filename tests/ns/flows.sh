@@ -136,7 +136,7 @@ flows_up() { # CHECK: topology and both links, conntrack timestamps on
 		topo_destroy
 		return 1
 	fi
-	_ns_sysctl srv net.netfilter.nf_conntrack_timestamp=1
+	ns_sysctl srv net.netfilter.nf_conntrack_timestamp=1
 	if ! link_start isp1 || ! link_start isp2; then
 		not_ok "$1: links isp1 and isp2 come up" "$(tail -n 5 "$TOPO_DIR"/isp*.log 2>/dev/null)"
 		topo_destroy

@@ -47,25 +47,25 @@ for k in "${ALL[@]}"; do dev_add "$k"; peers "$k" >/dev/null; done
 	echo "-A PREROUTING -i lan0 -p udp --dport 53 -j CT --notrack"
 	echo "COMMIT"
 } >"$TMP/foreign.rules"
-S iptables-legacy-restore -w <"$TMP/foreign.rules" || not_ok "foreign: loading foreign iptables rules"
-S ip rule add priority 50 from 192.0.2.0/24 lookup 200
-S ip rule add priority 150 fwmark 0x10000/0x10000 lookup 300
-S ip rule add priority 10050 from 198.51.100.9 lookup 300 proto static
-S ip rule add priority 20000 iif lan0 lookup 200
-S ip route add default via 192.0.2.254 dev lan0 table 200
-S ip route add blackhole 203.0.113.0/24 table 300
-S ip route add 100.100.0.0/16 via 192.0.2.254 dev lan0 proto static
-S ip nexthop add id 7 via 192.0.2.253 dev lan0
-S ip route add 198.51.100.128/25 nhid 7 table 200
+nsx srv iptables-legacy-restore -w <"$TMP/foreign.rules" || not_ok "foreign: loading foreign iptables rules"
+nsx srv ip rule add priority 50 from 192.0.2.0/24 lookup 200
+nsx srv ip rule add priority 150 fwmark 0x10000/0x10000 lookup 300
+nsx srv ip rule add priority 10050 from 198.51.100.9 lookup 300 proto static
+nsx srv ip rule add priority 20000 iif lan0 lookup 200
+nsx srv ip route add default via 192.0.2.254 dev lan0 table 200
+nsx srv ip route add blackhole 203.0.113.0/24 table 300
+nsx srv ip route add 100.100.0.0/16 via 192.0.2.254 dev lan0 proto static
+nsx srv ip nexthop add id 7 via 192.0.2.253 dev lan0
+nsx srv ip route add 198.51.100.128/25 nhid 7 table 200
 
 # full: everything that must come back byte-identical
 full() {
-	echo "== rules"; S ip rule show
-	echo "== routes"; S ip route show table all
-	echo "== nexthops"; S ip nexthop show
+	echo "== rules"; nsx srv ip rule show
+	echo "== routes"; nsx srv ip route show table all
+	echo "== nexthops"; nsx srv ip nexthop show
 	local t
 	for t in mangle nat filter raw; do
-		echo "== $t"; S iptables-legacy-save -t "$t" | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
+		echo "== $t"; nsx srv iptables-legacy-save -t "$t" | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
 	done
 }
 # foreign_only: the same without what is tagged as multihome's
@@ -75,7 +75,7 @@ foreign_only() {
 }
 full >"$TMP/before.txt"
 foreign_only >"$TMP/before-foreign.txt"
-n=$(S iptables-legacy -t mangle -S FOREIGN | grep -c -- '-A FOREIGN')
+n=$(nsx srv iptables-legacy -t mangle -S FOREIGN | grep -c -- '-A FOREIGN')
 if [ "$n" = "$NRULES" ] && grep -q '^150:' "$TMP/before.txt" && grep -q 'nhid 7' "$TMP/before.txt"; then
 	ok "foreign: $NRULES foreign mangle rules, nat/filter/raw rules, ip rules, routes, nexthop set"
 else
@@ -97,8 +97,8 @@ out=$(traffic "${ALL[@]}")
 	not_ok "foreign: traffic: pins and bound sockets by their links among 10k foreign rules" "$out"
 # the foreign mark 0x10000 (udp 7001) must still reach its blackhole table;
 # the same flow without the mark (udp 7000) gets through
-m=$(S "$PROBE" connect --udp --port 7001 --timeout 500 203.0.113.50 2>&1)
-u=$(S "$PROBE" connect --udp --port 7000 --timeout 1000 203.0.113.50 2>&1)
+m=$(nsx srv "$PROBE" connect --udp --port 7001 --timeout 500 203.0.113.50 2>&1)
+u=$(nsx srv "$PROBE" connect --udp --port 7000 --timeout 1000 203.0.113.50 2>&1)
 if [[ $m != *seen=* ]] && [[ $u == *seen=* ]]; then
 	ok "foreign: a foreign fwmark still routes by its own rule (blackholed), unmarked flows pass"
 else

@@ -19,11 +19,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 STALE_RULE="priority 150 fwmark 0x40/0x40 lookup 150"
 
 plant() { # the leftovers of an event killed half-way
-	n_srv ip rule add $STALE_RULE proto 109 &&
-		n_srv ip route add default dev ppp0 table 150 proto 109
+	nsx srv ip rule add $STALE_RULE proto 109 &&
+		nsx srv ip route add default dev ppp0 table 150 proto 109
 }
 stale_left() {
-	n_srv ip rule show | grep -q '^150:' || n_srv ip route show table 150 | grep -q .
+	nsx srv ip rule show | grep -q '^150:' || nsx srv ip route show table 150 | grep -q .
 }
 set_busy() { printf '\001' | dd of="$MULTIHOME_RUNDIR/lock" bs=1 seek=8 conv=notrunc status=none; }
 busy_byte() { od -An -tu1 -j8 -N1 "$MULTIHOME_RUNDIR/lock" | tr -d ' '; }
@@ -40,7 +40,7 @@ main() {
 	if link_stop isp2 term; then
 		if stale_left; then
 			not_ok "interrupted: the next event (isp2 down) removes what a killed event left" \
-				"$(n_srv ip rule show | grep '^150:'; n_srv ip route show table 150)"
+				"$(nsx srv ip rule show | grep '^150:'; nsx srv ip route show table 150)"
 		else
 			ok "interrupted: the next event (isp2 down) removes what a killed event left"
 		fi
@@ -68,19 +68,19 @@ main() {
 				"the planted rule and route were removed although no event was interrupted"
 		fi
 		local st
-		st=$(n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" status 2>&1)
+		st=$(nsx srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" status 2>&1)
 		if grep -q 'stale-state\|no up link wants' <<<"$st"; then
 			ok "interrupted: multihomectl status reports the leftovers (stale-state)"
 		else
 			not_ok "interrupted: multihomectl status reports the leftovers (stale-state)" "$(tail -n 5 <<<"$st")"
 		fi
-		n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" reapply >/dev/null 2>&1
+		nsx srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" reapply >/dev/null 2>&1
 		if stale_left; then
 			not_ok "interrupted: multihomectl reapply removes the leftovers"
 		else
 			ok "interrupted: multihomectl reapply removes the leftovers"
 		fi
-		st=$(n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" status 2>&1)
+		st=$(nsx srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" status 2>&1)
 		if grep -q 'stale-state\|no up link wants' <<<"$st"; then
 			not_ok "interrupted: status has no stale-state after reapply" "$(grep -i stale <<<"$st")"
 		else

@@ -24,16 +24,16 @@ main() {
 		topo_destroy
 		return 0
 	fi
-	def=$(n_srv ip route show default)
+	def=$(nsx srv ip route show default)
 	if grep -q 'nexthop dev ppp0 weight 8' <<<"$def" && grep -q 'nexthop dev ppp1 weight 2' <<<"$def" &&
-		! grep -q nhid <<<"$def" && [ -z "$(n_srv ip nexthop show 2>/dev/null)" ]; then
+		! grep -q nhid <<<"$def" && [ -z "$(nsx srv ip nexthop show 2>/dev/null)" ]; then
 		ok "multipath: main's default is one RTA_MULTIPATH route, ppp0 weight 8, ppp1 weight 2"
 	else
 		not_ok "multipath: main's default is one RTA_MULTIPATH route, ppp0 weight 8, ppp1 weight 2" "$def"
 	fi
 
 	# (status wraps at 80 columns; a line that begins with four blanks goes on the one before)
-	def=$(n_srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" status 2>&1 |
+	def=$(nsx srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$MH_TOP/build/multihomectl" status 2>&1 |
 		sed -e ':a' -e '$!N' -e 's/\n    / /' -e 'ta' -e 'P;D')
 	if grep -q 'balanced default route: multipath route: isp1 (ppp0) weight 8, isp2 (ppp1) weight 2' <<<"$def"; then
 		ok "multipath: multihomectl status shows the multipath route's members and weights"
@@ -51,7 +51,7 @@ main() {
 	fi
 
 	if link_stop isp2 term; then
-		def=$(n_srv ip route show default)
+		def=$(nsx srv ip route show default)
 		if grep -q 'dev ppp0' <<<"$def" && ! grep -q ppp1 <<<"$def"; then
 			ok "multipath: isp2's ip-down rewrote the route over ppp0 alone"
 		else
@@ -68,9 +68,9 @@ main() {
 		not_ok "multipath: isp2 stops on SIGTERM"
 	fi
 
-	before=$(n_srv ip rule show; n_srv ip route show table all | grep -v 'proto kernel\|^local\|^broadcast\|fe80\|multicast')
+	before=$(nsx srv ip rule show; nsx srv ip route show table all | grep -v 'proto kernel\|^local\|^broadcast\|fe80\|multicast')
 	if link_stop isp1 term; then
-		after=$(n_srv ip rule show | grep 'proto 109\|suppress'; n_srv ip route show table all | grep 'proto 109\|proto multihome')
+		after=$(nsx srv ip rule show | grep 'proto 109\|suppress'; nsx srv ip route show table all | grep 'proto 109\|proto multihome')
 		if [ -z "$after" ]; then
 			ok "multipath: after all links are down nothing of ours is left"
 		else

@@ -205,7 +205,7 @@ run_named() {
 	[[ " $* $extra " == *ppp2* ]] && k=2
 	printf 'plugin %s\nmultihome-table %d\nmultihome-mark 0x%x\nmultihome-priority %d\n%b' \
 		"$d/multihome.so" $((100 + k)) $((1 << (k - 1))) $((100 + k)) "$extra" >"$TMP/named"
-	S "$d/mh-pppd-harness" --file "$TMP/named" --local "100.64.$k.2" --remote "100.64.$k.1" \
+	nsx srv "$d/mh-pppd-harness" --file "$TMP/named" --local "100.64.$k.2" --remote "100.64.$k.1" \
 		"$@" up down exit >"$log" 2>&1
 }
 upname() { sed -n "s/^pppd: \([^ ]*\) up on \(ppp[0-9]*\):.*/\1 on \2/p" "$1" | head -n 1; }

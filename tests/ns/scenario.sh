@@ -322,18 +322,18 @@ lan_client() {
 
 # ---- 6. links up and down in every order ----
 plant_foreign() {
-	n_srv ip rule add pref 500 fwmark 0x100/0x100 lookup 200
-	n_srv ip rule add pref 600 from 192.0.2.128/25 lookup 201
-	n_srv ip route add 198.51.100.0/28 via 192.0.2.254 table 200
-	n_srv ip route add 198.51.100.16/28 via 192.0.2.254
-	n_srv ip nexthop add id 7 via 192.0.2.254 dev eth0
-	n_srv ip route add 198.51.100.32/28 nhid 7
-	n_srv iptables-legacy -t mangle -A OUTPUT -p tcp --dport 22 -j MARK --set-xmark 0x100/0x100
-	n_srv iptables-legacy -t mangle -N FOREIGN
-	n_srv iptables-legacy -t mangle -A FOREIGN -j RETURN
-	n_srv iptables-legacy -t mangle -A PREROUTING -i eth0 -j FOREIGN
-	n_srv iptables-legacy -t nat -A POSTROUTING -o eth0 -j RETURN
-	n_srv iptables-legacy -t filter -A INPUT -p tcp --dport 9 -j DROP
+	nsx srv ip rule add pref 500 fwmark 0x100/0x100 lookup 200
+	nsx srv ip rule add pref 600 from 192.0.2.128/25 lookup 201
+	nsx srv ip route add 198.51.100.0/28 via 192.0.2.254 table 200
+	nsx srv ip route add 198.51.100.16/28 via 192.0.2.254
+	nsx srv ip nexthop add id 7 via 192.0.2.254 dev eth0
+	nsx srv ip route add 198.51.100.32/28 nhid 7
+	nsx srv iptables-legacy -t mangle -A OUTPUT -p tcp --dport 22 -j MARK --set-xmark 0x100/0x100
+	nsx srv iptables-legacy -t mangle -N FOREIGN
+	nsx srv iptables-legacy -t mangle -A FOREIGN -j RETURN
+	nsx srv iptables-legacy -t mangle -A PREROUTING -i eth0 -j FOREIGN
+	nsx srv iptables-legacy -t nat -A POSTROUTING -o eth0 -j RETURN
+	nsx srv iptables-legacy -t filter -A INPUT -p tcp --dport 9 -j DROP
 }
 
 # traffic_matches UP...: 40 connections from srv: with no link up none gets
@@ -354,8 +354,8 @@ updown() {
 	plant_foreign
 	local before foreign_rules foreign_fw
 	before=$(srv_state)
-	foreign_rules=$(n_srv ip rule show | grep -E '^(500|600):')
-	foreign_fw=$(n_srv iptables-legacy -t mangle -S | grep -E 'FOREIGN|0x100')
+	foreign_rules=$(nsx srv ip rule show | grep -E '^(500|600):')
+	foreign_fw=$(nsx srv iptables-legacy -t mangle -S | grep -E 'FOREIGN|0x100')
 
 	local order step name act up bad log after
 	for order in "isp1+ isp2+ isp1- isp2-" "isp1+ isp2+ isp2- isp1-" \
@@ -379,9 +379,9 @@ updown() {
 				bad="$bad; after $step with [${up[*]}] up: $(detail | head -n 1)"
 			fi
 			if [ ${#up[@]} = 2 ]; then
-				[ "$(n_srv ip rule show | grep -E '^(500|600):')" = "$foreign_rules" ] ||
+				[ "$(nsx srv ip rule show | grep -E '^(500|600):')" = "$foreign_rules" ] ||
 					bad="$bad; foreign ip rules changed while links were up"
-				[ "$(n_srv iptables-legacy -t mangle -S | grep -E 'FOREIGN|0x100')" = "$foreign_fw" ] ||
+				[ "$(nsx srv iptables-legacy -t mangle -S | grep -E 'FOREIGN|0x100')" = "$foreign_fw" ] ||
 					bad="$bad; foreign mangle rules changed while links were up"
 			fi
 		done
@@ -433,7 +433,7 @@ killed_uplink() {
 	fi
 
 	link_stop isp1 kill
-	def=$(n_srv ip route show default | head -n 1)
+	def=$(nsx srv ip route show default | head -n 1)
 	measure srv --port 80 203.0.113.1-250
 	msg="killed: ISP1's pppd SIGKILLed, ppp0 deleted: ISP2 carries $I2/$N (default: ${def:-none})"
 	if [ "$OK" = "$N" ] && [ "$I2" = "$N" ]; then ok "$msg"; else not_ok "$msg" "$(detail)"; fi
@@ -473,8 +473,8 @@ killed_uplink() {
 		else
 			not_ok "$msg" "$(detail)"
 		fi
-		if n_srv ip rule show | grep -q "from $A2 "; then
-			not_ok "killed: no rule left for ISP2's old address $A2" "$(n_srv ip rule show | grep "from $A2 ")"
+		if nsx srv ip rule show | grep -q "from $A2 "; then
+			not_ok "killed: no rule left for ISP2's old address $A2" "$(nsx srv ip rule show | grep "from $A2 ")"
 		else
 			ok "killed: no rule left for ISP2's old address $A2"
 		fi

@@ -19,17 +19,17 @@ GOLDEN=$HERE/golden
 # dump: what of multihome's the kernel holds in srv, normalised
 dump() {
 	echo "== ip rule"
-	n_srv ip -4 rule show
+	nsx srv ip -4 rule show
 	echo "== ip route (ours and main)"
-	n_srv ip -4 route show table all proto 109
+	nsx srv ip -4 route show table all proto 109
 	echo "== ip nexthop"
-	n_srv ip nexthop show 2>&1
+	nsx srv ip nexthop show 2>&1
 	echo "== iptables-legacy mangle"
-	n_srv iptables-legacy -t mangle -S
+	nsx srv iptables-legacy -t mangle -S
 	echo "== iptables-legacy nat"
-	n_srv iptables-legacy -t nat -S
+	nsx srv iptables-legacy -t nat -S
 	echo "== nft"
-	n_srv nft list ruleset 2>&1
+	nsx srv nft list ruleset 2>&1
 }
 
 # steps BACKEND: the scenario's links up and down, one dump per step

@@ -103,7 +103,7 @@ if ! topo_create; then
 	not_ok "traffic: topology"
 	exit 0
 fi
-if ! n_srv sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=900 \
+if ! nsx srv sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=900 \
 	net.netfilter.nf_conntrack_tcp_timeout_close=900 \
 	net.netfilter.nf_conntrack_tcp_timeout_fin_wait=900 \
 	net.netfilter.nf_conntrack_udp_timeout=900 \
@@ -235,7 +235,7 @@ test_bytes() {
 	fi
 	desc="bytes: status's tx counters are ppp0's own (/sys/class/net/ppp0/statistics)"
 	if [ "$p1" = "$(tx_packets srv ppp0)" ] &&
-		[ "$b1" = "$(n_srv cat /sys/class/net/ppp0/statistics/tx_bytes)" ]; then
+		[ "$b1" = "$(nsx srv cat /sys/class/net/ppp0/statistics/tx_bytes)" ]; then
 		ok "$desc"
 	else
 		not_ok "$desc" "status $p1 packets $b1 bytes; sysfs $(tx_packets srv ppp0)"
@@ -264,10 +264,10 @@ test_text() {
 	# with the long warnings too (strict rp_filter; legacy-on-nft with iptables)
 	local nwarn=2
 	[ "${MULTIHOME_FIREWALL:-}" = nft ] && nwarn=1
-	n_srv sysctl -qw net.ipv4.conf.ppp0.rp_filter=1
+	nsx srv sysctl -qw net.ipv4.conf.ppp0.rp_filter=1
 	ln -sf /usr/sbin/xtables-nft-multi "$WORK/iptables-nft"
 	MULTIHOME_IPTABLES=$WORK/iptables-nft ctl status
-	n_srv sysctl -qw net.ipv4.conf.ppp0.rp_filter=2
+	nsx srv sysctl -qw net.ipv4.conf.ppp0.rp_filter=2
 	long=$(awk 'length($0) > 80' <<<"$OUT")
 	desc="text: no line is longer than 80 columns ($(wc -l <<<"$OUT") lines, $nwarn warnings)"
 	if [ -z "$long" ] && [ "$(grep -c '^warning (' <<<"$OUT")" = "$nwarn" ]; then

@@ -31,11 +31,11 @@ if [ ! -x "$FORGE" ]; then
 fi
 topo_up
 
-ip link add eth0 netns "${NS_PREFIX}srv" type veth peer name lan0 netns "${NS_PREFIX}srv"
-ip link add ppp2 netns "${NS_PREFIX}srv" type veth peer name isp3 netns "${NS_PREFIX}srv"
-n srv ip addr add 192.0.2.1/24 dev eth0
-n srv ip addr add 100.64.3.1 peer 100.64.3.2 dev ppp2
-for dev in eth0 lan0 ppp2 isp3; do n srv ip link set $dev up; done
+ip link add eth0 netns "$(ns_name srv)" type veth peer name lan0 netns "$(ns_name srv)"
+ip link add ppp2 netns "$(ns_name srv)" type veth peer name isp3 netns "$(ns_name srv)"
+nsx srv ip addr add 192.0.2.1/24 dev eth0
+nsx srv ip addr add 100.64.3.1 peer 100.64.3.2 dev ppp2
+for dev in eth0 lan0 ppp2 isp3; do nsx srv ip link set $dev up; done
 
 isp_start isp1 ppp0 $ISP1_ADDR 100.64.1.2 101 0x1 101 8 "udp $VPNSERVER/32 port 1130" || exit 1
 isp_start isp2 ppp1 $ISP2_ADDR 100.64.2.2 102 0x2 102 2 || exit 1
@@ -47,7 +47,7 @@ ovpn_p2p_server
 # without one, in a tmpfs /dev holding only what OpenVPN opens)
 SYSLOG=
 SYSLOG_LOG=$T/syslog.log
-n srv timeout 280 "$FORGE" syslog "$T/log.sock" 270 >"$SYSLOG_LOG" 2>&1 &
+nsx srv timeout 280 "$FORGE" syslog "$T/log.sock" 270 >"$SYSLOG_LOG" 2>&1 &
 SERVE_PIDS+=($!)
 wait_for 5 grep -q '^ready' "$SYSLOG_LOG" && SYSLOG=1
 mkdir -m 700 "$T/hostdev"
@@ -98,7 +98,7 @@ CLIENT_LOG=$T/forged-client.log
 CLIENT_PIDFILE=$T/pid/forged-client.pid
 for f in "$CLIENT_LOG" "$CLIENT_PIDFILE"; do install -m 644 -o nobody /dev/null "$f"; done
 # shellcheck disable=SC2016 # expanded by the inner shell
-ip netns exec "${NS_PREFIX}srv" unshare -m --propagation private sh "$T/ovpn-ns.sh" \
+ip netns exec "$(ns_name srv)" unshare -m --propagation private sh "$T/ovpn-ns.sh" \
 	"${SYSLOG:+$T/log.sock}" "$T/hostdev" --config "$CONF" --log "$CLIENT_LOG" --daemon \
 	--writepid "$CLIENT_PIDFILE" >/dev/null 2>&1
 wait_for 5 test -s "$CLIENT_PIDFILE"
@@ -130,7 +130,7 @@ expect_field CapBnd 0000000000003000 "nothing else can ever be gained"
 expect_field CapInh 0000000000000000 "none"
 expect_field CapAmb 0000000000000000 "none"
 expect_field NoNewPrivs 1 "no privileges through exec"
-out=$(n srv "$FORGE" opens "$HELPER" mem 2>&1)
+out=$(nsx srv "$FORGE" opens "$HELPER" mem 2>&1)
 rc=$?
 if [ "$rc" = 1 ]; then
 	ok "helper: not dumpable (uid 0 without CAP_SYS_PTRACE cannot open its mem)"
@@ -141,7 +141,7 @@ fi
 # ---- the forged requests ----
 
 # What the plugin itself sends for this tunnel: accepted (the tool speaks the protocol).
-out=$(n srv "$FORGE" send "$CLIENT_PID" --local $TUN_SRV --peer $TUN_CORP "${ARGS[@]}" 2>&1)
+out=$(nsx srv "$FORGE" send "$CLIENT_PID" --local $TUN_SRV --peer $TUN_CORP "${ARGS[@]}" 2>&1)
 if [[ $out == *"status=0"* ]]; then
 	ok "control: the plugin's own request, sent by the test tool, is accepted"
 else
@@ -153,14 +153,14 @@ isp_signal isp2
 wait_for 10 eval '! has_table 102'
 
 kernel_state() {
-	n srv ip -4 rule show
-	n srv ip -4 route show table all
-	n srv ip nexthop show
+	nsx srv ip -4 rule show
+	nsx srv ip -4 route show table all
+	nsx srv ip nexthop show
 	for t in mangle nat filter; do
-		n srv iptables-legacy-save -t $t | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]$//'
+		nsx srv iptables-legacy-save -t $t | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]$//'
 	done
-	n srv nft list ruleset
-	n srv ip -o link show | sed 's/^[0-9]*: //'
+	nsx srv nft list ruleset
+	nsx srv ip -o link show | sed 's/^[0-9]*: //'
 }
 registry_state() {
 	local f
@@ -180,7 +180,7 @@ forged() {
 	local desc=$1 want=$2 out l0
 	shift 2
 	l0=$(syslog_lines)
-	out=$(n srv "$FORGE" send "$CLIENT_PID" "$@" 2>&1)
+	out=$(nsx srv "$FORGE" send "$CLIENT_PID" "$@" 2>&1)
 	if [[ $out == *"status=-1"* ]] && [[ $out == *"$want"* ]]; then
 		ok "forged $desc: refused"
 	else
@@ -236,8 +236,8 @@ fi
 vpn_checks "after the forged requests"
 isp_signal isp2
 wait_for 10 has_table 102
-out=$(n srv "$PROBE" connect --tcp --port 80 --bind $ISP2_ADDR --timeout 2000 203.0.113.140 2>&1)
-if [[ $out == *"seen=$ISP2_ADDR:"* ]] && n srv ip -4 rule show | grep -q 'fwmark 0x2/0x2 lookup 102'; then
+out=$(nsx srv "$PROBE" connect --tcp --port 80 --bind $ISP2_ADDR --timeout 2000 203.0.113.140 2>&1)
+if [[ $out == *"seen=$ISP2_ADDR:"* ]] && nsx srv ip -4 rule show | grep -q 'fwmark 0x2/0x2 lookup 102'; then
 	ok "isp2 back up with its own table, mark and priority (a flow from its address leaves by it)"
 else
 	not_ok "isp2 back up with its own table, mark and priority (a flow from its address leaves by it)" \
@@ -265,11 +265,11 @@ wait_for 10 tunnel_alive
 tx0=$(tx_packets tun0)
 out=$(probe srv 80 203.0.113.130-169)
 tx1=$(tx_packets tun0)
-if [ "$tx0" = "$tx1" ] && ! n srv ip nexthop show | grep -qw tun0 && grep -q '^weight 0$' "$T/run/link.vpn"; then
+if [ "$tx0" = "$tx1" ] && ! nsx srv ip nexthop show | grep -qw tun0 && grep -q '^weight 0$' "$T/run/link.vpn"; then
 	ok "SIGHUP with weight=1: not applied (40 balanced connections, none by tun0; registry weight 0)"
 else
 	not_ok "SIGHUP with weight=1: not applied (40 balanced connections, none by tun0; registry weight 0)" \
-		"tun0 tx $tx0 -> $tx1; $(n srv ip nexthop show | grep -w tun0)"
+		"tun0 tx $tx0 -> $tx1; $(nsx srv ip nexthop show | grep -w tun0)"
 fi
 
 ovpn_stop

@@ -32,12 +32,12 @@ ISP2_ADDR=100.64.2.1
 TUN_SRV=100.64.100.2
 TUN_CORP=100.64.100.1
 
-NS_PREFIX=mhov$$
+NS_ID=mh$$ov
+# shellcheck source=tests/lib/ns.sh
+. "$TOP/tests/lib/ns.sh"
 T=                      # this run's temporary directory
 HARNESS_PIDS=()
 SERVE_PIDS=()
-
-n() { local ns=$1; shift; ip netns exec "$NS_PREFIX$ns" "$@"; }
 
 # skip the whole file (with a reason) unless everything it needs is here
 ovpn_require() {
@@ -55,15 +55,11 @@ ovpn_require() {
 }
 
 ovpn_cleanup() {
-	local ns p
+	local p
 	set +e
 	disown -a 2>/dev/null
 	for p in $(jobs -p) "${HARNESS_PIDS[@]}" "${SERVE_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for ns in srv isp1 isp2 inet corp; do
-		# every process left in the namespace (OpenVPN, helpers, probes)
-		for p in $(ip netns pids "$NS_PREFIX$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-	done
-	for ns in srv isp1 isp2 inet corp; do ip netns del "$NS_PREFIX$ns" 2>/dev/null; done
+	ns_cleanup      # every process left in them too (OpenVPN, helpers, probes)
 	[ -n "$T" ] && [ -d "$T" ] && [ -z "${MH_KEEP:-}" ] && rm -rf "$T"
 	if [ -n "${_mh_own_results:-}" ]; then
 		mh_summary
@@ -71,19 +67,13 @@ ovpn_cleanup() {
 	fi
 }
 
-ns_add() {
-	ip netns add "$NS_PREFIX$1"
-	n "$1" ip link set lo up
-	n "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-}
-
 # veth NS1 IF1 ADDR1 NS2 IF2 ADDR2: a point-to-point pair (/32 peers)
 veth_p2p() {
-	ip link add "$2" netns "$NS_PREFIX$1" type veth peer name "$5" netns "$NS_PREFIX$4"
-	n "$1" ip addr add "$3" peer "$6" dev "$2"
-	n "$4" ip addr add "$6" peer "$3" dev "$5"
-	n "$1" ip link set "$2" up
-	n "$4" ip link set "$5" up
+	ip link add "$2" netns "$(ns_name "$1")" type veth peer name "$5" netns "$(ns_name "$4")"
+	nsx "$1" ip addr add "$3" peer "$6" dev "$2"
+	nsx "$4" ip addr add "$6" peer "$3" dev "$5"
+	nsx "$1" ip link set "$2" up
+	nsx "$4" ip link set "$5" up
 }
 
 # uplink_p2p: like veth_p2p, but with ppp's manners: no ARP, so a device route
@@ -92,10 +82,10 @@ veth_p2p() {
 uplink_p2p() {
 	veth_p2p "$@"
 	local mac
-	mac=$(n "$1" cat "/sys/class/net/$2/address")
-	n "$4" ip link set "$5" address "$mac"
-	n "$1" ip link set "$2" arp off
-	n "$4" ip link set "$5" arp off
+	mac=$(nsx "$1" cat "/sys/class/net/$2/address")
+	nsx "$4" ip link set "$5" address "$mac"
+	nsx "$1" ip link set "$2" arp off
+	nsx "$4" ip link set "$5" arp off
 }
 
 topo_up() {
@@ -108,12 +98,12 @@ topo_up() {
 
 	local ns
 	for ns in srv isp1 isp2 inet corp; do ns_add "$ns"; done
-	for ns in isp1 isp2 inet corp; do n "$ns" sysctl -qw net.ipv4.ip_forward=1; done
-	n srv sysctl -qw net.ipv4.ip_forward=1
+	for ns in isp1 isp2 inet corp; do nsx "$ns" sysctl -qw net.ipv4.ip_forward=1; done
+	nsx srv sysctl -qw net.ipv4.ip_forward=1
 	# Repeatable balancing: a fixed multipath hash seed (per netns, >= 6.11);
 	# the checks that depend on the hash's outcome choose it (seed_for).
 	if [ -e /proc/sys/net/ipv4/fib_multipath_hash_seed ]; then
-		n srv sysctl -qw net.ipv4.fib_multipath_hash_seed=12345
+		nsx srv sysctl -qw net.ipv4.fib_multipath_hash_seed=12345
 	fi
 
 	uplink_p2p srv ppp0 $ISP1_ADDR isp1 down0 100.64.1.2
@@ -121,26 +111,26 @@ topo_up() {
 	veth_p2p isp1 up0 100.64.11.1 inet isp1 100.64.11.2
 	veth_p2p isp2 up0 100.64.12.1 inet isp2 100.64.12.2
 	veth_p2p inet corp 203.0.113.9 corp up0 $VPNSERVER
-	n isp1 ip route add default via 100.64.11.2
-	n isp2 ip route add default via 100.64.12.2
-	n inet ip route add 100.64.1.0/24 via 100.64.11.1
-	n inet ip route add 100.64.2.0/24 via 100.64.12.1
-	n inet ip route add local 203.0.113.128/25 dev lo
-	n corp ip route add default via 203.0.113.9
-	n corp ip addr add $CORP_HOST/32 dev lo
+	nsx isp1 ip route add default via 100.64.11.2
+	nsx isp2 ip route add default via 100.64.12.2
+	nsx inet ip route add 100.64.1.0/24 via 100.64.11.1
+	nsx inet ip route add 100.64.2.0/24 via 100.64.12.1
+	nsx inet ip route add local 203.0.113.128/25 dev lo
+	nsx corp ip route add default via 203.0.113.9
+	nsx corp ip addr add $CORP_HOST/32 dev lo
 
 	# far ends that report what they saw
-	n inet timeout 300 "$PROBE" serve --tcp 80 --max-time 290 >"$T/serve-inet.log" 2>&1 &
+	nsx inet timeout 300 "$PROBE" serve --tcp 80 --max-time 290 >"$T/serve-inet.log" 2>&1 &
 	SERVE_PIDS+=($!)
-	n corp timeout 300 "$PROBE" serve --tcp 22 --tcp 80 --max-time 290 >"$T/serve-corp.log" 2>&1 &
+	nsx corp timeout 300 "$PROBE" serve --tcp 22 --tcp 80 --max-time 290 >"$T/serve-corp.log" 2>&1 &
 	SERVE_PIDS+=($!)
-	n srv timeout 300 "$PROBE" serve --tcp 7000 --max-time 290 >"$T/serve-srv.log" 2>&1 &
+	nsx srv timeout 300 "$PROBE" serve --tcp 7000 --max-time 290 >"$T/serve-srv.log" 2>&1 &
 	SERVE_PIDS+=($!)
 	# what corp's VPN server saw: the transport's source address, per ISP
-	n corp iptables-legacy -N TRANSPORT
-	n corp iptables-legacy -A INPUT -p udp --dport 1130 -j TRANSPORT
-	n corp iptables-legacy -A TRANSPORT -s $ISP1_ADDR
-	n corp iptables-legacy -A TRANSPORT -s $ISP2_ADDR
+	nsx corp iptables-legacy -N TRANSPORT
+	nsx corp iptables-legacy -A INPUT -p udp --dport 1130 -j TRANSPORT
+	nsx corp iptables-legacy -A TRANSPORT -s $ISP1_ADDR
+	nsx corp iptables-legacy -A TRANSPORT -s $ISP2_ADDR
 	for ns in inet corp srv; do wait_for 5 grep -q ready "$T/serve-$ns.log" || true; done
 }
 
@@ -168,7 +158,7 @@ isp_start() {
 		[ -n "${9:-}" ] && echo "multihome-pin \"$9\""
 	} >"$peers"
 	# up, then on each signal: down / up / down ... (100 cycles at most)
-	ip netns exec "${NS_PREFIX}srv" "$HARNESS" --file "$peers" --plugin "$PPPD_SO" --ifname "$ifname" \
+	ip netns exec "$(ns_name srv)" "$HARNESS" --file "$peers" --plugin "$PPPD_SO" --ifname "$ifname" \
 		--local "$3" --remote "$4" up wait repeat 100 down wait up wait \
 		>"$T/$name.log" 2>&1 &
 	HARNESS_PIDS+=($!)
@@ -176,7 +166,7 @@ isp_start() {
 	wait_for 10 has_table "$5" || { echo "uplink $name did not come up:"; cat "$T/$name.log"; return 1; }
 }
 
-has_table() { [ -n "$(n srv ip -4 route show table "$1" 2>/dev/null)" ]; }
+has_table() { [ -n "$(nsx srv ip -4 route show table "$1" 2>/dev/null)" ]; }
 
 isp_signal() { local v="ISP_PID_$1"; kill -HUP "${!v}"; }
 
@@ -190,7 +180,7 @@ ovpn_key() {
 # The p2p server in corp (static key; it floats to whichever ISP address the
 # client's transport arrives from).
 ovpn_p2p_server() {
-	n corp openvpn --dev tun0 --ifconfig $TUN_CORP $TUN_SRV --secret "$T/static.key" \
+	nsx corp openvpn --dev tun0 --ifconfig $TUN_CORP $TUN_SRV --secret "$T/static.key" \
 		--cipher AES-256-CBC --data-ciphers-fallback AES-256-CBC --port 1130 --float \
 		--ping 1 --ping-restart 30 --verb 3 --log "$T/corp-ovpn.log" \
 		--daemon --writepid "$T/pid/corp-ovpn.pid" >/dev/null 2>&1
@@ -205,7 +195,7 @@ ovpn_p2p_client() {
 	shift
 	CLIENT_LOG=$T/$name.log
 	CLIENT_PIDFILE=$T/pid/$name.pid
-	n srv openvpn --dev tun0 --ifconfig $TUN_SRV $TUN_CORP --secret "$T/static.key" \
+	nsx srv openvpn --dev tun0 --ifconfig $TUN_SRV $TUN_CORP --secret "$T/static.key" \
 		--cipher AES-256-CBC --data-ciphers-fallback AES-256-CBC \
 		--remote $VPNSERVER 1130 --nobind --ping 1 --ping-restart 10 --persist-key \
 		--plugin "$OVPN_SO" "${OVPN_ARGS[@]}" \
@@ -220,39 +210,39 @@ log_count() { grep -c -- "$1" "$CLIENT_LOG" 2>/dev/null || true; }
 wait_log() { wait_for "${3:-15}" log_more "$1" "$2"; }
 log_more() { [ "$(log_count "$1")" -gt "$2" ]; }
 
-tunnel_alive() { n srv "$PROBE" connect --tcp --port 80 --timeout 1000 $TUN_CORP >/dev/null 2>&1; }
+tunnel_alive() { nsx srv "$PROBE" connect --tcp --port 80 --timeout 1000 $TUN_CORP >/dev/null 2>&1; }
 
 # ---- what the tests look at ----
 
-tx_packets() { n srv cat "/sys/class/net/$1/statistics/tx_packets"; }
+tx_packets() { nsx srv cat "/sys/class/net/$1/statistics/tx_packets"; }
 
 # probe NS PROTO PORT DEST...: one line per destination ("DEST seen=A:P ...")
 probe() {
 	local ns=$1 port=$2
 	shift 2
-	n "$ns" "$PROBE" connect --tcp --port "$port" --timeout 2000 --parallel 16 "$@" 2>&1
+	nsx "$ns" "$PROBE" connect --tcp --port "$port" --timeout 2000 --parallel 16 "$@" 2>&1
 }
 
 # vpn_rules: how many of srv's rules belong to the vpn link
-vpn_fwmark_rules() { n srv ip -4 rule show | grep -c 'fwmark 0x4/0x4 lookup 103' || true; }
-vpn_from_rules() { n srv ip -4 rule show | grep -c "from $1 lookup 103" || true; }
-vpn_any_rules() { n srv ip -4 rule show | grep -c 'lookup 103' || true; }
+vpn_fwmark_rules() { nsx srv ip -4 rule show | grep -c 'fwmark 0x4/0x4 lookup 103' || true; }
+vpn_from_rules() { nsx srv ip -4 rule show | grep -c "from $1 lookup 103" || true; }
+vpn_any_rules() { nsx srv ip -4 rule show | grep -c 'lookup 103' || true; }
 
 # Everything of ours that mentions the vpn link: rules, table, nexthops, firewall.
 vpn_leftovers() {
 	{
-		n srv ip -4 rule show | grep 'lookup 103'
-		n srv ip -4 route show table 103
-		n srv ip nexthop show 2>/dev/null | grep -w tun0
-		n srv ip -4 route show table main proto 109 | grep -w tun0
-		n srv iptables-legacy-save 2>/dev/null | grep -E 'tun0|0x4/0x4|comment "?vpn'
+		nsx srv ip -4 rule show | grep 'lookup 103'
+		nsx srv ip -4 route show table 103
+		nsx srv ip nexthop show 2>/dev/null | grep -w tun0
+		nsx srv ip -4 route show table main proto 109 | grep -w tun0
+		nsx srv iptables-legacy-save 2>/dev/null | grep -E 'tun0|0x4/0x4|comment "?vpn'
 	} 2>/dev/null
 }
 
 # the isp links are still all there
 isp_intact() {
-	n srv ip -4 rule show | grep -q 'lookup 101' &&
-		n srv ip -4 rule show | grep -q 'lookup 102' &&
+	nsx srv ip -4 rule show | grep -q 'lookup 101' &&
+		nsx srv ip -4 rule show | grep -q 'lookup 102' &&
 		has_table 101 && has_table 102
 }
 
@@ -263,7 +253,7 @@ vpn_checks() {
 	local label=$1 out tx0 tx1 bad local_addr=${2:-$TUN_SRV}
 
 	check "$label: vpn link registered exactly once (fwmark rule, table 103)" \
-		eval '[ "$(vpn_fwmark_rules)" = 1 ] && [ "$(vpn_from_rules '"$local_addr"')" = 1 ] && n srv ip -4 route show table 103 | grep -q "dev tun0"'
+		eval '[ "$(vpn_fwmark_rules)" = 1 ] && [ "$(vpn_from_rules '"$local_addr"')" = 1 ] && nsx srv ip -4 route show table 103 | grep -q "dev tun0"'
 
 	out=$(probe srv 22 $CORP_HOST)
 	if [[ $out == *"seen=$local_addr:"* ]]; then
@@ -284,10 +274,10 @@ vpn_checks() {
 	fi
 
 	tx0=$(tx_packets tun0)
-	out=$(n corp "$PROBE" connect --tcp --port 7000 --bind $CORP_HOST --timeout 2000 "$local_addr" 2>&1)
+	out=$(nsx corp "$PROBE" connect --tcp --port 7000 --bind $CORP_HOST --timeout 2000 "$local_addr" 2>&1)
 	tx1=$(tx_packets tun0)
 	if [[ $out == *"seen=$CORP_HOST:"* ]] && [ "$tx1" -gt "$tx0" ] &&
-		! n srv ip -4 route show table main | grep -q '^198\.51\.100\.'; then
+		! nsx srv ip -4 route show table main | grep -q '^198\.51\.100\.'; then
 		ok "$label: connection arriving through tun0 answered through tun0"
 	else
 		not_ok "$label: connection arriving through tun0 answered through tun0" "$out; tun0 tx $tx0 -> $tx1"
@@ -296,7 +286,7 @@ vpn_checks() {
 
 # transport_counts: "ISP1 ISP2" packets corp's VPN server has seen so far
 transport_counts() {
-	n corp iptables-legacy -nvxL TRANSPORT | awk 'NR > 2 { printf "%s ", $1 }'
+	nsx corp iptables-legacy -nvxL TRANSPORT | awk 'NR > 2 { printf "%s ", $1 }'
 }
 
 # transport_moved WANT A0 B0 A1 B1: >= 10 new packets from WANT, none from the other
@@ -313,7 +303,7 @@ transport_via() {
 	local want=$1 label=$2 a0 b0 a1 b1
 	for _ in $(seq 1 10); do
 		read -r a0 b0 <<<"$(transport_counts)"
-		n srv "$PROBE" connect --tcp --port 80 --timeout 1000 --repeat 4 $TUN_CORP >/dev/null 2>&1
+		nsx srv "$PROBE" connect --tcp --port 80 --timeout 1000 --repeat 4 $TUN_CORP >/dev/null 2>&1
 		read -r a1 b1 <<<"$(transport_counts)"
 		transport_moved "$want" "$a0" "$b0" "$a1" "$b1" && break
 		sleep 0.5
@@ -334,8 +324,8 @@ seed_for() {
 	local s
 	[ -e /proc/sys/net/ipv4/fib_multipath_hash_seed ] || return 1
 	for s in $(seq 1 200); do
-		n srv sysctl -qw net.ipv4.fib_multipath_hash_seed="$s"
-		n srv ip -4 route get "$1" | grep -q "dev $2 " && { echo "$s"; return 0; }
+		nsx srv sysctl -qw net.ipv4.fib_multipath_hash_seed="$s"
+		nsx srv ip -4 route get "$1" | grep -q "dev $2 " && { echo "$s"; return 0; }
 	done
 	return 1
 }
@@ -364,9 +354,9 @@ wait_transport() {
 transport_cycles() {
 	local label=$1 cycles=$2 c a b a1 b1 t0 down home good=0 fell=0 maxh=0 maxd=0 bad= homes=
 	local far busy
-	ip netns exec "${NS_PREFIX}corp" "$B/mh-udpflow" far --port 7100 --max-time 190 >/dev/null 2>&1 &
+	ip netns exec "$(ns_name corp)" "$B/mh-udpflow" far --port 7100 --max-time 190 >/dev/null 2>&1 &
 	far=$!
-	ip netns exec "${NS_PREFIX}srv" "$B/mh-udpflow" client --port 7100 --interval-ms 50 \
+	ip netns exec "$(ns_name srv)" "$B/mh-udpflow" client --port 7100 --interval-ms 50 \
 		--duration-ms 60000 $TUN_CORP >"$T/busy-$cycles-$(now_ms)" 2>&1 &
 	busy=$!
 	SERVE_PIDS+=("$far" "$busy")
@@ -375,7 +365,7 @@ transport_cycles() {
 		t0=$(now_ms)
 		isp_signal isp1                 # ip-down, then the unit goes down
 		wait_for 10 eval '! has_table 101'
-		n srv ip link set ppp0 down
+		nsx srv ip link set ppp0 down
 		if down=$(wait_transport ISP2 "$a" "$b" "$t0" 5000); then
 			fell=$((fell + 1))
 			[ "$down" -gt "$maxd" ] && maxd=$down
@@ -384,7 +374,7 @@ transport_cycles() {
 		fi
 		sleep 0.2
 		read -r a b <<<"$(transport_counts)"
-		n srv ip link set ppp0 up
+		nsx srv ip link set ppp0 up
 		t0=$(now_ms)
 		isp_signal isp1                 # ip-up
 		if home=$(wait_transport ISP1 "$a" "$b" "$t0" 2000); then
@@ -413,7 +403,7 @@ transport_cycles() {
 		ok "$msg"
 	else
 		not_ok "$msg" "${bad#; }"
-		n srv "$B/mh-ct" list 2>/dev/null | grep ':1130 ' | sed 's/^/      /'
+		nsx srv "$B/mh-ct" list 2>/dev/null | grep ':1130 ' | sed 's/^/      /'
 	fi
 }
 

@@ -79,11 +79,11 @@ if wait_log "$UP_MSG" 0 && wait_for 10 tunnel_alive; then
 	# ISP1 goes down as pppd does it: ip-down notifiers, then the interface
 	isp_signal isp1
 	wait_for 10 eval '! has_table 101'
-	n srv ip link set ppp0 down
+	nsx srv ip link set ppp0 down
 	transport_via ISP2 "ISP1 down: the tunnel's transport falls back to ISP2"
 	check "ISP1 down: tunnel still carries the company network" \
 		eval 'probe srv 22 $CORP_HOST | grep -q "seen=$TUN_SRV:"'
-	n srv ip link set ppp0 up
+	nsx srv ip link set ppp0 up
 	isp_signal isp1
 	wait_for 10 has_table 101
 	transport_via ISP1 "ISP1 back: the tunnel's transport returns to ISP1"
@@ -141,7 +141,7 @@ clean_checks "SIGKILL of OpenVPN"
 # ---- 5. foreground, Ctrl-C ----
 install -m 644 -o nobody /dev/null "$T/fg.log"
 CLIENT_LOG=$T/fg.log
-ip netns exec "${NS_PREFIX}srv" setsid openvpn --dev tun0 --ifconfig $TUN_SRV $TUN_CORP \
+ip netns exec "$(ns_name srv)" setsid openvpn --dev tun0 --ifconfig $TUN_SRV $TUN_CORP \
 	--secret "$T/static.key" --cipher AES-256-CBC --data-ciphers-fallback AES-256-CBC \
 	--remote $VPNSERVER 1130 --nobind --ping 1 --persist-key --user nobody --group nogroup \
 	--plugin "$OVPN_SO" "${OVPN_ARGS[@]}" --verb 3 --log "$CLIENT_LOG" </dev/null >/dev/null 2>&1 &

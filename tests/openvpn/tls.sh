@@ -40,7 +40,7 @@ make_certs() {
 tls_server() {
 	local d=$T/pki from=$1 to=$2
 	shift 2
-	n corp openvpn --mode server --tls-server --dev tun0 --topology subnet \
+	nsx corp openvpn --mode server --tls-server --dev tun0 --topology subnet \
 		--ifconfig $TUN_CORP 255.255.255.0 --ifconfig-pool "$from" "$to" 255.255.255.0 \
 		--push "topology subnet" --push "route-gateway $TUN_CORP" --push "redirect-gateway def1" \
 		--ca "$d/ca.crt" --cert "$d/server.crt" --key "$d/server.key" --dh none \
@@ -60,14 +60,14 @@ tls_client() {
 		-e "s|^plugin [^ ]*multihome-openvpn.so|plugin $OVPN_SO|" \
 		"$TOP/examples/client.conf" >"$T/client.conf"
 	chmod 644 "$T/client.conf"
-	n srv openvpn --config "$T/client.conf" --connect-retry 1 1 \
+	nsx srv openvpn --config "$T/client.conf" --connect-retry 1 1 \
 		--log "$CLIENT_LOG" --daemon --writepid "$CLIENT_PIDFILE" >/dev/null 2>&1
 	wait_for 5 test -s "$CLIENT_PIDFILE"
 	CLIENT_PID=$(cat "$CLIENT_PIDFILE")
 }
 
 UP_MSG="link 'vpn' up on tun0"
-tun_addr() { n srv ip -4 -o addr show dev tun0 2>/dev/null | awk '{ sub("/.*", "", $4); print $4 }'; }
+tun_addr() { nsx srv ip -4 -o addr show dev tun0 2>/dev/null | awk '{ sub("/.*", "", $4); print $4 }'; }
 
 make_certs
 [ -s "$T/pki/client.crt" ] || { not_ok "tls: certificates made with openssl"; exit 0; }
@@ -79,9 +79,9 @@ if wait_log "$UP_MSG" 0 20 && wait_for 15 tunnel_alive; then
 	first=$(tun_addr)
 	# no pushed routes: OpenVPN sets no route_vpn_gateway; tun is layer 3
 	check "tls: no pushed routes: the link's table has a device route" \
-		eval 'n srv ip -4 route show table 103 | grep -q "^default dev tun0"'
+		eval 'nsx srv ip -4 route show table 103 | grep -q "^default dev tun0"'
 	check "tls: pushed redirect-gateway ignored (no 0.0.0.0/1 in main)" \
-		eval '! n srv ip -4 route show table main | grep -q "^0\.0\.0\.0/1"'
+		eval '! nsx srv ip -4 route show table main | grep -q "^0\.0\.0\.0/1"'
 	check "tls: OpenVPN dropped to nobody after the first ROUTE_UP" \
 		eval 'wait_for 5 grep -q "^Uid:[[:space:]]*65534" /proc/$CLIENT_PID/status'
 	vpn_checks "tls" "$first"
@@ -89,7 +89,7 @@ if wait_log "$UP_MSG" 0 20 && wait_for 15 tunnel_alive; then
 
 	# the server comes back with another pool: "Pulled options changed on restart"
 	kill "$(cat "$T/pid/corp-ovpn.pid")"
-	wait_for 5 eval '! n corp ip link show tun0 >/dev/null 2>&1'
+	wait_for 5 eval '! nsx corp ip link show tun0 >/dev/null 2>&1'
 	c=$(log_count "$UP_MSG")
 	tls_server 100.64.100.30 100.64.100.39 --push "route 100.64.101.0 255.255.255.0"
 	if wait_log "$UP_MSG" "$c" 30 && wait_for 15 tunnel_alive; then
@@ -98,7 +98,7 @@ if wait_log "$UP_MSG" 0 20 && wait_for 15 tunnel_alive; then
 			eval '[ -n "$second" ] && [ "$second" != "$first" ] && grep -q "Pulled options changed" "$CLIENT_LOG"'
 		check "tls: no rule left for the old address $first" eval '[ "$(vpn_from_rules '"$first"')" = 0 ]'
 		check "tls: a pushed route: the link's table routes by route_vpn_gateway" \
-			eval 'n srv ip -4 route show table 103 | grep -q "^default via $TUN_CORP dev tun0"'
+			eval 'nsx srv ip -4 route show table 103 | grep -q "^default via $TUN_CORP dev tun0"'
 		vpn_checks "tls, pulled options changed" "$second"
 	else
 		not_ok "tls: link back after pulled options changed" "$(tail -5 "$CLIENT_LOG")"
@@ -116,7 +116,7 @@ if wait_log "$UP_MSG" 0 20 && wait_for 15 tunnel_alive; then
 
 	# a hostile server: its pushed gateway is not on the tunnel's subnet
 	kill "$(cat "$T/pid/corp-ovpn.pid")"
-	wait_for 5 eval '! n corp ip link show tun0 >/dev/null 2>&1'
+	wait_for 5 eval '! nsx corp ip link show tun0 >/dev/null 2>&1'
 	c=$(log_count "refusing the tunnel's environment")
 	tls_server 100.64.100.30 100.64.100.39 --push "route 100.64.101.0 255.255.255.0" \
 		--push "route-gateway 100.64.101.1"

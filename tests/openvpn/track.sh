@@ -22,13 +22,13 @@ UP_MSG="link 'vpn' up on tun0"
 OVPN_ARGS+=("track=$CORP_HOST" track-interval=0.5 track-down=3 track-up=3)
 
 # echo requests from the tunnel's address that reached the company host
-n corp iptables-legacy -N PROBES
-n corp iptables-legacy -A PROBES -s $TUN_SRV -j RETURN
-n corp iptables-legacy -I INPUT -i tun0 -p icmp --icmp-type echo-request -j PROBES
-corp_probes() { n corp iptables-legacy -L PROBES -v -x -n | awk '$8 == "'$TUN_SRV'" { print $1 }'; }
+nsx corp iptables-legacy -N PROBES
+nsx corp iptables-legacy -A PROBES -s $TUN_SRV -j RETURN
+nsx corp iptables-legacy -I INPUT -i tun0 -p icmp --icmp-type echo-request -j PROBES
+corp_probes() { nsx corp iptables-legacy -L PROBES -v -x -n | awk '$8 == "'$TUN_SRV'" { print $1 }'; }
 # what of the pinned company traffic reached the internet instead (by an ISP)
-n inet iptables-legacy -t raw -A PREROUTING -d $CORP_HOST -p tcp --dport 22
-inet_pinned() { n inet iptables-legacy -t raw -L PREROUTING -v -x -n | awk 'NR == 3 { print $1 }'; }
+nsx inet iptables-legacy -t raw -A PREROUTING -d $CORP_HOST -p tcp --dport 22
+inet_pinned() { nsx inet iptables-legacy -t raw -L PREROUTING -v -x -n | awk 'NR == 3 { print $1 }'; }
 
 # rate DESC SECONDS: the company saw 2 probes a second (+-2) meanwhile
 rate() {
@@ -51,7 +51,7 @@ check "track: the root helper tracks $CORP_HOST every 500 ms (OpenVPN's log)" \
 rate "track: online" 4
 
 # the company stops answering anything from the tunnel; the tunnel stays up
-n corp iptables-legacy -I INPUT -i tun0 -d $CORP_HOST -j DROP
+nsx corp iptables-legacy -I INPUT -i tun0 -d $CORP_HOST -j DROP
 check "track: the company host unreachable through the tunnel: 'vpn offline: 3 rounds lost ($CORP_HOST)' in OpenVPN's log" \
 	wait_for 6 grep -q "multihome: vpn offline: 3 rounds lost ($CORP_HOST)" "$CLIENT_LOG"
 check "track: ... while the tunnel itself stayed up (no restart in OpenVPN's log)" \
@@ -64,7 +64,7 @@ check "track: vpn offline: its pin tcp/22 falls through: the connection's SYNs r
 check "track: vpn offline: its table, fwmark and source rules stay" \
 	eval '[ "$(vpn_fwmark_rules)" = 1 ] && [ "$(vpn_from_rules $TUN_SRV)" = 1 ] && has_table 103'
 
-n corp iptables-legacy -D INPUT -i tun0 -d $CORP_HOST -j DROP
+nsx corp iptables-legacy -D INPUT -i tun0 -d $CORP_HOST -j DROP
 check "track: the company answers again: 'vpn online: 3 rounds answered' within 4 s" \
 	wait_for 4 grep -q "multihome: vpn online: 3 rounds answered" "$CLIENT_LOG"
 out=$(probe srv 22 $CORP_HOST)

@@ -298,9 +298,9 @@ test_use() {
 		record FAIL "${CHECKS[8]}" "answered $ok/$n, seen as isp1 $i1, other $other, SYNs into isp1 $syn"
 	fi
 
-	out=$(n_srv env -u MULTIHOME_RUNDIR "$CTL" status 2>&1)
+	out=$(nsx srv env -u MULTIHOME_RUNDIR "$CTL" status 2>&1)
 	st=$?
-	json=$(n_srv env -u MULTIHOME_RUNDIR "$CTL" status --json 2>/dev/null)
+	json=$(nsx srv env -u MULTIHOME_RUNDIR "$CTL" status --json 2>/dev/null)
 	if [ "$st" = 0 ] && grep -q 'isp1' <<<"$out" &&
 		jq -e '(.links | map(select(.name == "isp1" and .interface == "ppp0" and .state == "up")) | length == 1)
 			and (.warnings | length == 0)' <<<"$json" >/dev/null 2>&1 &&
