@@ -266,7 +266,9 @@ t_recovery() {
 	done
 	check "recovery: ISP1's share back to $i1/$n (80% +- 7%) and tcp/25 home ${elapsed} ms after its upstream returned (want <= 7000: track-up 5 x 1 s + 2 s)" \
 		test "$elapsed" -ge 0 -a "$elapsed" -le 7000
-	check "recovery: isp1's log says 'isp1 online: 5 rounds answered'" logs isp1 "isp1 online: 5 rounds answered"
+	logs isp1 "isp1 online: "
+	check "recovery: isp1's log says 'isp1 online: 5 rounds answered' ($(grep -e 'isp1 online' -e 'going online' "$TOPO_DIR/isp1.log" | head -n 2 | tr '\n' ' '))" \
+		logged isp1 "isp1 online: 5 rounds answered"
 	ctl status
 	about_out "recovery: status: both online again, nothing critical (exit $RC)" \
 		'[ "$RC" -le 1 ] && ! grep -q "^critical" <<<"$OUT" && [ "$(grep -c ": online since" <<<"$OUT")" = 2 ]'
