@@ -2,7 +2,7 @@
 UNIT := $(B)/mh-unit
 TESTBIN += $(UNIT)
 
-UNIT_SRC := tests/unit/unit.c tests/unit/plan.c tests/unit/registry_fd.c tests/unit/ovpn_helper.c \
+UNIT_SRC := tests/unit/unit.c tests/unit/plan.c tests/unit/registry_fd.c tests/unit/ovpn_helper.c tests/unit/health.c \
 	    openvpn-plugin/helper.c
 
 $(UNIT): $(UNIT_SRC) tests/unit/unit.h openvpn-plugin/helper.h $(CORE_LIB) common/*.h | $(B)

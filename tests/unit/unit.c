@@ -761,6 +761,7 @@ int main(void)
 	test_registry_dir();
 	test_registry_fd();
 	test_ovpn_helper();
+	test_health();
 	test_order();
 	test_plan();
 	printf("%d passed, %d failed\n", passed, failed);

@@ -9,5 +9,6 @@ void report(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void test_plan(void);
 void test_registry_fd(void);
 void test_ovpn_helper(void);
+void test_health(void);
 
 #endif
