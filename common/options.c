@@ -78,6 +78,9 @@ static int parse_targets(const char *v, uint32_t *out, unsigned *n, char *why, s
 			return fail(why, len, "'%.32s' is not an IPv4 address", tok);
 		if (mh_addr_check(a.s_addr, "target", e, sizeof e) < 0)
 			return fail(why, len, "%s", e);
+		for (unsigned i = 0; i < *n; i++)
+			if (out[i] == a.s_addr)
+				return fail(why, len, "%.32s twice", tok);
 		out[(*n)++] = a.s_addr;
 	}
 	if (!*n)
@@ -453,9 +456,13 @@ int mh_config_set(struct mh_config *c, const char *key, const char *value,
 			return fail(err, errlen, "option %s: bad value '%s' (yes: a down link's pins fall "
 				    "through to other links; no: they are refused)", optname, sv);
 	} else if (!strcmp(key, "track")) {
-		if (parse_targets(value, c->track, &c->ntrack, pe, sizeof pe))
+		uint32_t t[MH_MAX_TARGETS];
+		unsigned nt;
+		if (parse_targets(value, t, &nt, pe, sizeof pe))
 			return fail(err, errlen, "option %s: bad targets '%s': %s (A.B.C.D[,A.B.C.D...])",
 				    optname, sv, pe);
+		memcpy(c->track, t, sizeof t);
+		c->ntrack = nt;
 	} else if (!strcmp(key, "track-interval")) {
 		if (parse_seconds_ms(value, &u) || u < 200 || u > 60000)
 			return fail(err, errlen, "option %s: bad interval '%s' (seconds between rounds, "

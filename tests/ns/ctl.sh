@@ -135,7 +135,8 @@ test_check() {
 	# the real multihome.so) prints for the same file.
 	local -a bad=("multihome-weight 300" "multihome-mark 0x3/0x1" "multihome-table main"
 		"multihome-priority 50" 'multihome-pin "tcp port 99999"' "multihome-nat maybe"
-		"multihome-reply-via-link perhaps" "multihome-name bad/name")
+		"multihome-reply-via-link perhaps" "multihome-name bad/name" "multihome-pin-fallback maybe"
+		"multihome-track 203.0.113.1,localhost" "multihome-track-interval 0.1" "multihome-track-down 0")
 	local i=0 line
 	for line in "${bad[@]}"; do
 		i=$((i + 1))
@@ -184,7 +185,7 @@ test_check() {
 	} >"$WORK/client.conf"
 	check "check: OpenVPN config with the article's plugin line is valid" "$CTL" check "$WORK/client.conf"
 	local arg
-	for arg in "weight=x" "table=254" "pin=tcp port 0" "mark" "colour=blue"; do
+	for arg in "weight=x" "table=254" "pin=tcp port 0" "mark" "colour=blue" "track=127.0.0.1" "track-up=101"; do
 		printf 'dev tun\nplugin %s name=vpn "%s"\n' "$OVPN_SO" "$arg" >"$WORK/bad.conf"
 		"$CTL" check "$WORK/bad.conf" >"$WORK/out" 2>&1
 		got=$?

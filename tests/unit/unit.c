@@ -43,7 +43,8 @@ void report(int ok, const char *fmt, ...)
 /* ---- options ---- */
 
 static const char *const keys[] = { "name", "table", "mark", "priority", "weight",
-				     "nat", "reply-via-link", "pin" };
+				     "nat", "reply-via-link", "pin", "pin-fallback", "track",
+				     "track-interval", "track-down", "track-up" };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
 /* Expect KEY=VALUE to be refused, with an error naming the option and
@@ -119,6 +120,31 @@ static void test_options(void)
 	report(c.weight == 1 && c.nat == MH_NAT_MASQUERADE && c.reply_via_link == 1 &&
 	       !c.table_set && !c.mark_set && !c.priority_set && !c.name_set && c.npins == 0,
 	       "defaults: weight 1, masquerade, reply-via-link yes, nothing set");
+
+	/* upstream tracking (issue 15) */
+	mh_config_init(&c);
+	report(c.ntrack == 0 && c.track_interval_ms == 1000 && c.track_down == 3 && c.track_up == 5,
+	       "track defaults: not tracked, every 1 s, down after 3, up after 5");
+	report(set_ok(&c, "track", "203.0.113.254,198.51.100.1") && c.ntrack == 2 &&
+	       c.track[1] == htonl(0xc6336401u), "multihome-track of two targets accepted");
+	report(set_ok(&c, "track-interval", "0.2") && c.track_interval_ms == 200 &&
+	       set_ok(&c, "track-interval", "1.5") && c.track_interval_ms == 1500 &&
+	       set_ok(&c, "track-interval", "60") && c.track_interval_ms == 60000 &&
+	       set_ok(&c, "track-down", "1") && c.track_down == 1 && set_ok(&c, "track-up", "100") &&
+	       c.track_up == 100, "track-interval 0.2, 1.5, 60 and track-down 1, track-up 100 accepted");
+	expect_bad("track", "127.0.0.1", "127.0.0.1", "'127.0.0.1' (loopback)");
+	expect_bad("track", "203.0.113.1,nowhere", "nowhere", "'203.0.113.1,nowhere' (not an address)");
+	expect_bad("track", "203.0.113.1,203.0.113.1", "twice", "(the same target twice)");
+	expect_bad("track", "203.0.113.1,203.0.113.2,203.0.113.3,203.0.113.4,203.0.113.5,203.0.113.6,"
+		   "203.0.113.7,203.0.113.8,203.0.113.9", "more than 8", "(9 targets)");
+	expect_bad("track", ",", NULL, "',' (no target)");
+	expect_bad("track-interval", "0.1", "0.1", "0.1 (below 0.2 s)");
+	expect_bad("track-interval", "61", "61", "61 (above 60 s)");
+	expect_bad("track-interval", "1.", "1.", "'1.' (no decimals after the point)");
+	expect_bad("track-interval", "-1", "-1", "-1");
+	expect_bad("track-down", "0", "0", "0 (at least one round)");
+	expect_bad("track-up", "101", "101", "101 (at most 100)");
+	expect_bad("pin-fallback", "maybe", "maybe", "'maybe' (yes or no)");
 
 	/* name */
 	expect_bad("name", "a b", "a b", "'a b' (space)");
