@@ -65,6 +65,10 @@ say "topology (namespaces ${NS_ID}-*)"
 sed -n '/^#  *100.64.101/,/^#  *panel/p' "$HERE/lib/topo.sh" | sed 's/^#/ /'
 topo_create || exit 1
 
+# both links track two hosts beyond their ISP (upstream tracking)
+# shellcheck disable=SC2034  # peers_file reads them
+LINK_EXTRA_isp1="multihome-track 203.0.113.254,198.51.100.1" LINK_EXTRA_isp2="multihome-track 203.0.113.254,198.51.100.1"
+
 say "pppd brings up isp1 on ppp0 and isp2 on ppp1 (multihome.so)"
 for l in isp1 isp2; do
 	echo "--- /etc/ppp/peers/$l"
@@ -92,6 +96,23 @@ say "multihomectl status: the flows per link, and the 8:2 share (share) beside w
 status
 echo "srv# multihomectl metrics | grep share   # the same numbers for Prometheus"
 nsx srv env MULTIHOME_RUNDIR="$MULTIHOME_RUNDIR" "$CTL" metrics | grep '^multihome_link_share'
+
+say "ISP1's upstream dies: its session stays up, but it forwards nothing (upstream tracking)"
+nsx isp1 iptables-legacy -I FORWARD -o wan -j DROP
+t0=$(date +%s%N)
+for _ in $(seq 100); do grep -q 'isp1 offline:' "$TOPO_DIR/isp1.log" && break; sleep 0.1; done
+echo "  after $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(grep -h 'isp1 offline:' "$TOPO_DIR/isp1.log" | tail -n 1 | sed 's/^pppd: //; s/; [0-9]* netlink.*//')"
+summary srv --port 80 203.0.113.1-100
+echo "  pinned: tcp/25 to 203.0.113.7 -> $(probe srv --port 25 203.0.113.7 | cut -d' ' -f2)  (the pin falls through)"
+echo
+status
+echo
+echo "ISP1's upstream comes back"
+nsx isp1 iptables-legacy -D FORWARD -o wan -j DROP
+t0=$(date +%s%N)
+for _ in $(seq 150); do grep -q 'isp1 online:' "$TOPO_DIR/isp1.log" && break; sleep 0.1; done
+echo "  after $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(grep -h 'isp1 online:' "$TOPO_DIR/isp1.log" | tail -n 1 | sed 's/^pppd: //; s/; [0-9]* netlink.*//')"
+summary srv --port 80 203.0.113.1-100
 
 say "ISP2 goes down (pppd gets SIGTERM: ip-down, then ppp1 disappears)"
 link_stop isp2 term

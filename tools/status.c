@@ -412,6 +412,8 @@ static void print_link_text(const struct mh_status *st, unsigned i)
 	unsigned j;
 
 	n = (size_t)snprintf(buf, sizeof buf, "link %s: %s", l->cfg.name, ctl_link_state(l));
+	if (l->up && !l->online)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, ", up");  /* offline: since is the up's */
 	if (l->ifname[0])
 		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s %s", l->up ? " on" : ", last up on",
 				      l->ifname);
