@@ -796,3 +796,33 @@ void mh_fw_iptc_status_done(void)
 {
 	state_free(&status_state);
 }
+
+unsigned mh_fw_iptc_changed_tables(const struct mh_plan *before, const struct mh_plan *want)
+{
+	unsigned t, mask = 0;
+
+	for (t = 0; t < 2; t++)
+		if (plan_changes(before, want, (int)t))
+			mask |= 1u << t;
+	return mask;
+}
+
+int mh_fw_iptc_commit_tables(const struct mh_plan *want, unsigned tables, char *err, size_t len)
+{
+	int t;
+
+	for (t = 0; t < 2; t++) {
+		struct xtc_handle *h;
+		if (!(tables & (1u << t)))
+			continue;
+		h = iptc_init(table_name[t]);
+		if (!h || rebuild(h, want, t) < 0 || !iptc_commit(h)) {
+			snprintf(err, len, "iptables %s table: %s", table_name[t], iptc_strerror(errno));
+			if (h)
+				iptc_free(h);
+			return -1;
+		}
+		iptc_free(h);
+	}
+	return 0;
+}

@@ -94,6 +94,16 @@ int mh_fw_nft_diff(struct mh_plan *want, struct mh_firewall *have, int full, str
 const char *mh_fw_nft_rule_text(struct mh_plan *p, struct mh_fw_rule *r);
 /* An element dump answer (NFT_MSG_NEWSETELEM) of set SET into F. */
 int mh_fw_nft_parse_elems(const struct nlmsghdr *h, unsigned set, struct mh_firewall *f);
+/* The floor of `make bench` (tests/bench/floor.c): the firewall half of an
+ * event without its checks.  nft: the incremental batch an event from
+ * BEFORE to WANT sends, its bytes in *BUF (malloc'ed); -1 with errno ENOMEM,
+ * or EAGAIN when that event would have to read chain egress first.
+ * iptables: the tables (bit 0 mangle, bit 1 nat) whose part of the plan
+ * changed, and each of them initialised, rebuilt and committed (no lock,
+ * no read of our chains, no diff). */
+int mh_fw_nft_delta_batch(struct mh_plan *want, struct mh_plan *before, char **buf, size_t *len);
+unsigned mh_fw_iptc_changed_tables(const struct mh_plan *before, const struct mh_plan *want);
+int mh_fw_iptc_commit_tables(const struct mh_plan *want, unsigned tables, char *err, size_t len);
 int mh_fw_nft_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_firewall *have,
 		     char *err, size_t len);
 void mh_fw_ops_free(struct mh_fw_ops *ops);
