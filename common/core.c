@@ -64,19 +64,28 @@ static int plan_index(const struct mh_plan *p, const char *name)
 	return -1;
 }
 
+static unsigned prune(struct mh_registry *r, int every);
+
 /* Make the kernel hold the registry's state.  BEFORE: the plan of what it
- * holds now (NULL: unknown, read the kernel).  TOUCHED: the link coming up. */
+ * holds now (NULL: unknown, read the kernel).  TOUCHED: the link coming up.
+ * The full path looks up every link's interface first (the kernel may hold
+ * anything after an interrupted event). */
 static int apply(struct mh_registry *r, enum mh_fw_backend backend, struct mh_plan *before,
 		 int unsure, const char *touched, char *err, size_t len)
 {
 	struct mh_plan after;
 	int full = !before || unsure, rc;
+	long long t;
 
+	if (full)
+		prune(r, 1);
 	if (plan_of(r, backend, &after, err, len) < 0)
 		return -1;
 	rc = mh_routing_apply(before, &after, plan_index(&after, touched), full, err, len);
+	t = mh_now_usec();
 	if (rc == 0)
 		rc = mh_fw_apply(before, &after, full, err, len);
+	mh_stats_mut()->fw_usec += mh_now_usec() - t;
 	mh_plan_free(&after);
 	return rc;
 }
@@ -99,28 +108,24 @@ static void roll_back(struct mh_registry *r, enum mh_fw_backend backend, struct 
 }
 
 /* The kernel is the truth: a link whose interface is gone (or is another
- * interface now, with another index) is down.  One ioctl per up link on one
- * socket: a hash lookup in the kernel, cheaper than dumping every link. */
-static unsigned prune(struct mh_registry *r)
+ * interface now, with another index) is down.  A link whose nexthop is a
+ * member of the kernel's balanced group has its interface (the kernel
+ * deletes a device's nexthops with it), so one read of the group tells for
+ * all of them; the others (weight 0, offline, no nexthop objects) and with
+ * EVERY all up links are looked up one by one (a hash lookup each). */
+static unsigned prune(struct mh_registry *r, int every)
 {
+	unsigned char *member = NULL;
 	unsigned i, pruned = 0;
-	int fd = -1;
 
+	if (!every && (member = malloc(MH_MAX_LINKS)) && mh_rt_group_slots(member, MH_MAX_LINKS) < 0) {
+		free(member);
+		member = NULL;
+	}
 	for (i = 0; i < r->n; i++) {
 		struct mh_link *l = &r->links[i];
-		struct ifreq ifr;
-		int index = 0;
-		if (!l->up)
-			continue;
-		if (fd < 0)
-			fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		memset(&ifr, 0, sizeof ifr);
-		snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", l->ifname);
-		if (fd >= 0 && ioctl(fd, SIOCGIFINDEX, &ifr) == 0)
-			index = ifr.ifr_ifindex;
-		else if (fd < 0)
-			index = (int)if_nametoindex(l->ifname);
-		if (index == l->ifindex)
+		if (!l->up || (member && l->slot < MH_MAX_LINKS && member[l->slot]) ||
+		    mh_ifindex(l->ifname) == l->ifindex)
 			continue;
 		mh_log(MH_LOG_INFO, "%s: interface %s (index %d) is gone; withdrawing the link",
 		       l->cfg.name, l->ifname, l->ifindex);
@@ -128,8 +133,7 @@ static unsigned prune(struct mh_registry *r)
 		l->dirty = 1;
 		pruned++;
 	}
-	if (fd >= 0)
-		close(fd);
+	free(member);
 	return pruned;
 }
 
@@ -323,7 +327,7 @@ static int check_link(struct mh_link *l, char *err, size_t len)
 			 l->cfg.name, l->local_plen);
 		return -1;
 	}
-	l->ifindex = (int)if_nametoindex(l->ifname);
+	l->ifindex = mh_ifindex(l->ifname);
 	if (!l->ifindex) {
 		snprintf(err, len, "link %s: interface %s does not exist", l->cfg.name, l->ifname);
 		return -1;
@@ -364,6 +368,23 @@ static void set_rp_filter(const char *ifname)
 		mh_log(MH_LOG_WARN, "cannot set %s to 2 (loose): %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
+}
+
+/* The local addresses of the up links (malloc'ed; NULL on out of memory). */
+static uint32_t *up_locals(const struct mh_registry *r, unsigned *n)
+{
+	const struct mh_link **up = malloc((r->n ? r->n : 1) * sizeof *up);
+	uint32_t *locals = malloc((r->n ? r->n : 1) * sizeof *locals);
+	unsigned i;
+
+	*n = 0;
+	if (up && locals) {
+		*n = up_links(r, up);
+		for (i = 0; i < *n; i++)
+			locals[i] = up[i]->local;
+	}
+	free(up);
+	return locals;
 }
 
 /* Restart pinned flows that left by another link (common/ct.c).  The
@@ -417,7 +438,7 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	struct mh_link *slot, saved, *old;
 	struct mh_plan before;
 	enum mh_fw_backend backend;
-	static uint32_t locals[MH_MAX_LINKS];
+	uint32_t *locals;
 	unsigned nlocals;
 	char a[INET_ADDRSTRLEN];
 	int had, unsure;
@@ -430,9 +451,9 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	backend = mh_fw_backend();
 	if (plan_of(&r, backend, &before, err, len) < 0)
 		goto fail_open;
-	prune(&r);
+	prune(&r, 0);
 	old = mh_reg_find(&r, in->cfg.name);
-	if (old && old->up && strcmp(old->ifname, in->ifname) && if_nametoindex(old->ifname) &&
+	if (old && old->up && strcmp(old->ifname, in->ifname) && mh_ifindex(old->ifname) &&
 	    old->pid != getpid() && pid_alive(old->pid)) {
 		snprintf(err, len, "link %s is already up on %s (registered by pid %d)",
 			 in->cfg.name, old->ifname, old->pid);
@@ -464,25 +485,21 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	}
 	mh_plan_free(&before);
 	set_rp_filter(in->ifname);
-	{
-		const struct mh_link *up[MH_MAX_LINKS];
-		unsigned i;
-		nlocals = up_links(&r, up);
-		for (i = 0; i < nlocals; i++)
-			locals[i] = up[i]->local;
-	}
+	locals = up_locals(&r, &nlocals);
 	*in = *slot;
 	store_all(&r);
 	mh_reg_end(&r);
 	mh_reg_close(&r);
 	end();
-	bring_home(in, locals, nlocals);
+	if (locals)
+		bring_home(in, locals, nlocals);
+	free(locals);
 	inet_ntop(AF_INET, &in->local, a, sizeof a);
 	mh_log(MH_LOG_INFO, "%s up on %s: local %s, table %u, mark 0x%x/0x%x, priority %u, weight %u, "
-	       "%u pins; %u netlink messages, %u firewall commits, %lld us",
+	       "%u pins; %u netlink messages, %u firewall commits, %lld us (firewall %lld us)",
 	       in->cfg.name, in->ifname, a, in->cfg.table, in->cfg.mark, in->cfg.mask,
 	       in->cfg.priority, in->cfg.weight, in->cfg.npins, mh_last_stats()->nl_msgs,
-	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
+	       mh_last_stats()->fw_commits, mh_last_stats()->usec, mh_last_stats()->fw_usec);
 	return 0;
 fail:
 	mh_plan_free(&before);
@@ -510,7 +527,7 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 		end();
 		return -1;
 	}
-	pruned = prune(&r);
+	pruned = prune(&r, 0);
 	l = mh_reg_find(&r, name);
 	if (l && l->up && ifname && strcmp(l->ifname, ifname))
 		l = NULL;               /* registered again on another interface since */
@@ -534,9 +551,10 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 	mh_reg_end(&r);
 	mh_reg_close(&r);
 	end();
-	mh_log(MH_LOG_INFO, "%s down%s%s: %u netlink messages, %u firewall commits, %lld us",
-	       name, ifname ? " on " : "", ifname ? ifname : "", mh_last_stats()->nl_msgs,
-	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
+	mh_log(MH_LOG_INFO, "%s down%s%s: %u netlink messages, %u firewall commits, %lld us "
+	       "(firewall %lld us)", name, ifname ? " on " : "", ifname ? ifname : "",
+	       mh_last_stats()->nl_msgs, mh_last_stats()->fw_commits, mh_last_stats()->usec,
+	       mh_last_stats()->fw_usec);
 	return 0;
 }
 
@@ -564,7 +582,7 @@ int mh_link_prepare(const struct mh_config *c, char *err, size_t len)
 	backend = mh_fw_backend();
 	if (plan_of(&r, backend, &before, err, len) < 0)
 		goto fail_open;
-	prune(&r);
+	prune(&r, 0);
 	old = mh_reg_find(&r, c->name);
 	if (old && old->up)
 		goto done;      /* up already: nothing to hold */
@@ -610,7 +628,7 @@ fail_open:
 int mh_link_health(const char *name, const char *ifname, int online, const char *why,
 		   char *err, size_t len)
 {
-	static uint32_t locals[MH_MAX_LINKS];
+	uint32_t *locals;
 	struct mh_registry r;
 	struct mh_plan before;
 	enum mh_fw_backend backend;
@@ -626,7 +644,7 @@ int mh_link_health(const char *name, const char *ifname, int online, const char 
 		mh_reg_close(&r);
 		return -1;
 	}
-	prune(&r);
+	prune(&r, 0);
 	l = mh_reg_find(&r, name);
 	/* a tracker of a link that is no longer up here, or no change: nothing */
 	if (!l || !l->up || (ifname && strcmp(l->ifname, ifname)) || l->online == online)
@@ -638,13 +656,7 @@ int mh_link_health(const char *name, const char *ifname, int online, const char 
 	if (rc < 0)
 		goto out;       /* still marked under way: the next event reads the kernel */
 	copy = *l;
-	{
-		const struct mh_link *up[MH_MAX_LINKS];
-		unsigned i;
-		nlocals = up_links(&r, up);
-		for (i = 0; i < nlocals; i++)
-			locals[i] = up[i]->local;
-	}
+	locals = up_locals(&r, &nlocals);
 	store_all(&r);
 	mh_reg_end(&r);
 	mh_plan_free(&before);
@@ -653,8 +665,9 @@ int mh_link_health(const char *name, const char *ifname, int online, const char 
 	mh_log(MH_LOG_INFO, "%s %s: %s; %u netlink messages, %u firewall commits, %lld us", name,
 	       online ? "online" : "offline", why ? why : "", mh_last_stats()->nl_msgs,
 	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
-	if (online)
+	if (online && locals)
 		bring_home(&copy, locals, nlocals);     /* its pinned flows come home */
+	free(locals);
 	return 0;
 out:
 	mh_plan_free(&before);
@@ -677,7 +690,7 @@ int mh_link_forget(const char *name, char *err, size_t len)
 	backend = mh_fw_backend();
 	if (plan_of(&r, backend, &before, err, len) < 0)
 		goto out_open;
-	prune(&r);
+	prune(&r, 0);
 	l = mh_reg_find(&r, name);
 	if (!l) {
 		snprintf(err, len, "no link %s in %s", name, mh_rundir());
@@ -712,7 +725,6 @@ int mh_reconcile(char *err, size_t len)
 	begin();
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
-	prune(&r);
 	mh_reg_begin(&r);
 	rc = apply(&r, mh_fw_backend(), NULL, 1, NULL, err, len); /* read the kernel, repair everything */
 	if (!rc) {

@@ -68,6 +68,13 @@ int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, uint8_t plen, i
 			      char *why, size_t len);
 /* Nexthop objects in this kernel (and wanted): 1 / 0 (probed once). */
 int mh_nexthops_supported(void);
+/* The slots whose nexthop is a member of the kernel's balanced group now
+ * (SLOTS[s] = 1, s < MAX); 0, or -1 when it cannot tell (no nexthop
+ * objects, an error).  The kernel deletes a nexthop whose device goes: a
+ * member is a link whose interface is still there. */
+int mh_rt_group_slots(unsigned char *slots, unsigned max);
+/* if_nametoindex() without a socket of its own: 0 if there is none. */
+int mh_ifindex(const char *ifname);
 
 /* ---- the firewall (fw.c, fw_iptc.c, fw_nft.c) ---- */
 

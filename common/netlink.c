@@ -256,7 +256,8 @@ struct nlmsghdr *mh_nl_batch_msg(struct mh_nl_batch *b, uint16_t type, uint16_t 
 	}
 	h = mnl_nlmsg_put_header(b->buf + b->used);
 	h->nlmsg_type = type;
-	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+	h->nlmsg_flags = NLM_F_REQUEST | flags;       /* NLM_F_ACK: the last one, at flush */
+	b->last = b->used;
 	h->nlmsg_seq = b->nl ? ++b->nl->seq : b->n + 1;
 	if (!b->n)
 		b->first_seq = h->nlmsg_seq;
@@ -304,18 +305,24 @@ static int batch_ack(struct mh_nl_batch *b, const struct nlmsghdr *h)
 	return 1;
 }
 
+/* Only the last message asks for an ACK: the kernel answers every failed
+ * one anyway, in order, so when the last ACK is read every message before it
+ * is known to have succeeded or to have said why not. */
 int mh_nl_batch_flush(struct mh_nl_batch *b)
 {
 	static char rbuf[RECV_BUF];
-	unsigned acked = 0;
+	struct nlmsghdr *last;
+	int done = 0;
 
 	if (!b->n)
 		return b->err ? -1 : 0;
+	last = (struct nlmsghdr *)(b->buf + b->last);
+	last->nlmsg_flags |= NLM_F_ACK;
 	if (mnl_socket_sendto(b->nl->sock, b->buf, b->used) < 0) {
 		batch_error(b, "netlink send", errno, NULL);
 		goto out;
 	}
-	while (acked < b->n) {
+	while (!done) {
 		ssize_t r = mnl_socket_recvfrom(b->nl->sock, rbuf, sizeof rbuf);
 		const struct nlmsghdr *h = (const struct nlmsghdr *)rbuf;
 		int len = (int)r;
@@ -325,7 +332,8 @@ int mh_nl_batch_flush(struct mh_nl_batch *b)
 			break;
 		}
 		for (; mh_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len))
-			acked += (unsigned)batch_ack(b, h);
+			if (batch_ack(b, h) && h->nlmsg_seq == last->nlmsg_seq)
+				done = 1;
 	}
 out:
 	b->sent += b->n;

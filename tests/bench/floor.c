@@ -164,39 +164,60 @@ static void build_fw(struct mh_plan *want, struct mh_plan *have, struct event *e
 	}
 }
 
-/* Send the batch in chunks at message boundaries; read every ACK. */
+/* Mark the last message of every chunk (CHUNK bytes at most, cut at message
+ * boundaries, as the core sends them) for an ACK: the kernel answers every
+ * failed message anyway.  Returns the number of chunks. */
+static unsigned chunk(struct rt_batch *rb, size_t *ends, unsigned max)
+{
+	size_t off = 0;
+	unsigned n = 0;
+
+	while (off < rb->len && n < max) {
+		size_t end = off, last = off;
+		while (end < rb->len) {
+			const struct nlmsghdr *h = (const struct nlmsghdr *)(rb->buf + end);
+			if (end > off && end - off + h->nlmsg_len > CHUNK)
+				break;
+			last = end;
+			end += NLMSG_ALIGN(h->nlmsg_len);
+		}
+		((struct nlmsghdr *)(rb->buf + last))->nlmsg_flags |= NLM_F_ACK;
+		ends[n++] = end;
+		off = end;
+	}
+	return n;
+}
+
+/* Send each chunk and read its answers up to its last message's ACK. */
 static void send_rt(struct mh_nl *nl, const struct rt_batch *rb, uint32_t seq)
 {
 	static char rbuf[65536];
-	size_t off = 0;
-	unsigned acked = 0;
+	size_t ends[64], off = 0;
+	unsigned nchunks = chunk((struct rt_batch *)rb, ends, 64), c;
 
-	while (off < rb->len) {
-		const struct nlmsghdr *h = (const struct nlmsghdr *)(rb->buf + off);
-		size_t end = off;
-		while (end < rb->len && (end == off || end - off + h->nlmsg_len <= CHUNK)) {
-			end += NLMSG_ALIGN(h->nlmsg_len);
-			h = (const struct nlmsghdr *)(rb->buf + end);
-		}
-		if (mnl_socket_sendto(nl->sock, rb->buf + off, end - off) < 0)
+	for (c = 0; c < nchunks; off = ends[c++]) {
+		const struct nlmsghdr *h = (const struct nlmsghdr *)(rb->buf + off), *last = h;
+		int done = 0, left = (int)(ends[c] - off);
+		for (; mh_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left))
+			last = h;
+		if (mnl_socket_sendto(nl->sock, rb->buf + off, ends[c] - off) < 0)
 			die("netlink send: %s", strerror(errno));
-		off = end;
-	}
-	while (acked < rb->n) {
-		ssize_t r = mnl_socket_recvfrom(nl->sock, rbuf, sizeof rbuf);
-		const struct nlmsghdr *h = (const struct nlmsghdr *)rbuf;
-		int len = (int)r;
-		if (r < 0)
-			die("netlink receive: %s", strerror(errno));
-		for (; mh_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-			unsigned idx = h->nlmsg_seq - seq;
-			if (h->nlmsg_type != NLMSG_ERROR || idx >= rb->n)
-				continue;
-			acked++;
-			if (e->error && -e->error != rb->ok_errno[idx])
-				die("netlink message %u of the batch refused: %s", idx + 1,
-				    strerror(-e->error));
+		while (!done) {
+			ssize_t r = mnl_socket_recvfrom(nl->sock, rbuf, sizeof rbuf);
+			const struct nlmsghdr *a = (const struct nlmsghdr *)rbuf;
+			int len = (int)r;
+			if (r < 0)
+				die("netlink receive: %s", strerror(errno));
+			for (; mh_nlmsg_ok(a, len); a = mnl_nlmsg_next(a, &len)) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(a);
+				unsigned idx = a->nlmsg_seq - seq;
+				if (a->nlmsg_type != NLMSG_ERROR || idx >= rb->n)
+					continue;
+				if (e->error && -e->error != rb->ok_errno[idx])
+					die("netlink message %u of the batch refused: %s", idx + 1,
+					    strerror(-e->error));
+				done |= a->nlmsg_seq == last->nlmsg_seq;
+			}
 		}
 	}
 }
