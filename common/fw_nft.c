@@ -1276,7 +1276,9 @@ static int rule_del(struct batch *b, const char *chain, uint64_t handle)
 static int chain_send(struct batch *b, uint16_t type, const struct mh_nft_chain *ch)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
-	struct nlmsghdr *h = msg(b, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, "%s chain %s",
+	/* EXCL: a chain of that name that the diff did not see fails the batch
+	 * (then the full path compares its rules) instead of being filled twice */
+	struct nlmsghdr *h = msg(b, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE | NLM_F_EXCL : 0, "%s chain %s",
 				 type == NFT_MSG_NEWCHAIN ? "adding" : "deleting", ch->name);
 
 	if (!h || !c) {
@@ -1414,15 +1416,15 @@ static int elems_send(struct batch *b, const struct mh_nft_elem *const *es, unsi
 	return 0;
 }
 
-/* A link chain: created (or emptied), then filled with the plan's rules. */
+/* A link chain: created (or flushed), then filled with the plan's rules. */
 static int chain_fill(struct batch *b, const struct mh_plan *p, const struct mh_nft_chain *c, int create)
 {
 	unsigned i;
 
-	if ((create && chain_send(b, NFT_MSG_NEWCHAIN, c) < 0) || rule_del(b, c->name, 0) < 0)
+	if (create ? chain_send(b, NFT_MSG_NEWCHAIN, c) < 0 : rule_del(b, c->name, 0) < 0)
 		return -1;
-	for (i = 0; i < p->fw.nrules; i++)
-		if (!strcmp(p->fw.rules[i].chain, c->name) &&
+	for (i = 0; i < p->fw.nrules; i++)     /* a link's rules are in its own chains */
+		if (p->fw.rules[i].owner == c->owner && !strcmp(p->fw.rules[i].chain, c->name) &&
 		    rule_send(b, p, &p->fw.rules[i], NLM_F_APPEND, 0) < 0)
 			return -1;
 	return 0;
