@@ -40,14 +40,16 @@ static int marks_clash(const struct mh_config *a, const struct mh_config *b)
 	return (b->mark & a->mask) == a->mark || (a->mark & b->mask) == b->mark;
 }
 
-/* The plan of the registry as it is now.  BACKEND: chosen once per event. */
+/* The links of the plan of the registry as it is now (its objects are made
+ * by apply, once it knows what the event changed).  BACKEND: chosen once per
+ * event. */
 static int plan_of(const struct mh_registry *r, enum mh_fw_backend backend, struct mh_plan *p,
 		   char *err, size_t len)
 {
 	struct mh_plan_input in = { .links = r->links, .n = r->n,
 				    .nexthops = mh_nexthops_supported(), .backend = backend };
 
-	if (mh_plan_build(&in, p) < 0) {
+	if (mh_plan_links(&in, p) < 0) {
 		snprintf(err, len, "out of memory");
 		return -1;
 	}
@@ -66,23 +68,41 @@ static int plan_index(const struct mh_plan *p, const char *name)
 
 static unsigned prune(struct mh_registry *r, int every);
 
-/* Make the kernel hold the registry's state.  BEFORE: the plan of what it
- * holds now (NULL: unknown, read the kernel).  TOUCHED: the link coming up.
- * The full path looks up every link's interface first (the kernel may hold
- * anything after an interrupted event). */
+/* Make the kernel hold the registry's state.  BEFORE: the links of the plan
+ * of what it holds now (NULL: unknown, read the kernel).  TOUCHED: the link
+ * coming up.  The incremental path plans only the links the event changes;
+ * the full path plans everything and looks up every link's interface first
+ * (the kernel may hold anything after an interrupted event). */
 static int apply(struct mh_registry *r, enum mh_fw_backend backend, struct mh_plan *before,
 		 int unsure, const char *touched, char *err, size_t len)
 {
 	struct mh_plan after;
-	int full = !before || unsure, rc;
+	int full = !before || unsure, rc, at;
 	long long t;
 
 	if (full)
 		prune(r, 1);
 	if (plan_of(r, backend, &after, err, len) < 0)
 		return -1;
-	rc = mh_routing_apply(before, &after, plan_index(&after, touched), full, err, len);
+	at = plan_index(&after, touched);
+	if (!full && mh_plan_select(before, &after, at) < 0)
+		full = 1;
+	if (full)
+		before = NULL;
+	rc = (before && mh_plan_routing(before) < 0) || mh_plan_routing(&after) < 0 ? -1 : 0;
+	if (rc == 0)
+		rc = mh_routing_apply(before, &after, at, full, err, len);
+	else
+		snprintf(err, len, "out of memory");
 	t = mh_now_usec();
+	if (rc == 0) {
+		/* plans of the firewall: whole both if the routing fell back to the full path */
+		if ((before && !after.mine && mh_plan_whole(before) < 0) ||
+		    (before && mh_plan_firewall(before) < 0) || mh_plan_firewall(&after) < 0) {
+			snprintf(err, len, "out of memory");
+			rc = -1;
+		}
+	}
 	if (rc == 0)
 		rc = mh_fw_apply(before, &after, full, err, len);
 	mh_stats_mut()->fw_usec += mh_now_usec() - t;

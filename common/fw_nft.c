@@ -114,12 +114,13 @@ struct batch {
 static char *room(struct batch *b)
 {
 	if (b->cap - b->used < 16384) {
-		size_t cap = b->cap ? b->cap * 2 : 65536;
+		size_t cap = b->cap ? b->cap * 2 : 32768;
 		char *p = realloc(b->buf, cap);
 		if (!p) {
 			b->nomem = 1;
 			return NULL;
 		}
+		memset(p + b->cap, 0, cap - b->cap);    /* libmnl leaves padding as it finds it */
 		b->buf = p;
 		b->cap = cap;
 	}
@@ -1624,6 +1625,10 @@ int mh_fw_nft_apply(struct mh_plan *want, struct mh_plan *before, int full, char
 		if (apply_delta(nl, want, before, err, len) == 0)
 			return 0;
 		mh_log(MH_LOG_DEBUG, "%s; reading table ip " MH_NFT_TABLE " whole", err);
+	}
+	if (mh_plan_whole(want) < 0) {
+		snprintf(err, len, "nftables: out of memory");
+		return -1;
 	}
 	rc = apply_full(nl, want, err, len);
 	if (rc < 0)

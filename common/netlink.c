@@ -226,6 +226,9 @@ static int batch_room(struct mh_nl_batch *b)
 		char *p = realloc(b->buf, cap);
 		if (!p)
 			return -1;
+		/* zeroed: libmnl leaves an attribute's padding as it finds it,
+		 * and every byte sent is to be ours (one event, one batch) */
+		memset(p + b->cap, 0, cap - b->cap);
 		b->buf = p;
 		b->cap = cap;
 	}
@@ -336,6 +339,7 @@ int mh_nl_batch_flush(struct mh_nl_batch *b)
 				done = 1;
 	}
 out:
+	memset(b->buf, 0, b->used);     /* clean for the next chunk */
 	b->sent += b->n;
 	b->used = 0;
 	b->n = 0;

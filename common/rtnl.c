@@ -1053,6 +1053,10 @@ int mh_routing_apply(struct mh_plan *before, struct mh_plan *after, int touched,
 		/* the kernel was not as the registry said: read it, repair it */
 		mh_log(MH_LOG_DEBUG, "incremental update failed (%s); diffing against the kernel", err);
 	}
+	if (mh_plan_whole(after) < 0) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
 	rc = apply_full(nl, after, err, len);
 	if (rc < 0)
 		sock_drop();

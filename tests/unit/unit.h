@@ -7,5 +7,6 @@
 void report(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void test_plan(void);
+void test_delta(void);
 
 #endif
