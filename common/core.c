@@ -28,12 +28,6 @@
 #define DEFAULT_MARK_SHIFT 24           /* allocated marks: one of bits 24..31 */
 #define DEFAULT_MARK_BITS  8
 
-/* The links up in the registry, in priority order (for the caller's lists). */
-static unsigned up_links(const struct mh_registry *r, const struct mh_link **out)
-{
-	return mh_plan_order(r->links, r->n, out);
-}
-
 /* Would A's fwmark rule catch B's packets, or B's catch A's? */
 static int marks_clash(const struct mh_config *a, const struct mh_config *b)
 {
@@ -358,23 +352,41 @@ static int check_link(struct mh_link *l, char *err, size_t len)
 		snprintf(err, len, "link %s refused: %s", l->cfg.name, why);
 		return -1;
 	}
-	{       /* none of them may claim a network of the host (the LAN) */
-		static const char *const what[] = { "local address", "peer address", "gateway" };
-		const uint32_t addrs[] = { l->local, l->peer, l->gateway };
-		char a[INET_ADDRSTRLEN];
-		int hit = mh_nl_addr_foreign_prefix(addrs, 3, l->local_plen, l->ifindex, why, sizeof why);
-		if (hit) {
-			inet_ntop(AF_INET, &addrs[hit - 1], a, sizeof a);
-			if (hit == 1 && l->local_plen)
-				snprintf(err, len, "link %s refused: its network %s/%u overlaps %s, a "
-					 "network of this host", l->cfg.name, a, l->local_plen, why);
-			else
-				snprintf(err, len, "link %s refused: %s %s lies in %s, a network of this host",
-					 l->cfg.name, what[hit - 1], a, why);
-			return -1;
-		}
-	}
 	return 0;
+}
+
+/* None of the link's addresses may claim a network of the host (the LAN).
+ * The FIB lookups carry the mark of the up link of the lowest priority:
+ * right after main's suppress rule its table answers, so an address that
+ * main holds no network for costs one rule and one route, not a walk over
+ * every link's rules down to main's default with all its nexthops. */
+static int check_networks(const struct mh_registry *r, const struct mh_link *l, char *err,
+			  size_t len)
+{
+	static const char *const what[] = { "local address", "peer address", "gateway" };
+	const uint32_t addrs[] = { l->local, l->peer, l->gateway };
+	const struct mh_link *via = NULL;
+	char a[INET_ADDRSTRLEN], why[128];
+	unsigned i;
+	int hit;
+
+	for (i = 0; i < r->n; i++) {
+		const struct mh_link *o = &r->links[i];
+		if (o->up && strcmp(o->cfg.name, l->cfg.name) && (!via || o->cfg.priority < via->cfg.priority))
+			via = o;
+	}
+	hit = mh_nl_addr_foreign_prefix(addrs, 3, l->local_plen, l->ifindex, via ? via->cfg.mark : 0,
+					via ? via->cfg.table : 0, why, sizeof why);
+	if (!hit)
+		return 0;
+	inet_ntop(AF_INET, &addrs[hit - 1], a, sizeof a);
+	if (hit == 1 && l->local_plen)
+		snprintf(err, len, "link %s refused: its network %s/%u overlaps %s, a "
+			 "network of this host", l->cfg.name, a, l->local_plen, why);
+	else
+		snprintf(err, len, "link %s refused: %s %s lies in %s, a network of this host",
+			 l->cfg.name, what[hit - 1], a, why);
+	return -1;
 }
 
 static void set_rp_filter(const char *ifname)
@@ -390,20 +402,18 @@ static void set_rp_filter(const char *ifname)
 		close(fd);
 }
 
-/* The local addresses of the up links (malloc'ed; NULL on out of memory). */
+/* The local addresses of the up links, in registry order (a set: ct.c
+ * only asks whether an address is one of them); malloc'ed, NULL on out of
+ * memory. */
 static uint32_t *up_locals(const struct mh_registry *r, unsigned *n)
 {
-	const struct mh_link **up = malloc((r->n ? r->n : 1) * sizeof *up);
 	uint32_t *locals = malloc((r->n ? r->n : 1) * sizeof *locals);
 	unsigned i;
 
 	*n = 0;
-	if (up && locals) {
-		*n = up_links(r, up);
-		for (i = 0; i < *n; i++)
-			locals[i] = up[i]->local;
-	}
-	free(up);
+	for (i = 0; locals && i < r->n; i++)
+		if (r->links[i].up)
+			locals[(*n)++] = r->links[i].local;
 	return locals;
 }
 
@@ -472,6 +482,8 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	if (plan_of(&r, backend, &before, err, len) < 0)
 		goto fail_open;
 	prune(&r, 0);
+	if (check_networks(&r, in, err, len) < 0)
+		goto fail;
 	old = mh_reg_find(&r, in->cfg.name);
 	if (old && old->up && strcmp(old->ifname, in->ifname) && mh_ifindex(old->ifname) &&
 	    old->pid != getpid() && pid_alive(old->pid)) {

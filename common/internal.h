@@ -12,8 +12,8 @@
  * Every link ever registered under this rundir (up or down; a down link
  * keeps its allocation so it is stable per name). */
 struct mh_registry {
-	struct mh_link *links;  /* MH_MAX_LINKS entries */
-	unsigned n;
+	struct mh_link *links;  /* room for n + 1: an event adds at most one entry */
+	unsigned n, cap;
 	int lockfd;
 	uint64_t gen;           /* bumped in the lock file by every change */
 	int synced;             /* set by the caller: links[] is exactly what is on disk */
@@ -63,9 +63,10 @@ int mh_routing_apply(struct mh_plan *before, struct mh_plan *after, int touched,
 		     char *err, size_t len);
 /* Does one of ADDRS (0 = absent) lie inside a prefix configured on an
  * interface other than IFINDEX (with PLEN, ADDRS[0]/PLEN overlap one)?
- * Returns its index + 1, or 0; WHY says which prefix. */
+ * Returns its index + 1, or 0; WHY says which prefix.  VIA_MARK, VIA_TABLE:
+ * an up link's mark and table (or 0), for the lookups to end at its rule. */
 int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, uint8_t plen, int ifindex,
-			      char *why, size_t len);
+			      uint32_t via_mark, uint32_t via_table, char *why, size_t len);
 /* Nexthop objects in this kernel (and wanted): 1 / 0 (probed once). */
 int mh_nexthops_supported(void);
 /* The slots whose nexthop is a member of the kernel's balanced group now

@@ -26,6 +26,46 @@ static int link_order(const void *a, const void *b)
 	return strcmp(x->cfg.name, y->cfg.name);
 }
 
+/* One byte of the priorities, stably: OUT through TMP. */
+static void radix_pass(const struct mh_link **out, const struct mh_link **tmp, unsigned k,
+		       unsigned shift)
+{
+	unsigned count[257] = { 0 }, i;
+
+	for (i = 0; i < k; i++)
+		count[((out[i]->cfg.priority >> shift) & 0xff) + 1]++;
+	for (i = 0; i < 256; i++)
+		count[i + 1] += count[i];
+	for (i = 0; i < k; i++)
+		tmp[count[(out[i]->cfg.priority >> shift) & 0xff]++] = out[i];
+	memcpy(out, tmp, k * sizeof *out);
+}
+
+/* OUT[0..K) by priority, then name: a radix sort of the priorities (two
+ * bytes; link priorities are at most MH_PRIO_MAX), then each run of equal
+ * ones by name.  At 256 links qsort's comparisons cost an event more. */
+static void sort_links(const struct mh_link **out, unsigned k)
+{
+	const struct mh_link **tmp = NULL;
+	unsigned i, run;
+
+	for (i = 0; i < k && out[i]->cfg.priority <= 0xffff; i++)
+		;
+	if (i < k || !(tmp = malloc(k * sizeof *tmp))) {
+		qsort(out, k, sizeof *out, link_order);
+		return;
+	}
+	radix_pass(out, tmp, k, 0);
+	radix_pass(out, tmp, k, 8);
+	free(tmp);
+	for (i = 0; i < k; i = run) {
+		for (run = i + 1; run < k && out[run]->cfg.priority == out[i]->cfg.priority; run++)
+			;
+		if (run - i > 1)
+			qsort(out + i, run - i, sizeof *out, link_order);
+	}
+}
+
 static unsigned order(const struct mh_link *links, unsigned n, const struct mh_link **out,
 		      int (*which)(const struct mh_link *))
 {
@@ -35,7 +75,7 @@ static unsigned order(const struct mh_link *links, unsigned n, const struct mh_l
 		if (which(&links[i]))
 			out[k++] = &links[i];
 	if (k)
-		qsort(out, k, sizeof *out, link_order);
+		sort_links(out, k);
 	return k;
 }
 
@@ -227,6 +267,28 @@ static int member_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The group by nexthop id, i.e. by slot: placed, not compared (qsort's
+ * comparisons cost an event at 256 links more than the rest of the plan). */
+static void sort_members(struct mh_routing *rt)
+{
+	struct mh_member by_slot[MH_MAX_LINKS];
+	unsigned char there[MH_MAX_LINKS] = { 0 };
+	unsigned i, k = 0;
+
+	for (i = 0; i < rt->ngroup; i++) {
+		uint32_t s = rt->group[i].id - MH_NH_ID_BASE - 1;
+		if (s >= MH_MAX_LINKS || there[s]) {
+			qsort(rt->group, rt->ngroup, sizeof *rt->group, member_cmp);
+			return;
+		}
+		there[s] = 1;
+		by_slot[s] = rt->group[i];
+	}
+	for (i = 0; i < MH_MAX_LINKS && k < rt->ngroup; i++)
+		if (there[i])
+			rt->group[k++] = by_slot[i];
+}
+
 static void plan_routes(struct mh_plan *p)
 {
 	struct mh_routing *rt = &p->rt;
@@ -260,7 +322,7 @@ static void plan_routes(struct mh_plan *p)
 								 .weight = l->weight };
 		}
 	}
-	qsort(rt->group, rt->ngroup, sizeof *rt->group, member_cmp);
+	sort_members(rt);
 	rt->has_group = rt->ngroup > 0;
 	if (rt->ngroup)
 		rt->routes[rt->nroutes++] = (struct mh_route){ .table = RT_TABLE_MAIN,

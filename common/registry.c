@@ -281,7 +281,7 @@ static int read_entry(int dfd, const char *file, struct mh_link *l, char *err, s
  * re-reads the entries only when another process changed them since. */
 static struct {
 	struct mh_link *links;
-	unsigned n;
+	unsigned n, cap;        /* allocated to need, not for MH_MAX_LINKS */
 	uint64_t gen;
 	int valid;
 	char rundir[256];
@@ -311,20 +311,49 @@ static void lock_id(int fd, dev_t *dev, ino_t *ino)
 	}
 }
 
-static void cache_put(const struct mh_registry *r, uint64_t gen)
+/* Room for N entries and one that an event adds (R->cap, or the cache's);
+ * GROW: while reading, in steps that keep the copying linear. */
+static int room(struct mh_link **links, unsigned *cap, unsigned n, int grow)
 {
-	if (!cache.links)
-		cache.links = malloc(MH_MAX_LINKS * sizeof *cache.links);
-	if (!cache.links || strlen(mh_rundir()) >= sizeof cache.rundir) {
+	unsigned want = n + 1;
+	struct mh_link *p;
+
+	if (want <= *cap)
+		return 0;
+	if (grow && want < 2 * *cap)
+		want = 2 * *cap;
+	p = realloc(*links, want * sizeof *p);
+	if (!p)
+		return -1;
+	*links = p;
+	*cap = want;
+	return 0;
+}
+
+/* The cache holds R's entries at generation GEN (its array copied from R's
+ * by cache_put, or R's own, taken over at close).  0, or -1: no cache. */
+static int cache_mark(const struct mh_registry *r, uint64_t gen)
+{
+	if (strlen(mh_rundir()) >= sizeof cache.rundir) {
 		cache.valid = 0;
-		return;
+		return -1;
 	}
-	memcpy(cache.links, r->links, r->n * sizeof *r->links);
 	cache.n = r->n;
 	cache.gen = gen;
 	lock_id(r->lockfd, &cache.dev, &cache.ino);
 	strcpy(cache.rundir, mh_rundir());
 	cache.valid = 1;
+	return 0;
+}
+
+static void cache_put(const struct mh_registry *r, uint64_t gen)
+{
+	if (room(&cache.links, &cache.cap, r->n, 0) < 0) {
+		cache.valid = 0;
+		return;
+	}
+	memcpy(cache.links, r->links, r->n * sizeof *r->links);
+	cache_mark(r, gen);
 }
 
 static int cache_get(struct mh_registry *r, uint64_t gen)
@@ -334,7 +363,7 @@ static int cache_get(struct mh_registry *r, uint64_t gen)
 
 	lock_id(r->lockfd, &dev, &ino);
 	if (!cache.valid || cache.gen != gen || strcmp(cache.rundir, mh_rundir()) ||
-	    cache.dev != dev || cache.ino != ino)
+	    cache.dev != dev || cache.ino != ino || room(&r->links, &r->cap, cache.n, 0) < 0)
 		return 0;
 	memcpy(r->links, cache.links, cache.n * sizeof *r->links);
 	r->n = cache.n;
@@ -376,17 +405,9 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 	r->lockfd = -1;
 	if (rundir_ready(err, len) < 0)
 		return -1;
-	r->links = malloc(MH_MAX_LINKS * sizeof *r->links);
-	if (!r->links) {
-		snprintf(err, len, "out of memory");
-		return -1;
-	}
 	r->lockfd = lock_open(err, len);
-	if (r->lockfd < 0) {
-		free(r->links);
-		r->links = NULL;
+	if (r->lockfd < 0)
 		return -1;
-	}
 	reg_changed = reg_cache_bad = 0;
 	r->synced = 0;
 	r->gen = read_gen(r->lockfd);
@@ -407,6 +428,12 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 			       mh_rundir(), MH_MAX_LINKS, de->d_name);
 			continue;
 		}
+		if (room(&r->links, &r->cap, r->n, 1) < 0) {
+			closedir(dir);
+			mh_reg_close(r);
+			snprintf(err, len, "out of memory");
+			return -1;
+		}
 		l = &r->links[r->n];
 		if (read_entry(dirfd(dir), de->d_name, l, e, sizeof e) < 0) {
 			mh_log(MH_LOG_WARN, "registry entry %s/%s rejected: %s", mh_rundir(),
@@ -421,6 +448,11 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 		r->n++;
 	}
 	closedir(dir);
+	if (room(&r->links, &r->cap, r->n, 0) < 0) {
+		mh_reg_close(r);
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
 	cache_put(r, r->gen);
 	return 0;
 }
@@ -431,8 +463,16 @@ void mh_reg_close(struct mh_registry *r)
 		uint64_t gen = r->gen + 1;
 		if (pwrite(r->lockfd, &gen, sizeof gen, 0) != (ssize_t)sizeof gen)
 			reg_cache_bad = 1;
-		if (!reg_cache_bad && r->synced)
-			cache_put(r, gen); /* the caller says its list is what is on disk */
+		if (!reg_cache_bad && r->synced && cache_mark(r, gen) == 0) {
+			/* the caller says its list is what is on disk: the cache
+			 * takes it over (no copy), the old cache goes below */
+			struct mh_link *l = cache.links;
+			unsigned c = cache.cap;
+			cache.links = r->links;
+			cache.cap = r->cap;
+			r->links = l;
+			r->cap = c;
+		}
 	}
 	reg_changed = 0;
 	if (r->lockfd >= 0)
@@ -440,7 +480,7 @@ void mh_reg_close(struct mh_registry *r)
 	r->lockfd = -1;
 	free(r->links);
 	r->links = NULL;
-	r->n = 0;
+	r->n = r->cap = 0;
 }
 
 struct mh_link *mh_reg_find(struct mh_registry *r, const char *name)

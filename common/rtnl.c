@@ -413,10 +413,16 @@ static int member_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* qsort and bsearch want a base even for no elements */
+/* qsort and bsearch want a base even for no elements; what is in order
+ * already (a plan's group, the kernel's answer to it) is only looked at */
 static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
 {
-	if (n)
+	const char *p = base;
+	size_t i;
+
+	for (i = 1; i < n && cmp(p + (i - 1) * size, p + i * size) <= 0; i++)
+		;
+	if (i < n)
 		qsort(base, n, size, cmp);
 }
 
@@ -1122,6 +1128,7 @@ struct addr_q {
 	unsigned n;
 	uint8_t plen;           /* of addrs[0]: its network must not overlap */
 	int ifindex;
+	uint32_t via_mark, via_table;   /* lookups end at this link's rule and table */
 	int hit;                /* index + 1 of the first address found in a foreign prefix */
 	char why[96];
 };
@@ -1202,6 +1209,8 @@ static int fib_verdict(const struct nlmsghdr *h, struct addr_q *q)
 	if (h->nlmsg_type != RTM_NEWROUTE || mh_nl_attrs(h, sizeof *rtm, fib_policy, RTA_MAX, tb) < 0)
 		return -1;
 	table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
+	if (q->via_table && table == q->via_table)
+		return 0;       /* past main's suppress rule: main holds no network with it */
 	if (table != RT_TABLE_MAIN || rtm->rtm_type != RTN_UNICAST)
 		return -1;      /* table local (an address of the host), a rule's table */
 	if (rtm->rtm_dst_len == 0)
@@ -1244,6 +1253,8 @@ static int prefix_by_lookup(struct mh_nl *nl, struct addr_q *q)
 		rtm->rtm_dst_len = 32;
 		rtm->rtm_flags = RTM_F_FIB_MATCH | RTM_F_LOOKUP_TABLE;
 		mnl_attr_put_u32(h, RTA_DST, q->addrs[i] ^ htonl(1));
+		if (q->via_mark)
+			mnl_attr_put_u32(h, RTA_MARK, q->via_mark);
 		used += NLMSG_ALIGN(h->nlmsg_len);
 		sent++;
 	}
@@ -1275,9 +1286,10 @@ static int prefix_by_lookup(struct mh_nl *nl, struct addr_q *q)
 }
 
 int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, uint8_t plen, int ifindex,
-			      char *why, size_t len)
+			      uint32_t via_mark, uint32_t via_table, char *why, size_t len)
 {
-	struct addr_q q = { .addrs = addrs, .n = n, .plen = plen, .ifindex = ifindex };
+	struct addr_q q = { .addrs = addrs, .n = n, .plen = plen, .ifindex = ifindex,
+			    .via_mark = via_mark, .via_table = via_table };
 	struct mh_nl *nl = sock_get();
 
 	if (!nl)
