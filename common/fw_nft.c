@@ -100,21 +100,27 @@ static struct mh_nl *sock_get(void)
 
 /* ---- the batch ---- */
 
+/* What a message does, put in words only if it fails: WHAT NAME (NUM). */
+struct what {
+	const char *what, *name;
+	unsigned long long num;
+};
+
 struct batch {
 	struct mh_nl *nl;
 	char *buf;
 	size_t used, cap;
 	uint32_t first_seq;
 	unsigned nmsg;
-	char (*what)[96];
+	struct what *what;      /* of each message, for an error */
 	unsigned what_cap;
 	int nomem;
 };
 
 static char *room(struct batch *b)
 {
-	if (b->cap - b->used < 16384) {
-		size_t cap = b->cap ? b->cap * 2 : 32768;
+	if (b->cap - b->used < 8192) {         /* the largest message: ELEMS_MAX elements */
+		size_t cap = b->cap ? b->cap * 2 : 16384;
 		char *p = realloc(b->buf, cap);
 		if (!p) {
 			b->nomem = 1;
@@ -144,18 +150,17 @@ static void batch_free(struct batch *b)
 	free(b->what);
 }
 
-static struct nlmsghdr *msg(struct batch *b, uint16_t type, uint16_t flags, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static struct nlmsghdr *msg(struct batch *b, uint16_t type, uint16_t flags, const char *fmt, ...)
+/* NAME must live until the batch is committed (the plan's, a state's, a literal). */
+static struct nlmsghdr *msg(struct batch *b, uint16_t type, uint16_t flags, const char *what,
+			    const char *name, unsigned long long num)
 {
 	char *p = room(b);
-	va_list ap;
 
 	if (!p)
 		return NULL;
 	if (b->nmsg >= b->what_cap) {
 		unsigned cap = b->what_cap ? b->what_cap * 2 : 64;
-		char (*w)[96] = realloc(b->what, cap * sizeof *w);
+		struct what *w = realloc(b->what, cap * sizeof *w);
 		if (!w) {
 			b->nomem = 1;
 			return NULL;
@@ -163,10 +168,7 @@ static struct nlmsghdr *msg(struct batch *b, uint16_t type, uint16_t flags, cons
 		b->what = w;
 		b->what_cap = cap;
 	}
-	va_start(ap, fmt);
-	vsnprintf(b->what[b->nmsg], sizeof b->what[0], fmt, ap);
-	va_end(ap);
-	b->nmsg++;
+	b->what[b->nmsg++] = (struct what){ what, name, num };
 	return nftnl_nlmsg_build_hdr(p, type, FAMILY, flags, b->nl->seq++);
 }
 
@@ -215,9 +217,18 @@ static int batch_commit(struct batch *b, char *err, size_t len)
 			    !e->error || rc)
 				continue;
 			ext = mh_nl_ext_ack(h);
-			snprintf(err, len, "nftables: %s: %s%s%s%s",
-				 idx < b->nmsg ? b->what[idx] : "batch", strerror(-e->error),
-				 ext ? " (" : "", ext ? ext : "", ext ? ")" : "");
+			if (idx < b->nmsg) {
+				const struct what *w = &b->what[idx];
+				char n[32] = "";
+				if (w->num)
+					snprintf(n, sizeof n, " (%llu)", w->num);
+				snprintf(err, len, "nftables: %s%s%s%s: %s%s%s%s", w->what,
+					 w->name ? " " : "", w->name ? w->name : "", n,
+					 strerror(-e->error), ext ? " (" : "", ext ? ext : "", ext ? ")" : "");
+			} else {
+				snprintf(err, len, "nftables: batch: %s%s%s%s", strerror(-e->error),
+					 ext ? " (" : "", ext ? ext : "", ext ? ")" : "");
+			}
 			rc = -1;
 		}
 	}
@@ -677,7 +688,7 @@ static int elems_cb(const struct nlmsghdr *h, void *data)
 static int get(struct mh_nl *nl, uint16_t type, uint16_t flags, void (*payload)(struct nlmsghdr *, const char *),
 	       const char *arg, mnl_cb_t cb, void *data)
 {
-	char buf[512];
+	char buf[512] = "";     /* padding is sent too */
 	struct nlmsghdr *h = nftnl_nlmsg_build_hdr(buf, type, FAMILY, flags, 0);
 
 	payload(h, arg);
@@ -1242,8 +1253,8 @@ static int rule_send(struct batch *b, const struct mh_plan *p, const struct mh_f
 		nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, pos);
 	else if (pos)
 		nftnl_rule_set_u64(r, NFTNL_RULE_POSITION, pos);
-	h = msg(b, NFT_MSG_NEWRULE, (uint16_t)(NLM_F_CREATE | flags), "adding a rule in chain %s",
-		fr->chain);
+	h = msg(b, NFT_MSG_NEWRULE, (uint16_t)(NLM_F_CREATE | flags), "adding a rule in chain",
+		fr->chain, 0);
 	if (h) {
 		nftnl_rule_nlmsg_build_payload(h, r);
 		msg_done(b, h);
@@ -1256,8 +1267,8 @@ static int rule_send(struct batch *b, const struct mh_plan *p, const struct mh_f
 static int rule_del(struct batch *b, const char *chain, uint64_t handle)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct nlmsghdr *h = msg(b, NFT_MSG_DELRULE, 0, "deleting rule %llu of chain %s",
-				 (unsigned long long)handle, chain);
+	struct nlmsghdr *h = msg(b, NFT_MSG_DELRULE, 0, handle ? "deleting a rule (handle) of chain" :
+				 "flushing chain", chain, handle);
 
 	if (!r || !h) {
 		nftnl_rule_free(r);
@@ -1279,8 +1290,8 @@ static int chain_send(struct batch *b, uint16_t type, const struct mh_nft_chain 
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	/* EXCL: a chain of that name that the diff did not see fails the batch
 	 * (then the full path compares its rules) instead of being filled twice */
-	struct nlmsghdr *h = msg(b, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE | NLM_F_EXCL : 0, "%s chain %s",
-				 type == NFT_MSG_NEWCHAIN ? "adding" : "deleting", ch->name);
+	struct nlmsghdr *h = msg(b, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE | NLM_F_EXCL : 0,
+				 type == NFT_MSG_NEWCHAIN ? "adding chain" : "deleting chain", ch->name, 0);
 
 	if (!h || !c) {
 		nftnl_chain_free(c);
@@ -1305,7 +1316,8 @@ static int table_send(struct batch *b, uint16_t type)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nlmsghdr *h = msg(b, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0,
-				 "%s table ip " MH_NFT_TABLE, type == NFT_MSG_NEWTABLE ? "adding" : "deleting");
+				 type == NFT_MSG_NEWTABLE ? "adding table ip " MH_NFT_TABLE :
+				 "deleting table ip " MH_NFT_TABLE, NULL, 0);
 
 	if (!h || !t) {
 		nftnl_table_free(t);
@@ -1330,7 +1342,7 @@ static int set_send(struct batch *b, unsigned set)
 	};
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(64);
-	struct nlmsghdr *h = msg(b, NFT_MSG_NEWSET, NLM_F_CREATE, "adding set %s", mh_nft_set_names[set]);
+	struct nlmsghdr *h = msg(b, NFT_MSG_NEWSET, NLM_F_CREATE, "adding set", mh_nft_set_names[set], 0);
 
 	if (!h || !s || !u) {
 		nftnl_set_free(s);
@@ -1362,58 +1374,82 @@ static int set_send(struct batch *b, unsigned set)
 	return 0;
 }
 
-/* Elements: one message per set and direction. */
+#define ELEMS_MAX 32     /* elements per message (190 bytes each at most): room() keeps 8 KiB */
+
+/* One element's attributes (an add: its verdict, address, comment). */
+static struct nftnl_set_elem *elem_of(const struct mh_nft_elem *e, int add)
+{
+	struct nftnl_set_elem *x = nftnl_set_elem_alloc();
+
+	if (!x)
+		return NULL;
+	nftnl_set_elem_set(x, NFTNL_SET_ELEM_KEY, e->key, e->klen);
+	if (add && e->chain[0]) {
+		nftnl_set_elem_set_u32(x, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_GOTO);
+		nftnl_set_elem_set_str(x, NFTNL_SET_ELEM_CHAIN, e->chain);
+	}
+	if (add && e->set == MH_SET_SNAT)
+		nftnl_set_elem_set(x, NFTNL_SET_ELEM_DATA, &e->addr, 4);
+	if (add && e->comment[0]) {
+		struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(MH_COMMENT_MAX + 8);
+		nftnl_udata_put_strz(u, NFTNL_UDATA_SET_ELEM_COMMENT, e->comment);
+		nftnl_set_elem_set(x, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(u),
+				   nftnl_udata_buf_len(u));
+		nftnl_udata_buf_free(u);
+	}
+	return x;
+}
+
+/* One message of set SET's elements among ES[FROM..N): at most ELEMS_MAX;
+ * *NEXT: where the next message starts. */
+static int elems_chunk(struct batch *b, const struct mh_nft_elem *const *es, unsigned n, int add,
+		       unsigned set, unsigned from, unsigned *next)
+{
+	struct nftnl_set *s = NULL;
+	struct nlmsghdr *h;
+	unsigned i, k = 0;
+
+	for (i = from; i < n && k < ELEMS_MAX; i++) {
+		struct nftnl_set_elem *x;
+		if (es[i]->set != set)
+			continue;
+		if (!s) {
+			s = nftnl_set_alloc();
+			if (!s)
+				return -1;
+			nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAMILY);
+			nftnl_set_set_str(s, NFTNL_SET_TABLE, MH_NFT_TABLE);
+			nftnl_set_set_str(s, NFTNL_SET_NAME, mh_nft_set_names[set]);
+		}
+		if (!(x = elem_of(es[i], add))) {
+			nftnl_set_free(s);
+			return -1;
+		}
+		nftnl_set_elem_add(s, x);
+		k++;
+	}
+	*next = i;
+	if (!s)
+		return 0;
+	h = msg(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? NLM_F_CREATE | NLM_F_EXCL : 0,
+		add ? "adding elements of set" : "deleting elements of set", mh_nft_set_names[set], k);
+	if (h) {
+		nftnl_set_elems_nlmsg_build_payload(h, s);
+		msg_done(b, h);
+	}
+	nftnl_set_free(s);
+	return h ? 0 : -1;
+}
+
+/* Elements: per set and direction, ELEMS_MAX a message. */
 static int elems_send(struct batch *b, const struct mh_nft_elem *const *es, unsigned n, int add)
 {
-	unsigned set, i, k;
+	unsigned set, i, from;
 
-	for (set = 0; set < MH_NSETS; set++) {
-		struct nftnl_set *s = NULL;
-		struct nlmsghdr *h;
-		for (i = 0, k = 0; i < n; i++) {
-			const struct mh_nft_elem *e = es[i];
-			struct nftnl_set_elem *x;
-			if (e->set != set)
-				continue;
-			if (!s) {
-				s = nftnl_set_alloc();
-				if (!s)
-					return -1;
-				nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAMILY);
-				nftnl_set_set_str(s, NFTNL_SET_TABLE, MH_NFT_TABLE);
-				nftnl_set_set_str(s, NFTNL_SET_NAME, mh_nft_set_names[set]);
-			}
-			x = nftnl_set_elem_alloc();
-			nftnl_set_elem_set(x, NFTNL_SET_ELEM_KEY, e->key, e->klen);
-			if (add && e->chain[0]) {
-				nftnl_set_elem_set_u32(x, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_GOTO);
-				nftnl_set_elem_set_str(x, NFTNL_SET_ELEM_CHAIN, e->chain);
-			}
-			if (add && set == MH_SET_SNAT)
-				nftnl_set_elem_set(x, NFTNL_SET_ELEM_DATA, &e->addr, 4);
-			if (add && e->comment[0]) {
-				struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(MH_COMMENT_MAX + 8);
-				nftnl_udata_put_strz(u, NFTNL_UDATA_SET_ELEM_COMMENT, e->comment);
-				nftnl_set_elem_set(x, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(u),
-						   nftnl_udata_buf_len(u));
-				nftnl_udata_buf_free(u);
-			}
-			nftnl_set_elem_add(s, x);
-			k++;
-		}
-		if (!s)
-			continue;
-		h = msg(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
-			add ? NLM_F_CREATE | NLM_F_EXCL : 0, "%s %u element(s) of set %s",
-			add ? "adding" : "deleting", k, mh_nft_set_names[set]);
-		if (h) {
-			nftnl_set_elems_nlmsg_build_payload(h, s);
-			msg_done(b, h);
-		}
-		nftnl_set_free(s);
-		if (!h)
-			return -1;
-	}
+	for (set = 0; set < MH_NSETS; set++)
+		for (from = 0; from < n; from = i)
+			if (elems_chunk(b, es, n, add, set, from, &i) < 0)
+				return -1;
 	return 0;
 }
 

@@ -222,7 +222,7 @@ void mh_nl_batch_free(struct mh_nl_batch *b)
 static int batch_room(struct mh_nl_batch *b)
 {
 	if (!b->buf || b->cap - b->used < 8192) {
-		size_t cap = b->cap ? 2 * b->cap : BATCH_CHUNK + 8192;
+		size_t cap = b->cap ? 2 * b->cap : 16384;
 		char *p = realloc(b->buf, cap);
 		if (!p)
 			return -1;
@@ -266,7 +266,7 @@ struct nlmsghdr *mh_nl_batch_msg(struct mh_nl_batch *b, uint16_t type, uint16_t 
 		b->first_seq = h->nlmsg_seq;
 	b->info[b->n].ok_errno = ok_errno;
 	b->info[b->n].exists_means = 0;
-	snprintf(b->info[b->n].what, sizeof b->info[b->n].what, "%s", what);
+	b->info[b->n].what = what;
 	return h;
 }
 

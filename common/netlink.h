@@ -56,7 +56,7 @@ const char *mh_nl_ext_ack(const struct nlmsghdr *h);
 struct mh_nl_msg_info {
 	int ok_errno;           /* an error that is fine (a delete of what is gone) */
 	int exists_means;       /* EEXIST of this message has a message of its own */
-	char what[120];         /* what the message does, for the error */
+	const char *what;       /* what the message does, for the error (a literal) */
 };
 
 struct mh_nl_batch {
