@@ -30,6 +30,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <malloc.h>
 #include <libiptc/libiptc.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/xt_comment.h>
@@ -765,6 +766,9 @@ int mh_fw_iptc_apply(struct mh_plan *want, struct mh_plan *before, int full, cha
 		if (full || plan_changes(before, want, t))
 			rc = apply_table(want, t, err, len);
 	close(fd);
+	/* libiptc copied each table twice (read, and the commit's blob) and has
+	 * freed it: give that back, not keep it in every pppd */
+	malloc_trim(0);
 	return rc;
 }
 
