@@ -2,6 +2,7 @@
  * costs for the messages one link event of multihome sends.
  *
  *   mh-bench-floor --link NAME --ifname IF --local A [--remote A] [--repeat N]
+ *                  [--groups N]
  *
  * Run where multihome left the link NAME registered but down (the bench's
  * case namespace after the harness's `repeat N up down`), with the same
@@ -17,6 +18,11 @@
  * Prints "event up|down usec N netlink N1 firewall N2" per event (the
  * harness's --time format, then the two halves) and on stderr what one event
  * sends.
+ *
+ * --groups N then measures what replacing the balanced group costs with the
+ * kernel's two kinds of group, on two groups of its own (ids no link uses,
+ * no route over them, deleted after) with the other links as members:
+ * "group mpath usec T" / "group resilient usec T", N replaces of each.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +34,8 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <net/if.h>
+#include <linux/nexthop.h>
+#include <linux/rtnetlink.h>
 
 #include "internal.h"
 
@@ -241,6 +249,72 @@ static void send_nft(struct mh_nl *nl, const struct event *ev)
 	}
 }
 
+/* ---- --groups: replacing a group, multipath or resilient ---- */
+
+#define GROUP_MPATH (MH_NH_ID_BASE + 0xfff0)    /* no slot's, not the balanced group's */
+#define GROUP_RES   (MH_NH_ID_BASE + 0xfff1)
+
+/* One RTM_NEWNEXTHOP (create or replace) of group ID with N of MEMBERS, or
+ * its delete (N < 0); answered with an ACK.  Its time in us. */
+static long long group_msg(struct mh_nl *nl, uint32_t id, int resilient, const struct mh_member *m,
+			   int n)
+{
+	static char buf[16384], rbuf[4096];
+	struct nlmsghdr *h = mnl_nlmsg_put_header(memset(buf, 0, sizeof buf));
+	struct nhmsg *nhm;
+	long long t;
+	int i;
+
+	h->nlmsg_type = n < 0 ? RTM_DELNEXTHOP : RTM_NEWNEXTHOP;
+	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (n < 0 ? 0 : NLM_F_CREATE | NLM_F_REPLACE);
+	h->nlmsg_seq = ++nl->seq;
+	nhm = mnl_nlmsg_put_extra_header(h, sizeof *nhm);
+	nhm->nh_family = AF_UNSPEC;
+	mnl_attr_put_u32(h, NHA_ID, id);
+	if (n >= 0) {
+		struct nexthop_grp g[MH_MAX_LINKS];
+		for (i = 0; i < n && i < MH_MAX_LINKS; i++)
+			g[i] = (struct nexthop_grp){ .id = m[i].id, .weight = (uint8_t)(m[i].weight - 1) };
+		mnl_attr_put(h, NHA_GROUP, (size_t)i * sizeof *g, g);
+		if (resilient) {
+			struct nlattr *a;
+			mnl_attr_put_u16(h, NHA_GROUP_TYPE, NEXTHOP_GRP_TYPE_RES);
+			a = mnl_attr_nest_start(h, NHA_RES_GROUP);
+			mnl_attr_put_u16(h, NHA_RES_GROUP_BUCKETS, 512);
+			mnl_attr_nest_end(h, a);
+		}
+	}
+	t = now_usec();
+	if (mnl_socket_sendto(nl->sock, h, h->nlmsg_len) < 0 ||
+	    mnl_socket_recvfrom(nl->sock, rbuf, sizeof rbuf) < (ssize_t)sizeof(struct nlmsghdr))
+		die("group %s: %s", resilient ? "resilient" : "mpath", strerror(errno));
+	t = now_usec() - t;
+	h = (struct nlmsghdr *)rbuf;
+	if (h->nlmsg_type == NLMSG_ERROR && ((struct nlmsgerr *)mnl_nlmsg_get_payload(h))->error)
+		die("group %s of %d members refused: %s", resilient ? "resilient" : "mpath", n,
+		    strerror(-((struct nlmsgerr *)mnl_nlmsg_get_payload(h))->error));
+	return t;
+}
+
+/* Replacing a group of G's members (the other links: the measured one is
+ * down), REPEAT times each kind: what a group replace costs at this size. */
+static void groups(struct mh_nl *nl, const struct mh_routing *g, long repeat)
+{
+	static const char *const kind[2] = { "mpath", "resilient" };
+	int n = (int)g->ngroup, r;
+	long i;
+
+	if (n < 1)
+		return;
+	for (r = 0; r < 2; r++) {
+		uint32_t id = r ? GROUP_RES : GROUP_MPATH;
+		group_msg(nl, id, r, g->group, n);
+		for (i = 0; i < repeat; i++)
+			printf("group %s usec %lld\n", kind[r], group_msg(nl, id, r, g->group, n));
+		group_msg(nl, id, r, NULL, -1);
+	}
+}
+
 /* One event: "event up|down usec TOTAL netlink NL firewall FW". */
 static void run(const char *what, struct mh_nl *rt, struct mh_nl *nft, const struct event *ev,
 		uint32_t seq)
@@ -283,7 +357,7 @@ int main(int argc, char **argv)
 {
 	const char *name = NULL, *ifname = NULL;
 	uint32_t local = 0, peer = 0;
-	long repeat = 100, i;
+	long repeat = 100, group_repeat = 0, i;
 	struct mh_registry r;
 	struct mh_link *down, *up;
 	struct mh_plan before, after;
@@ -298,10 +372,12 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[k], "--local")) local = addr_arg(argv[k + 1]);
 		else if (!strcmp(argv[k], "--remote")) peer = addr_arg(argv[k + 1]);
 		else if (!strcmp(argv[k], "--repeat")) repeat = strtol(argv[k + 1], NULL, 10);
+		else if (!strcmp(argv[k], "--groups")) group_repeat = strtol(argv[k + 1], NULL, 10);
 		else die("unknown option '%s'", argv[k]);
 	}
 	if (k != argc || !name || !ifname || !local || repeat < 1)
-		die("usage: mh-bench-floor --link NAME --ifname IF --local A [--remote A] [--repeat N]");
+		die("usage: mh-bench-floor --link NAME --ifname IF --local A [--remote A] [--repeat N] "
+		    "[--groups N]");
 
 	if (mh_reg_open(&r, err, sizeof err) < 0)
 		die("registry: %s", err);
@@ -331,6 +407,8 @@ int main(int argc, char **argv)
 		run("up", &rt, &nft, &ev_up, 1);
 		run("down", &rt, &nft, &ev_down, 100001);
 	}
+	if (group_repeat > 0 && before.rt.nexthops)
+		groups(&rt, &before.rt, group_repeat);
 	mh_nl_close(&rt);
 	mh_nl_close(&nft);
 	return 0;

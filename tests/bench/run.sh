@@ -246,7 +246,7 @@ run_case() {
 	grep -c ' up on ' "$WORK/$c.mh.log" | grep -qx "$pairs" ||
 		die "$c: not every up event succeeded: $(grep -v ' up on \| down on ' "$WORK/$c.mh.log" | tail -3)"
 	MULTIHOME_RUNDIR=$WORK/run.$c ip netns exec "$ID-$c" "$FLOOR" --link "l$m" --ifname "u$m" \
-		--local "100.64.$m.2" --remote "100.64.$m.1" --repeat "$pairs" >"$WORK/$c.fl.out" \
+		--local "100.64.$m.2" --remote "100.64.$m.1" --repeat "$pairs" --groups "$pairs" >"$WORK/$c.fl.out" \
 		2>"$WORK/$c.fl.log" || die "$c: floor failed: $(tail -3 "$WORK/$c.fl.log")"
 	case " $RSS_CASES " in *" $c "*) rss_case "$c" "$m" ;; esac
 
@@ -273,6 +273,9 @@ run_case() {
 		awk '{ print $3 - $4 }' "$WORK/$c.mh.$ev.cnt" >"$WORK/$c.mh.$ev.nlus"
 	done
 	head -n 1 "$WORK/$c.mh.up" >"$WORK/$c.mh.cold"
+	for k in mpath resilient; do
+		awk -v k="$k" '$1 == "group" && $2 == k { print $4 }' "$WORK/$c.fl.out" >"$WORK/$c.group.$k"
+	done
 	# the namespaces of a finished case go now: 256 links x 4 namespaces add up
 	ip netns del "$ID-$c" && ip netns del "$ID-$c-far" && ip netns del "$ID-$c-sh" && ip netns del "$ID-$c-sh-far"
 	t1=$(date +%s.%N)
@@ -497,6 +500,21 @@ for cs in "${CASES[@]}"; do
 			"$(fmt_us "$(awk -v e="$ev" '$2 == e { print $6 }' "$WORK/$c.fl.out" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')")" \
 			"$(fmt_us "$(med "$WORK/$c.fl.$ev.fwus")")"
 	done
+done
+echo
+echo "The balanced nexthop group (mh-bench-floor --groups): an up event must replace it"
+echo "(the kernel builds it anew: a multipath group, or a resilient one); a down event"
+echo "deletes the link's nexthop and the kernel takes it out of the group (the floor's"
+echo "netlink part of a down event).  Medians, us:"
+echo
+echo "| links | replace, multipath | replace, resilient (512 buckets) | down event's netlink floor |"
+echo "|---:|---:|---:|---:|"
+for cs in "${CASES[@]}"; do
+	read -r c n nf <<<"$cs"
+	[ "$nf" = 0 ] || continue
+	printf '| %3s | %s | %s | %s |\n' "$n" "$(fmt_us "$(med "$WORK/$c.group.mpath")")" \
+		"$(fmt_us "$(med "$WORK/$c.group.resilient")")" \
+		"$(fmt_us "$(awk '$2 == "down" { print $6 }' "$WORK/$c.fl.out" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')")"
 done
 echo
 echo "Shell baseline per event, min / max:"
