@@ -569,9 +569,6 @@ echo
 } >"$OUT/$BACKEND.dat"
 
 # ---- targets --------------------------------------------------------------------
-verdict() { # OK MISSED-TEXT
-	if [ "$1" = 1 ]; then echo met; else echo "MISSED ($2)"; fi
-}
 echo "Targets:"
 read -r ru _ _ <<<"$(stats "$WORK/base.mh.up.ratio")"
 read -r rd _ _ <<<"$(stats "$WORK/base.mh.down.ratio")"
@@ -617,7 +614,8 @@ fi
 worst=$(awk '{ d = $4 - $3; if (d > m) m = d } END { print m + 0 }' "$WORK/rss")
 pw=$(( ${PPPD_WITH:-0} - ${PPPD_WITHOUT:-0} ))
 [ "$pw" -gt "$worst" ] && worst=$pw
-echo "  memory: < 1 MiB added per pppd (RSS, worst of the rows above): +$worst KiB -> $(verdict $([ "$worst" -lt 1024 ] && echo 1) "by $((worst - 1024)) KiB")"
+if [ "$worst" -lt 1024 ]; then v=met; else v="MISSED (by $((worst - 1024)) KiB)"; fi
+echo "  memory: < 1 MiB added per pppd (RSS, worst of the rows above): +$worst KiB -> $v"
 # iptables: mangle and nat are two tables; nftables: one table, one batch
 if [ "$BACKEND" = nft ]; then want=1 tables="table ip multihome = 1"; else want=2 tables="mangle + nat = 2"; fi
 cat "$WORK"/*.mh.up.fw "$WORK"/*.mh.down.fw | sort -u | tr '\n' ' ' | awk -v want="$want" -v tables="$tables" '{
