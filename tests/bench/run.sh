@@ -82,7 +82,7 @@ cleanup() {
 	local p n
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	for n in "${NSLIST[@]}"; do ip netns del "$n" 2>/dev/null; done
+	for n in "${NSLIST[@]}"; do ns_del "$n" 2>/dev/null; done
 	[ -n "${BENCH_KEEP:-}" ] && { echo "bench: kept $WORK" >&2; return; }
 	rm -rf "$WORK"
 }
@@ -90,6 +90,17 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- namespaces --------------------------------------------------------------
+
+# The uplinks are in device group UPLINKS: deleting them by group is one
+# unregister of all of them, done before `ip netns del` returns.  Left to
+# the kernel's cleanup of a deleted namespace, 256 veth pairs go in the
+# background under the rtnl lock while the next case (the next backend's
+# first one) measures.
+UPLINKS=7
+ns_del() { # NAME
+	ip -n "$1" link del group "$UPLINKS" 2>/dev/null
+	ip netns del "$1"
+}
 
 # mk_ns CASE NLINKS NFOREIGN: namespaces $ID-CASE (srv) and $ID-CASE-far with
 # NLINKS veth uplinks and NFOREIGN foreign mangle rules in srv.
@@ -104,7 +115,7 @@ mk_ns() {
 	{
 		echo "link set lo up"
 		for ((i = 0; i < n; i++)); do
-			echo "link add u$i type veth peer name f$i netns $far"
+			echo "link add u$i group $UPLINKS type veth peer name f$i netns $far"
 			echo "addr add 100.64.$i.2 peer 100.64.$i.1 dev u$i"
 			echo "link set u$i up"
 		done
@@ -277,7 +288,7 @@ run_case() {
 		awk -v k="$k" '$1 == "group" && $2 == k { print $4 }' "$WORK/$c.fl.out" >"$WORK/$c.group.$k"
 	done
 	# the namespaces of a finished case go now: 256 links x 4 namespaces add up
-	ip netns del "$ID-$c" && ip netns del "$ID-$c-far" && ip netns del "$ID-$c-sh" && ip netns del "$ID-$c-sh-far"
+	ns_del "$ID-$c" && ns_del "$ID-$c-far" && ns_del "$ID-$c-sh" && ns_del "$ID-$c-sh-far"
 	t1=$(date +%s.%N)
 	[ "$SHELL_MODE" = multipath ] && echo "$n" >>"$WORK/shell-multipath"
 	echo "$c" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" >>"$WORK/case-seconds"
