@@ -289,6 +289,7 @@ static struct {
 	ino_t ino;
 } cache;
 static int reg_changed, reg_cache_bad;
+static int cache_lent;  /* the event holds the cache's array (R->links) */
 
 static uint64_t read_gen(int fd)
 {
@@ -363,10 +364,30 @@ static int cache_get(struct mh_registry *r, uint64_t gen)
 
 	lock_id(r->lockfd, &dev, &ino);
 	if (!cache.valid || cache.gen != gen || strcmp(cache.rundir, mh_rundir()) ||
-	    cache.dev != dev || cache.ino != ino || room(&r->links, &r->cap, cache.n, 0) < 0)
+	    cache.dev != dev || cache.ino != ino || room(&cache.links, &cache.cap, cache.n, 0) < 0)
 		return 0;
-	memcpy(r->links, cache.links, cache.n * sizeof *r->links);
+	/* lent, not copied: mh_reg_close gives it back if the event left it as it is */
+	free(r->links);
+	r->links = cache.links;
+	r->cap = cache.cap;
 	r->n = cache.n;
+	cache.links = NULL;
+	cache.cap = 0;
+	cache.valid = 0;
+	cache_lent = 1;
+	return 1;
+}
+
+/* Did the event leave the entries it was lent as they were (and as on disk)? */
+static int untouched(const struct mh_registry *r)
+{
+	unsigned i;
+
+	if (!cache_lent || reg_changed || r->n != cache.n)
+		return 0;
+	for (i = 0; i < r->n; i++)
+		if (r->links[i].dirty)
+			return 0;
 	return 1;
 }
 
@@ -459,7 +480,12 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 
 void mh_reg_close(struct mh_registry *r)
 {
-	if (r->lockfd >= 0 && reg_changed) {
+	if (untouched(r)) {
+		cache.links = r->links;
+		cache.cap = r->cap;
+		cache.valid = 1;
+		r->links = NULL;
+	} else if (r->lockfd >= 0 && reg_changed) {
 		uint64_t gen = r->gen + 1;
 		if (pwrite(r->lockfd, &gen, sizeof gen, 0) != (ssize_t)sizeof gen)
 			reg_cache_bad = 1;
@@ -475,6 +501,7 @@ void mh_reg_close(struct mh_registry *r)
 		}
 	}
 	reg_changed = 0;
+	cache_lent = 0;
 	if (r->lockfd >= 0)
 		close(r->lockfd); /* releases the flock */
 	r->lockfd = -1;
