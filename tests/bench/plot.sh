@@ -31,7 +31,8 @@ set xtics (2, 16, 64, 256)
 set ylabel "event cost (us)"
 set xlabel "links registered"
 set grid
-set key top left font ",9"
+set key top left font ",9" box opaque
+set yrange [10:2000000]
 do for [ev = 0:1] {
 	col = ev == 0 ? 2 : 3
 	set title (ev == 0 ? "up" : "down")

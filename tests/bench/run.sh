@@ -274,6 +274,7 @@ run_case() {
 		awk -v e="$ev" '$1 == "event" && $2 == e { print $4 }' "$WORK/$c.sh.out" >"$WORK/$c.sh.$ev"
 		awk -v e="$ev" '$1 == "event" && $2 == e { print $4 }' "$WORK/$c.fl.out" >"$WORK/$c.fl.$ev"
 		awk -v e="$ev" '$1 == "event" && $2 == e { print $8 }' "$WORK/$c.fl.out" >"$WORK/$c.fl.$ev.fwus"
+		awk -v e="$ev" '$1 == "event" && $2 == e { print $6 }' "$WORK/$c.fl.out" >"$WORK/$c.fl.$ev.nlus"
 		grep " $ev on " "$WORK/$c.mh.log" |
 			sed -n 's/.* \([0-9]*\) netlink messages, \([0-9]*\) firewall commits, \([0-9]*\) us (firewall \([0-9]*\) us).*/\1 \2 \3 \4/p' \
 			>"$WORK/$c.mh.$ev.cnt"
@@ -601,9 +602,10 @@ if [ -n "$last" ] && [ "$last" != 2 ] && [ -f "$WORK/l$last.mh.up" ]; then
 				printf "    (libiptc, O(table) by design: %.0f us of the %.0f us %s event at %d links, %.0f%%)\n",
 					f, t, e, n, (t > 0) ? 100 * f / t : 0 }'
 		fi
-		a=$(med "$WORK/base.fl.$ev") b=$(med "$WORK/l$last.fl.$ev")
-		awk -v a="$a" -v b="$b" -v n="$last" -v e="$ev" 'BEGIN {
-			printf "    (the floor itself: %.0f us at %d links vs %.0f us at 2 = %.2fx)\n", b, n, a, b / a }'
+		if [ "$BACKEND" = nft ]; then part=fl.$ev what="the floor itself"; else part=fl.$ev.nlus what="the floor's netlink part"; fi
+		a=$(med "$WORK/base.$part") b=$(med "$WORK/l$last.$part")
+		awk -v a="$a" -v b="$b" -v n="$last" -v w="$what" 'BEGIN {
+			printf "    (%s: %.0f us at %d links vs %.0f us at 2 = %.2fx)\n", w, b, n, a, b / a }'
 	done
 fi
 for cs in "base 2" "l$last $last"; do
