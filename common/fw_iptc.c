@@ -41,6 +41,7 @@
 #include "internal.h"
 
 #define XT_LOCK_TIMEOUT_MS 20000
+#define TRIM_ABOVE (256u << 10)         /* free heap worth returning after a commit */
 #define COMMIT_TRIES 20
 
 enum { T_MANGLE = 0, T_NAT };
@@ -369,8 +370,9 @@ static int read_table(struct iptc_state *s, int t, int need, struct mh_firewall 
 {
 	unsigned i;
 
-	f->loaded[t] = table_loaded(table_name[t]);
-	if (!f->loaded[t] && !need)
+	/* wanted, iptc_init loads it anyway: no need to look (the file costs an event 5%) */
+	f->loaded[t] = need || table_loaded(table_name[t]);
+	if (!f->loaded[t])
 		return 0;
 	s->h[t] = iptc_init(table_name[t]);
 	if (!s->h[t]) {
@@ -767,8 +769,9 @@ int mh_fw_iptc_apply(struct mh_plan *want, struct mh_plan *before, int full, cha
 			rc = apply_table(want, t, err, len);
 	close(fd);
 	/* libiptc copied each table twice (read, and the commit's blob) and has
-	 * freed it: give that back, not keep it in every pppd */
-	malloc_trim(0);
+	 * freed it: give a large one back, not keep it in every pppd */
+	if (mallinfo2().fordblks > TRIM_ABOVE)
+		malloc_trim(0);
 	return rc;
 }
 
