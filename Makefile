@@ -2,7 +2,7 @@
 #   make            build everything into build/
 #   make demo       (root) the reference scenario in network namespaces
 #   make check      (root) all tests; ends with "N passed, N failed, N skipped"
-#   make bench      (root) per-event cost against the shell baseline
+#   make bench      (root) per-event cost against the shell and the floor; build/bench/
 #   make fuzz       libFuzzer on the option/pin/argument parser (FUZZ_SECONDS)
 #   make install    PREFIX=/usr DESTDIR=...
 #   make deb        the Debian package, into build/deb/ (DEB_DIR=)
@@ -98,6 +98,7 @@ bench: deps
 	tests/bench/run.sh
 	MULTIHOME_FIREWALL=nft tests/bench/run.sh
 	tests/bench/track.sh
+	tests/bench/plot.sh
 else
 deps check demo bench:
 	@command -v sudo >/dev/null || { echo "make $@ needs root: run it as root, or install sudo"; exit 1; }

@@ -28,26 +28,22 @@
 #define DEFAULT_MARK_SHIFT 24           /* allocated marks: one of bits 24..31 */
 #define DEFAULT_MARK_BITS  8
 
-/* The links up in the registry, in priority order (for the caller's lists). */
-static unsigned up_links(const struct mh_registry *r, const struct mh_link **out)
-{
-	return mh_plan_order(r->links, r->n, out);
-}
-
 /* Would A's fwmark rule catch B's packets, or B's catch A's? */
 static int marks_clash(const struct mh_config *a, const struct mh_config *b)
 {
 	return (b->mark & a->mask) == a->mark || (a->mark & b->mask) == b->mark;
 }
 
-/* The plan of the registry as it is now.  BACKEND: chosen once per event. */
+/* The links of the plan of the registry as it is now (its objects are made
+ * by apply, once it knows what the event changed).  BACKEND: chosen once per
+ * event. */
 static int plan_of(const struct mh_registry *r, enum mh_fw_backend backend, struct mh_plan *p,
 		   char *err, size_t len)
 {
 	struct mh_plan_input in = { .links = r->links, .n = r->n,
 				    .nexthops = mh_nexthops_supported(), .backend = backend };
 
-	if (mh_plan_build(&in, p) < 0) {
+	if (mh_plan_links(&in, p) < 0) {
 		snprintf(err, len, "out of memory");
 		return -1;
 	}
@@ -64,19 +60,46 @@ static int plan_index(const struct mh_plan *p, const char *name)
 	return -1;
 }
 
-/* Make the kernel hold the registry's state.  BEFORE: the plan of what it
- * holds now (NULL: unknown, read the kernel).  TOUCHED: the link coming up. */
+static unsigned prune(struct mh_registry *r, int every);
+
+/* Make the kernel hold the registry's state.  BEFORE: the links of the plan
+ * of what it holds now (NULL: unknown, read the kernel).  TOUCHED: the link
+ * coming up.  The incremental path plans only the links the event changes;
+ * the full path plans everything and looks up every link's interface first
+ * (the kernel may hold anything after an interrupted event). */
 static int apply(struct mh_registry *r, enum mh_fw_backend backend, struct mh_plan *before,
 		 int unsure, const char *touched, char *err, size_t len)
 {
 	struct mh_plan after;
-	int full = !before || unsure, rc;
+	int full = !before || unsure, rc, at;
+	long long t;
 
+	if (full)
+		prune(r, 1);
 	if (plan_of(r, backend, &after, err, len) < 0)
 		return -1;
-	rc = mh_routing_apply(before, &after, plan_index(&after, touched), full, err, len);
+	at = plan_index(&after, touched);
+	if (!full && mh_plan_select(before, &after, at) < 0)
+		full = 1;
+	if (full)
+		before = NULL;
+	rc = (before && mh_plan_routing(before) < 0) || mh_plan_routing(&after) < 0 ? -1 : 0;
+	if (rc == 0)
+		rc = mh_routing_apply(before, &after, at, full, err, len);
+	else
+		snprintf(err, len, "out of memory");
+	t = mh_now_usec();
+	if (rc == 0) {
+		/* plans of the firewall: whole both if the routing fell back to the full path */
+		if ((before && !after.mine && mh_plan_whole(before) < 0) ||
+		    (before && mh_plan_firewall(before) < 0) || mh_plan_firewall(&after) < 0) {
+			snprintf(err, len, "out of memory");
+			rc = -1;
+		}
+	}
 	if (rc == 0)
 		rc = mh_fw_apply(before, &after, full, err, len);
+	mh_stats_mut()->fw_usec += mh_now_usec() - t;
 	mh_plan_free(&after);
 	return rc;
 }
@@ -99,28 +122,24 @@ static void roll_back(struct mh_registry *r, enum mh_fw_backend backend, struct 
 }
 
 /* The kernel is the truth: a link whose interface is gone (or is another
- * interface now, with another index) is down.  One ioctl per up link on one
- * socket: a hash lookup in the kernel, cheaper than dumping every link. */
-static unsigned prune(struct mh_registry *r)
+ * interface now, with another index) is down.  A link whose nexthop is a
+ * member of the kernel's balanced group has its interface (the kernel
+ * deletes a device's nexthops with it), so one read of the group tells for
+ * all of them; the others (weight 0, offline, no nexthop objects) and with
+ * EVERY all up links are looked up one by one (a hash lookup each). */
+static unsigned prune(struct mh_registry *r, int every)
 {
+	unsigned char *member = NULL;
 	unsigned i, pruned = 0;
-	int fd = -1;
 
+	if (!every && (member = malloc(MH_MAX_LINKS)) && mh_rt_group_slots(member, MH_MAX_LINKS) < 0) {
+		free(member);
+		member = NULL;
+	}
 	for (i = 0; i < r->n; i++) {
 		struct mh_link *l = &r->links[i];
-		struct ifreq ifr;
-		int index = 0;
-		if (!l->up)
-			continue;
-		if (fd < 0)
-			fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		memset(&ifr, 0, sizeof ifr);
-		snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", l->ifname);
-		if (fd >= 0 && ioctl(fd, SIOCGIFINDEX, &ifr) == 0)
-			index = ifr.ifr_ifindex;
-		else if (fd < 0)
-			index = (int)if_nametoindex(l->ifname);
-		if (index == l->ifindex)
+		if (!l->up || (member && l->slot < MH_MAX_LINKS && member[l->slot]) ||
+		    mh_ifindex(l->ifname) == l->ifindex)
 			continue;
 		mh_log(MH_LOG_INFO, "%s: interface %s (index %d) is gone; withdrawing the link",
 		       l->cfg.name, l->ifname, l->ifindex);
@@ -128,8 +147,7 @@ static unsigned prune(struct mh_registry *r)
 		l->dirty = 1;
 		pruned++;
 	}
-	if (fd >= 0)
-		close(fd);
+	free(member);
 	return pruned;
 }
 
@@ -323,7 +341,7 @@ static int check_link(struct mh_link *l, char *err, size_t len)
 			 l->cfg.name, l->local_plen);
 		return -1;
 	}
-	l->ifindex = (int)if_nametoindex(l->ifname);
+	l->ifindex = mh_ifindex(l->ifname);
 	if (!l->ifindex) {
 		snprintf(err, len, "link %s: interface %s does not exist", l->cfg.name, l->ifname);
 		return -1;
@@ -334,23 +352,41 @@ static int check_link(struct mh_link *l, char *err, size_t len)
 		snprintf(err, len, "link %s refused: %s", l->cfg.name, why);
 		return -1;
 	}
-	{       /* none of them may claim a network of the host (the LAN) */
-		static const char *const what[] = { "local address", "peer address", "gateway" };
-		const uint32_t addrs[] = { l->local, l->peer, l->gateway };
-		char a[INET_ADDRSTRLEN];
-		int hit = mh_nl_addr_foreign_prefix(addrs, 3, l->local_plen, l->ifindex, why, sizeof why);
-		if (hit) {
-			inet_ntop(AF_INET, &addrs[hit - 1], a, sizeof a);
-			if (hit == 1 && l->local_plen)
-				snprintf(err, len, "link %s refused: its network %s/%u overlaps %s, a "
-					 "network of this host", l->cfg.name, a, l->local_plen, why);
-			else
-				snprintf(err, len, "link %s refused: %s %s lies in %s, a network of this host",
-					 l->cfg.name, what[hit - 1], a, why);
-			return -1;
-		}
-	}
 	return 0;
+}
+
+/* None of the link's addresses may claim a network of the host (the LAN).
+ * The FIB lookups carry the mark of the up link of the lowest priority:
+ * right after main's suppress rule its table answers, so an address that
+ * main holds no network for costs one rule and one route, not a walk over
+ * every link's rules down to main's default with all its nexthops. */
+static int check_networks(const struct mh_registry *r, const struct mh_link *l, char *err,
+			  size_t len)
+{
+	static const char *const what[] = { "local address", "peer address", "gateway" };
+	const uint32_t addrs[] = { l->local, l->peer, l->gateway };
+	const struct mh_link *via = NULL;
+	char a[INET_ADDRSTRLEN], why[128];
+	unsigned i;
+	int hit;
+
+	for (i = 0; i < r->n; i++) {
+		const struct mh_link *o = &r->links[i];
+		if (o->up && strcmp(o->cfg.name, l->cfg.name) && (!via || o->cfg.priority < via->cfg.priority))
+			via = o;
+	}
+	hit = mh_nl_addr_foreign_prefix(addrs, 3, l->local_plen, l->ifindex, via ? via->cfg.mark : 0,
+					via ? via->cfg.table : 0, why, sizeof why);
+	if (!hit)
+		return 0;
+	inet_ntop(AF_INET, &addrs[hit - 1], a, sizeof a);
+	if (hit == 1 && l->local_plen)
+		snprintf(err, len, "link %s refused: its network %s/%u overlaps %s, a "
+			 "network of this host", l->cfg.name, a, l->local_plen, why);
+	else
+		snprintf(err, len, "link %s refused: %s %s lies in %s, a network of this host",
+			 l->cfg.name, what[hit - 1], a, why);
+	return -1;
 }
 
 static void set_rp_filter(const char *ifname)
@@ -381,35 +417,38 @@ static void ct_job_begin(struct mh_ct_job *job, const struct mh_registry *r)
 	}
 }
 
-/* The up links now: their addresses and the union of their mark bits. */
-static void ct_job_up(struct mh_ct_job *job, const struct mh_link *const *up, unsigned n)
+/* The up links now (a set, in registry order): their addresses and the
+ * union of their mark bits. */
+static void ct_job_up(struct mh_ct_job *job, const struct mh_registry *r)
 {
 	unsigned i;
 
 	job->ours = 0;
-	for (i = 0; i < n; i++)
-		job->ours |= up[i]->cfg.mask;
-	for (job->nup = 0; job->nup < n; job->nup++)
-		job->up[job->nup] = up[job->nup]->local;
+	job->nup = 0;
+	for (i = 0; i < r->n; i++) {
+		if (!r->links[i].up)
+			continue;
+		job->ours |= r->links[i].cfg.mask;
+		job->up[job->nup++] = r->links[i].local;
+	}
 }
 
 /* At its end: of those, the ones whose address no up link has now are gone;
  * HOME (or NULL) came up. */
 static void ct_job_end(struct mh_ct_job *job, const struct mh_registry *r, const struct mh_link *home)
 {
-	const struct mh_link *up[MH_MAX_LINKS];
-	unsigned i, k, n = up_links(r, up), was = job->ngone;
+	unsigned i, k, was = job->ngone;
 
 	job->home = NULL;
 	if (home) {
 		job->home_copy = *home;
 		job->home = &job->home_copy;
 	}
-	ct_job_up(job, up, n);
+	ct_job_up(job, r);
 	for (i = job->ngone = 0; i < was; i++) {
-		for (k = 0; k < n && up[k]->local != job->gone[i]; k++)
+		for (k = 0; k < job->nup && job->up[k] != job->gone[i]; k++)
 			;
-		if (k < n)
+		if (k < job->nup)
 			continue;
 		job->gone[job->ngone] = job->gone[i];
 		memmove(job->gone_name[job->ngone++], job->gone_name[i], sizeof job->gone_name[0]);
@@ -421,10 +460,9 @@ static void ct_job_end(struct mh_ct_job *job, const struct mh_registry *r, const
  * pinned flows come home). */
 static void ct_job_health(struct mh_ct_job *job, const struct mh_registry *r, const struct mh_link *l)
 {
-	const struct mh_link *up[MH_MAX_LINKS];
-	unsigned i, n = up_links(r, up), others = 0;
+	unsigned i, others = 0;
 
-	ct_job_up(job, up, n);
+	ct_job_up(job, r);
 	job->home = NULL;
 	job->ngone = 0;
 	if (l->online) {
@@ -432,8 +470,8 @@ static void ct_job_health(struct mh_ct_job *job, const struct mh_registry *r, co
 		job->home = &job->home_copy;
 		return;
 	}
-	for (i = 0; i < n; i++)
-		others += up[i] != l && up[i]->online;
+	for (i = 0; i < r->n; i++)
+		others += &r->links[i] != l && r->links[i].up && r->links[i].online;
 	if (!others)
 		return;         /* nowhere better to go */
 	job->gone[0] = l->local;
@@ -498,9 +536,11 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	if (plan_of(&r, backend, &before, err, len) < 0)
 		goto fail_open;
 	ct_job_begin(&job, &r);
-	prune(&r);
+	prune(&r, 0);
+	if (check_networks(&r, in, err, len) < 0)
+		goto fail;
 	old = mh_reg_find(&r, in->cfg.name);
-	if (old && old->up && strcmp(old->ifname, in->ifname) && if_nametoindex(old->ifname) &&
+	if (old && old->up && strcmp(old->ifname, in->ifname) && mh_ifindex(old->ifname) &&
 	    old->pid != getpid() && pid_alive(old->pid)) {
 		snprintf(err, len, "link %s is already up on %s (registered by pid %d)",
 			 in->cfg.name, old->ifname, old->pid);
@@ -541,10 +581,10 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	ct_start(&job);
 	inet_ntop(AF_INET, &in->local, a, sizeof a);
 	mh_log(MH_LOG_INFO, "%s up on %s: local %s, table %u, mark 0x%x/0x%x, priority %u, weight %u, "
-	       "%u pins; %u netlink messages, %u firewall commits, %lld us",
+	       "%u pins; %u netlink messages, %u firewall commits, %lld us (firewall %lld us)",
 	       in->cfg.name, in->ifname, a, in->cfg.table, in->cfg.mark, in->cfg.mask,
 	       in->cfg.priority, in->cfg.weight, in->cfg.npins, mh_last_stats()->nl_msgs,
-	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
+	       mh_last_stats()->fw_commits, mh_last_stats()->usec, mh_last_stats()->fw_usec);
 	return 0;
 fail:
 	mh_plan_free(&before);
@@ -574,7 +614,7 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 		return -1;
 	}
 	ct_job_begin(&job, &r);
-	pruned = prune(&r);
+	pruned = prune(&r, 0);
 	l = mh_reg_find(&r, name);
 	if (l && l->up && ifname && strcmp(l->ifname, ifname))
 		l = NULL;               /* registered again on another interface since */
@@ -600,9 +640,10 @@ int mh_link_down(const char *name, const char *ifname, char *err, size_t len)
 	mh_reg_close(&r);
 	end();
 	ct_start(&job);
-	mh_log(MH_LOG_INFO, "%s down%s%s: %u netlink messages, %u firewall commits, %lld us",
-	       name, ifname ? " on " : "", ifname ? ifname : "", mh_last_stats()->nl_msgs,
-	       mh_last_stats()->fw_commits, mh_last_stats()->usec);
+	mh_log(MH_LOG_INFO, "%s down%s%s: %u netlink messages, %u firewall commits, %lld us "
+	       "(firewall %lld us)", name, ifname ? " on " : "", ifname ? ifname : "",
+	       mh_last_stats()->nl_msgs, mh_last_stats()->fw_commits, mh_last_stats()->usec,
+	       mh_last_stats()->fw_usec);
 	return 0;
 }
 
@@ -630,7 +671,7 @@ int mh_link_prepare(const struct mh_config *c, char *err, size_t len)
 	backend = mh_fw_backend();
 	if (plan_of(&r, backend, &before, err, len) < 0)
 		goto fail_open;
-	prune(&r);
+	prune(&r, 0);
 	old = mh_reg_find(&r, c->name);
 	if (old && old->up)
 		goto done;      /* up already: nothing to hold */
@@ -691,7 +732,7 @@ int mh_link_health(const char *name, const char *ifname, int online, const char 
 		mh_reg_close(&r);
 		return -1;
 	}
-	prune(&r);
+	prune(&r, 0);
 	l = mh_reg_find(&r, name);
 	/* a tracker of a link that is no longer up here, or no change: nothing */
 	if (!l || !l->up || (ifname && strcmp(l->ifname, ifname)) || l->online == online)
@@ -734,7 +775,7 @@ int mh_link_forget(const char *name, char *err, size_t len)
 	backend = mh_fw_backend();
 	if (plan_of(&r, backend, &before, err, len) < 0)
 		goto out_open;
-	prune(&r);
+	prune(&r, 0);
 	l = mh_reg_find(&r, name);
 	if (!l) {
 		snprintf(err, len, "no link %s in %s", name, mh_rundir());
@@ -783,7 +824,7 @@ int mh_prune(char *err, size_t len)
 		return -1;
 	}
 	ct_job_begin(&job, &r);
-	pruned = prune(&r);
+	pruned = prune(&r, 0);
 	if (pruned) {
 		rc = apply(&r, backend, &before, mh_reg_begin(&r), NULL, err, len);
 		if (!rc) {      /* else still marked under way: the next event reads the kernel */
@@ -810,7 +851,6 @@ int mh_reconcile(char *err, size_t len)
 	if (mh_reg_open(&r, err, len) < 0)
 		return -1;
 	ct_job_begin(&job, &r);
-	prune(&r);
 	mh_reg_begin(&r);
 	rc = apply(&r, mh_fw_backend(), NULL, 1, NULL, err, len); /* read the kernel, repair everything */
 	if (!rc) {

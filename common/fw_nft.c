@@ -100,26 +100,33 @@ static struct mh_nl *sock_get(void)
 
 /* ---- the batch ---- */
 
+/* What a message does, put in words only if it fails: WHAT NAME (NUM). */
+struct what {
+	const char *what, *name;
+	unsigned long long num;
+};
+
 struct batch {
 	struct mh_nl *nl;
 	char *buf;
 	size_t used, cap;
 	uint32_t first_seq;
 	unsigned nmsg;
-	char (*what)[96];
+	struct what *what;      /* of each message, for an error */
 	unsigned what_cap;
 	int nomem;
 };
 
 static char *room(struct batch *b)
 {
-	if (b->cap - b->used < 16384) {
-		size_t cap = b->cap ? b->cap * 2 : 65536;
+	if (b->cap - b->used < 8192) {         /* the largest message: ELEMS_MAX elements */
+		size_t cap = b->cap ? b->cap * 2 : 16384;
 		char *p = realloc(b->buf, cap);
 		if (!p) {
 			b->nomem = 1;
 			return NULL;
 		}
+		memset(p + b->cap, 0, cap - b->cap);    /* libmnl leaves padding as it finds it */
 		b->buf = p;
 		b->cap = cap;
 	}
@@ -143,18 +150,17 @@ static void batch_free(struct batch *b)
 	free(b->what);
 }
 
-static struct nlmsghdr *msg(struct batch *b, uint16_t type, uint16_t flags, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static struct nlmsghdr *msg(struct batch *b, uint16_t type, uint16_t flags, const char *fmt, ...)
+/* NAME must live until the batch is committed (the plan's, a state's, a literal). */
+static struct nlmsghdr *msg(struct batch *b, uint16_t type, uint16_t flags, const char *what,
+			    const char *name, unsigned long long num)
 {
 	char *p = room(b);
-	va_list ap;
 
 	if (!p)
 		return NULL;
 	if (b->nmsg >= b->what_cap) {
 		unsigned cap = b->what_cap ? b->what_cap * 2 : 64;
-		char (*w)[96] = realloc(b->what, cap * sizeof *w);
+		struct what *w = realloc(b->what, cap * sizeof *w);
 		if (!w) {
 			b->nomem = 1;
 			return NULL;
@@ -162,10 +168,7 @@ static struct nlmsghdr *msg(struct batch *b, uint16_t type, uint16_t flags, cons
 		b->what = w;
 		b->what_cap = cap;
 	}
-	va_start(ap, fmt);
-	vsnprintf(b->what[b->nmsg], sizeof b->what[0], fmt, ap);
-	va_end(ap);
-	b->nmsg++;
+	b->what[b->nmsg++] = (struct what){ what, name, num };
 	return nftnl_nlmsg_build_hdr(p, type, FAMILY, flags, b->nl->seq++);
 }
 
@@ -174,21 +177,30 @@ static void msg_done(struct batch *b, struct nlmsghdr *h)
 	b->used += NLMSG_ALIGN(h->nlmsg_len);
 }
 
+/* Close the batch: 0, or -1 when building it ran out of memory. */
+static int batch_end(struct batch *b)
+{
+	char *p = room(b);
+
+	if (!p || b->nomem)
+		return -1;
+	nftnl_batch_end(p, b->nl->seq++);
+	b->used += NLMSG_ALIGN(((struct nlmsghdr *)p)->nlmsg_len);
+	return 0;
+}
+
 /* The kernel handles a batch inside sendmsg: by the time it returns, any
  * error is queued; read without waiting. */
 static int batch_commit(struct batch *b, char *err, size_t len)
 {
 	static char rbuf[65536];
-	char *p = room(b);
 	ssize_t r;
 	int rc = 0;
 
-	if (!p || b->nomem) {
+	if (batch_end(b) < 0) {
 		snprintf(err, len, "nftables: out of memory");
 		return -1;
 	}
-	nftnl_batch_end(p, b->nl->seq++);
-	b->used += NLMSG_ALIGN(((struct nlmsghdr *)p)->nlmsg_len);
 	mh_stats_mut()->fw_commits++;
 	if (mnl_socket_sendto(b->nl->sock, b->buf, b->used) < 0) {
 		snprintf(err, len, "nftables: sending the batch (%zu bytes): %s", b->used, strerror(errno));
@@ -205,9 +217,18 @@ static int batch_commit(struct batch *b, char *err, size_t len)
 			    !e->error || rc)
 				continue;
 			ext = mh_nl_ext_ack(h);
-			snprintf(err, len, "nftables: %s: %s%s%s%s",
-				 idx < b->nmsg ? b->what[idx] : "batch", strerror(-e->error),
-				 ext ? " (" : "", ext ? ext : "", ext ? ")" : "");
+			if (idx < b->nmsg) {
+				const struct what *w = &b->what[idx];
+				char n[32] = "";
+				if (w->num)
+					snprintf(n, sizeof n, " (%llu)", w->num);
+				snprintf(err, len, "nftables: %s%s%s%s: %s%s%s%s", w->what,
+					 w->name ? " " : "", w->name ? w->name : "", n,
+					 strerror(-e->error), ext ? " (" : "", ext ? ext : "", ext ? ")" : "");
+			} else {
+				snprintf(err, len, "nftables: batch: %s%s%s%s", strerror(-e->error),
+					 ext ? " (" : "", ext ? ext : "", ext ? ")" : "");
+			}
 			rc = -1;
 		}
 	}
@@ -667,7 +688,7 @@ static int elems_cb(const struct nlmsghdr *h, void *data)
 static int get(struct mh_nl *nl, uint16_t type, uint16_t flags, void (*payload)(struct nlmsghdr *, const char *),
 	       const char *arg, mnl_cb_t cb, void *data)
 {
-	char buf[512];
+	char buf[512] = "";     /* padding is sent too */
 	struct nlmsghdr *h = nftnl_nlmsg_build_hdr(buf, type, FAMILY, flags, 0);
 
 	payload(h, arg);
@@ -790,12 +811,118 @@ static uint32_t mh_hash(const void *p, size_t len)
 	return h;
 }
 
+/* A firewall's chains by name and its rules by chain, built once per diff
+ * (a chain's name is looked up in a hash, not compared with every other). */
+struct fw_index {
+	const struct mh_firewall *f;
+	const char **name;      /* distinct chain names: of the chains, then of the rules */
+	int *chain;             /* name K: its index in f->chains, or -1 (rules only) */
+	unsigned nnames;
+	unsigned *slot, mask;   /* name index + 1 by hash, 0 = empty */
+	unsigned *start;        /* the rules of name K: order[start[K] .. start[K + 1]) */
+	unsigned *order;
+};
+
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s) {
+		h ^= (unsigned char)*s++;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* The index of NAME, added when ADD and not there yet; -1 if absent. */
+static int index_name(struct fw_index *x, const char *name, int add)
+{
+	uint32_t k = name_hash(name) & x->mask;
+
+	for (; x->slot[k]; k = (k + 1) & x->mask)
+		if (!strcmp(x->name[x->slot[k] - 1], name))
+			return (int)x->slot[k] - 1;
+	if (!add)
+		return -1;
+	x->name[x->nnames] = name;
+	x->chain[x->nnames] = -1;
+	x->slot[k] = ++x->nnames;
+	return (int)x->nnames - 1;
+}
+
+static void index_free(struct fw_index *x)
+{
+	free(x->name);
+	free(x->chain);
+	free(x->slot);
+	free(x->start);
+	free(x->order);
+	memset(x, 0, sizeof *x);
+}
+
+static int index_build(struct fw_index *x, const struct mh_firewall *f)
+{
+	unsigned cap = f->nchains + f->nrules + 1, size = 16, i, *of = NULL;
+
+	memset(x, 0, sizeof *x);
+	x->f = f;
+	while (size < 2 * cap)
+		size <<= 1;
+	x->mask = size - 1;
+	x->name = malloc(cap * sizeof *x->name);
+	x->chain = malloc(cap * sizeof *x->chain);
+	x->slot = calloc(size, sizeof *x->slot);
+	x->start = calloc(cap + 1, sizeof *x->start);
+	x->order = malloc((f->nrules + 1) * sizeof *x->order);
+	of = malloc((f->nrules + 1) * sizeof *of);
+	if (!x->name || !x->chain || !x->slot || !x->start || !x->order || !of) {
+		free(of);
+		index_free(x);
+		return -1;
+	}
+	for (i = 0; i < f->nchains; i++) {
+		int k = index_name(x, f->chains[i].name, 1);
+		if (x->chain[k] < 0)
+			x->chain[k] = (int)i;
+	}
+	for (i = 0; i < f->nrules; i++) {
+		of[i] = (unsigned)index_name(x, f->rules[i].chain, 1);
+		x->start[of[i] + 1]++;
+	}
+	for (i = 0; i < x->nnames; i++)         /* counting sort: rules keep their order */
+		x->start[i + 1] += x->start[i];
+	for (i = 0; i < f->nrules; i++)
+		x->order[x->start[of[i]]++] = i;
+	for (i = x->nnames; i > 0; i--)
+		x->start[i] = x->start[i - 1];
+	x->start[0] = 0;
+	free(of);
+	return 0;
+}
+
+static const struct mh_nft_chain *index_chain(struct fw_index *x, const char *name)
+{
+	int k = index_name(x, name, 0);
+
+	return k < 0 || x->chain[k] < 0 ? NULL : &x->f->chains[x->chain[k]];
+}
+
+/* The rules of chain NAME, in order: *N indexes into f->rules. */
+static const unsigned *index_rules(struct fw_index *x, const char *name, unsigned *n)
+{
+	int k = index_name(x, name, 0);
+
+	*n = k < 0 ? 0 : x->start[k + 1] - x->start[k];
+	return k < 0 ? x->order : x->order + x->start[k];
+}
+
 struct nft_diff {
 	struct mh_plan *want;
 	struct mh_firewall *have;
 	int full;               /* HAVE is the kernel (else the plan before the event) */
 	struct mh_fw_ops *ops;
 	int egress_differs;     /* the incremental path: chain egress must be read */
+	struct fw_index wx, hx; /* of WANT's firewall and of HAVE */
 };
 
 static struct mh_fw_op *op(struct nft_diff *d, uint8_t action, uint8_t kind, int owner)
@@ -817,16 +944,6 @@ static int table_part(struct nft_diff *d, const char *fmt, ...)
 	return 0;
 }
 
-static const struct mh_nft_chain *chain_find(const struct mh_firewall *f, const char *name)
-{
-	unsigned i;
-
-	for (i = 0; i < f->nchains; i++)
-		if (!strcmp(f->chains[i].name, name))
-			return &f->chains[i];
-	return NULL;
-}
-
 /* Two rules are the same: from two plans, by what they are; else by their
  * expressions (and comments). */
 static int rule_same(struct nft_diff *d, struct mh_fw_rule *w, const struct mh_fw_rule *h)
@@ -836,17 +953,6 @@ static int rule_same(struct nft_diff *d, struct mh_fw_rule *w, const struct mh_f
 	if (!d->full)
 		return w->kind == h->kind && w->ours == h->ours && w->pin == h->pin;
 	return !strcmp(want_text(d->want, w), h->text ? h->text : "");
-}
-
-/* The rules of chain NAME in F, in order: their indexes into F->rules. */
-static unsigned chain_rules(const struct mh_firewall *f, const char *name, unsigned *out, unsigned max)
-{
-	unsigned i, n = 0;
-
-	for (i = 0; i < f->nrules && n < max; i++)
-		if (!strcmp(f->rules[i].chain, name))
-			out[n++] = i;
-	return n;
 }
 
 /* The fixed part: sets, base chains and their rules, chain egress. */
@@ -860,19 +966,21 @@ static int diff_skeleton(struct nft_diff *d)
 		if (!h->sets[i] && table_part(d, "%s %s", i == MH_SET_MASQ ? "set" : "map",
 					      mh_nft_set_names[i]) < 0)
 			return -1;
-	if (!chain_find(h, MH_NFT_EGRESS) && table_part(d, "chain " MH_NFT_EGRESS) < 0)
+	if (!index_chain(&d->hx, MH_NFT_EGRESS) && table_part(d, "chain " MH_NFT_EGRESS) < 0)
 		return -1;
 	for (i = 0; i < 3; i++) {
-		const struct mh_nft_chain *wc = chain_find(w, base[i]), *hc = chain_find(h, base[i]);
-		unsigned wr[4], hr[4], nw, nh, k, same = 0;
+		const struct mh_nft_chain *wc = index_chain(&d->wx, base[i]);
+		const struct mh_nft_chain *hc = index_chain(&d->hx, base[i]);
+		const unsigned *wr, *hr;
+		unsigned nw, nh, k, same = 0;
 		if (!hc || !hc->base || hc->hook != wc->hook || hc->prio != wc->prio ||
 		    strcmp(hc->type, wc->type)) {
 			if (table_part(d, "base chain %s", base[i]) < 0)
 				return -1;
 			continue;
 		}
-		nw = chain_rules(w, base[i], wr, 4);
-		nh = chain_rules(h, base[i], hr, 4);
+		wr = index_rules(&d->wx, base[i], &nw);
+		hr = index_rules(&d->hx, base[i], &nh);
 		for (k = 0; k < nw && k < nh; k++)
 			same += rule_same(d, &w->rules[wr[k]], &h->rules[hr[k]]);
 		if ((same < nw || nh != nw) &&
@@ -886,15 +994,16 @@ static int diff_skeleton(struct nft_diff *d)
 static int diff_link_chains(struct nft_diff *d)
 {
 	struct mh_firewall *w = &d->want->fw, *h = d->have;
-	unsigned i, wr[MH_MAX_PINS + 2], hr[MH_MAX_PINS + 2];
+	unsigned i;
 
 	for (i = 0; i < w->nchains; i++) {
 		const struct mh_nft_chain *c = &w->chains[i];
+		const unsigned *wr, *hr;
 		unsigned nw, nh, k, same = 0;
 		struct mh_fw_op *o;
 		if (c->owner < 0)
 			continue;
-		if (!chain_find(h, c->name)) {
+		if (!index_chain(&d->hx, c->name)) {
 			if (!(o = op(d, MH_OP_ADD, MH_FWOP_CHAIN, c->owner)))
 				return -1;
 			o->chain = c;
@@ -902,8 +1011,8 @@ static int diff_link_chains(struct nft_diff *d)
 		}
 		if (!d->full)
 			continue;       /* the name says what it holds */
-		nw = chain_rules(w, c->name, wr, MH_MAX_PINS + 2);
-		nh = chain_rules(h, c->name, hr, MH_MAX_PINS + 2);
+		wr = index_rules(&d->wx, c->name, &nw);
+		hr = index_rules(&d->hx, c->name, &nh);
 		for (k = 0; k < nw && k < nh; k++)
 			same += rule_same(d, &w->rules[wr[k]], &h->rules[hr[k]]);
 		if (same == nw && nh == nw)
@@ -992,23 +1101,26 @@ static int is_mask_rule(const struct mh_fw_rule *r)
  * mask rules first (replaced in place), then the pin jumps by priority
  * (kept where in order, deleted otherwise, the missing ones inserted before
  * the next kept one). */
-static int diff_egress_rules(struct nft_diff *d, const struct mh_firewall *h)
+static int diff_egress_rules(struct nft_diff *d, struct fw_index *hx)
 {
-	struct mh_firewall *w = &d->want->fw;
-	unsigned wr[MH_MAX_LINKS + MASKS], hr[MH_MAX_LINKS + 64], nw, nh, i, j, nmask = 0;
-	uint64_t handle[MH_MAX_LINKS + MASKS] = { 0 };
-	int last = -1;
+	const struct mh_firewall *w = &d->want->fw, *h = hx->f;
+	const unsigned *wr, *hr;
+	unsigned nw, nh, i, j, nmask = 0;
+	uint64_t *handle;
+	int last = -1, rc = -1;
 	struct mh_fw_op *o;
 
-	nw = chain_rules(w, MH_NFT_EGRESS, wr, MH_MAX_LINKS + MASKS);
-	nh = chain_rules(h, MH_NFT_EGRESS, hr, MH_MAX_LINKS + 64);
+	wr = index_rules(&d->wx, MH_NFT_EGRESS, &nw);
+	hr = index_rules(hx, MH_NFT_EGRESS, &nh);
+	if (nw < MASKS || !(handle = calloc(nw, sizeof *handle)))
+		return -1;
 	for (i = 0; i < MASKS && i < nh; i++)
 		nmask += is_mask_rule(&h->rules[hr[i]]);
 	if (nmask == MASKS) {
 		for (i = 0; i < MASKS; i++)
 			if (!rule_same(d, &w->rules[wr[i]], &h->rules[hr[i]])) {
 				if (!(o = op(d, MH_OP_REPLACE, MH_FWOP_RULE, MH_NO_OWNER)))
-					return -1;
+					goto out;
 				o->rule = &w->rules[wr[i]];
 				o->handle = h->rules[hr[i]].handle;
 			}
@@ -1016,7 +1128,7 @@ static int diff_egress_rules(struct nft_diff *d, const struct mh_firewall *h)
 		nmask = 0;      /* damaged: put them back at the head; strays go below */
 		for (i = MASKS; i-- > 0;) {
 			if (!(o = op(d, MH_OP_ADD, MH_FWOP_RULE, MH_NO_OWNER)))
-				return -1;
+				goto out;
 			o->rule = &w->rules[wr[i]];
 			o->at_head = 1;
 		}
@@ -1033,7 +1145,7 @@ static int diff_egress_rules(struct nft_diff *d, const struct mh_firewall *h)
 			continue;
 		}
 		if (!(o = op(d, MH_OP_DELETE, MH_FWOP_RULE, MH_NO_OWNER)))
-			return -1;
+			goto out;
 		o->rule = k;
 		o->handle = k->handle;
 	}
@@ -1041,22 +1153,26 @@ static int diff_egress_rules(struct nft_diff *d, const struct mh_firewall *h)
 		if (handle[i])
 			continue;
 		if (!(o = op(d, MH_OP_ADD, MH_FWOP_RULE, w->rules[wr[i]].owner)))
-			return -1;
+			goto out;
 		o->rule = &w->rules[wr[i]];
 		for (j = i + 1; j < nw && !o->handle; j++)
 			o->handle = handle[j];
 	}
-	return 0;
+	rc = 0;
+out:
+	free(handle);
+	return rc;
 }
 
 /* The incremental path: does egress differ between the two plans? */
 static int egress_differs(struct nft_diff *d)
 {
 	struct mh_firewall *w = &d->want->fw, *h = d->have;
-	unsigned wr[MH_MAX_LINKS + MASKS], hr[MH_MAX_LINKS + MASKS], nw, nh, i;
+	const unsigned *wr, *hr;
+	unsigned nw, nh, i;
 
-	nw = chain_rules(w, MH_NFT_EGRESS, wr, MH_MAX_LINKS + MASKS);
-	nh = chain_rules(h, MH_NFT_EGRESS, hr, MH_MAX_LINKS + MASKS);
+	wr = index_rules(&d->wx, MH_NFT_EGRESS, &nw);
+	hr = index_rules(&d->hx, MH_NFT_EGRESS, &nh);
 	if (nw != nh)
 		return 1;
 	for (i = 0; i < nw; i++)
@@ -1077,7 +1193,7 @@ static int diff_chain_deletes(struct nft_diff *d)
 	for (i = 0; i < d->have->nchains; i++) {
 		const struct mh_nft_chain *c = &d->have->chains[i];
 		struct mh_fw_op *o;
-		if (!is_link_chain(c) || chain_find(&d->want->fw, c->name))
+		if (!is_link_chain(c) || index_chain(&d->wx, c->name))
 			continue;
 		if (!(o = op(d, MH_OP_DELETE, MH_FWOP_CHAIN, MH_NO_OWNER)))
 			return -1;
@@ -1086,6 +1202,22 @@ static int diff_chain_deletes(struct nft_diff *d)
 	return 0;
 }
 
+static int diff_parts(struct nft_diff *d)
+{
+	/* the plan before the event has the whole skeleton by construction */
+	if ((d->full && diff_skeleton(d) < 0) || diff_link_chains(d) < 0 || diff_elems(d) < 0)
+		return -1;
+	if (d->full) {
+		if (index_chain(&d->hx, MH_NFT_EGRESS) && diff_egress_rules(d, &d->hx) < 0)
+			return -1;
+	} else {
+		d->egress_differs = egress_differs(d);
+	}
+	return diff_chain_deletes(d);
+}
+
+/* The diff.  D's indexes stay built (diff_egress_rules needs WANT's) until
+ * nft_diff_done. */
 static int nft_diff(struct nft_diff *d)
 {
 	d->ops->n = 0;
@@ -1096,16 +1228,15 @@ static int nft_diff(struct nft_diff *d)
 	}
 	if (!d->have->table)
 		return table_part(d, "table ip " MH_NFT_TABLE);
-	/* the plan before the event has the whole skeleton by construction */
-	if ((d->full && diff_skeleton(d) < 0) || diff_link_chains(d) < 0 || diff_elems(d) < 0)
+	if (index_build(&d->wx, &d->want->fw) < 0 || index_build(&d->hx, d->have) < 0)
 		return -1;
-	if (d->full) {
-		if (chain_find(d->have, MH_NFT_EGRESS) && diff_egress_rules(d, d->have) < 0)
-			return -1;
-	} else {
-		d->egress_differs = egress_differs(d);
-	}
-	return diff_chain_deletes(d);
+	return diff_parts(d);
+}
+
+static void nft_diff_done(struct nft_diff *d)
+{
+	index_free(&d->wx);
+	index_free(&d->hx);
 }
 
 /* ---- the writer ---- */
@@ -1122,8 +1253,8 @@ static int rule_send(struct batch *b, const struct mh_plan *p, const struct mh_f
 		nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, pos);
 	else if (pos)
 		nftnl_rule_set_u64(r, NFTNL_RULE_POSITION, pos);
-	h = msg(b, NFT_MSG_NEWRULE, (uint16_t)(NLM_F_CREATE | flags), "adding a rule in chain %s",
-		fr->chain);
+	h = msg(b, NFT_MSG_NEWRULE, (uint16_t)(NLM_F_CREATE | flags), "adding a rule in chain",
+		fr->chain, 0);
 	if (h) {
 		nftnl_rule_nlmsg_build_payload(h, r);
 		msg_done(b, h);
@@ -1136,8 +1267,8 @@ static int rule_send(struct batch *b, const struct mh_plan *p, const struct mh_f
 static int rule_del(struct batch *b, const char *chain, uint64_t handle)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct nlmsghdr *h = msg(b, NFT_MSG_DELRULE, 0, "deleting rule %llu of chain %s",
-				 (unsigned long long)handle, chain);
+	struct nlmsghdr *h = msg(b, NFT_MSG_DELRULE, 0, handle ? "deleting a rule (handle) of chain" :
+				 "flushing chain", chain, handle);
 
 	if (!r || !h) {
 		nftnl_rule_free(r);
@@ -1157,8 +1288,10 @@ static int rule_del(struct batch *b, const char *chain, uint64_t handle)
 static int chain_send(struct batch *b, uint16_t type, const struct mh_nft_chain *ch)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
-	struct nlmsghdr *h = msg(b, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, "%s chain %s",
-				 type == NFT_MSG_NEWCHAIN ? "adding" : "deleting", ch->name);
+	/* EXCL: a chain of that name that the diff did not see fails the batch
+	 * (then the full path compares its rules) instead of being filled twice */
+	struct nlmsghdr *h = msg(b, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE | NLM_F_EXCL : 0,
+				 type == NFT_MSG_NEWCHAIN ? "adding chain" : "deleting chain", ch->name, 0);
 
 	if (!h || !c) {
 		nftnl_chain_free(c);
@@ -1183,7 +1316,8 @@ static int table_send(struct batch *b, uint16_t type)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nlmsghdr *h = msg(b, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0,
-				 "%s table ip " MH_NFT_TABLE, type == NFT_MSG_NEWTABLE ? "adding" : "deleting");
+				 type == NFT_MSG_NEWTABLE ? "adding table ip " MH_NFT_TABLE :
+				 "deleting table ip " MH_NFT_TABLE, NULL, 0);
 
 	if (!h || !t) {
 		nftnl_table_free(t);
@@ -1208,7 +1342,7 @@ static int set_send(struct batch *b, unsigned set)
 	};
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(64);
-	struct nlmsghdr *h = msg(b, NFT_MSG_NEWSET, NLM_F_CREATE, "adding set %s", mh_nft_set_names[set]);
+	struct nlmsghdr *h = msg(b, NFT_MSG_NEWSET, NLM_F_CREATE, "adding set", mh_nft_set_names[set], 0);
 
 	if (!h || !s || !u) {
 		nftnl_set_free(s);
@@ -1240,70 +1374,94 @@ static int set_send(struct batch *b, unsigned set)
 	return 0;
 }
 
-/* Elements: one message per set and direction. */
+#define ELEMS_MAX 32     /* elements per message (190 bytes each at most): room() keeps 8 KiB */
+
+/* One element's attributes (an add: its verdict, address, comment). */
+static struct nftnl_set_elem *elem_of(const struct mh_nft_elem *e, int add)
+{
+	struct nftnl_set_elem *x = nftnl_set_elem_alloc();
+
+	if (!x)
+		return NULL;
+	nftnl_set_elem_set(x, NFTNL_SET_ELEM_KEY, e->key, e->klen);
+	if (add && e->chain[0]) {
+		nftnl_set_elem_set_u32(x, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_GOTO);
+		nftnl_set_elem_set_str(x, NFTNL_SET_ELEM_CHAIN, e->chain);
+	}
+	if (add && e->set == MH_SET_SNAT)
+		nftnl_set_elem_set(x, NFTNL_SET_ELEM_DATA, &e->addr, 4);
+	if (add && e->comment[0]) {
+		struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(MH_COMMENT_MAX + 8);
+		nftnl_udata_put_strz(u, NFTNL_UDATA_SET_ELEM_COMMENT, e->comment);
+		nftnl_set_elem_set(x, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(u),
+				   nftnl_udata_buf_len(u));
+		nftnl_udata_buf_free(u);
+	}
+	return x;
+}
+
+/* One message of set SET's elements among ES[FROM..N): at most ELEMS_MAX;
+ * *NEXT: where the next message starts. */
+static int elems_chunk(struct batch *b, const struct mh_nft_elem *const *es, unsigned n, int add,
+		       unsigned set, unsigned from, unsigned *next)
+{
+	struct nftnl_set *s = NULL;
+	struct nlmsghdr *h;
+	unsigned i, k = 0;
+
+	for (i = from; i < n && k < ELEMS_MAX; i++) {
+		struct nftnl_set_elem *x;
+		if (es[i]->set != set)
+			continue;
+		if (!s) {
+			s = nftnl_set_alloc();
+			if (!s)
+				return -1;
+			nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAMILY);
+			nftnl_set_set_str(s, NFTNL_SET_TABLE, MH_NFT_TABLE);
+			nftnl_set_set_str(s, NFTNL_SET_NAME, mh_nft_set_names[set]);
+		}
+		if (!(x = elem_of(es[i], add))) {
+			nftnl_set_free(s);
+			return -1;
+		}
+		nftnl_set_elem_add(s, x);
+		k++;
+	}
+	*next = i;
+	if (!s)
+		return 0;
+	h = msg(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? NLM_F_CREATE | NLM_F_EXCL : 0,
+		add ? "adding elements of set" : "deleting elements of set", mh_nft_set_names[set], k);
+	if (h) {
+		nftnl_set_elems_nlmsg_build_payload(h, s);
+		msg_done(b, h);
+	}
+	nftnl_set_free(s);
+	return h ? 0 : -1;
+}
+
+/* Elements: per set and direction, ELEMS_MAX a message. */
 static int elems_send(struct batch *b, const struct mh_nft_elem *const *es, unsigned n, int add)
 {
-	unsigned set, i, k;
+	unsigned set, i, from;
 
-	for (set = 0; set < MH_NSETS; set++) {
-		struct nftnl_set *s = NULL;
-		struct nlmsghdr *h;
-		for (i = 0, k = 0; i < n; i++) {
-			const struct mh_nft_elem *e = es[i];
-			struct nftnl_set_elem *x;
-			if (e->set != set)
-				continue;
-			if (!s) {
-				s = nftnl_set_alloc();
-				if (!s)
-					return -1;
-				nftnl_set_set_u32(s, NFTNL_SET_FAMILY, FAMILY);
-				nftnl_set_set_str(s, NFTNL_SET_TABLE, MH_NFT_TABLE);
-				nftnl_set_set_str(s, NFTNL_SET_NAME, mh_nft_set_names[set]);
-			}
-			x = nftnl_set_elem_alloc();
-			nftnl_set_elem_set(x, NFTNL_SET_ELEM_KEY, e->key, e->klen);
-			if (add && e->chain[0]) {
-				nftnl_set_elem_set_u32(x, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_GOTO);
-				nftnl_set_elem_set_str(x, NFTNL_SET_ELEM_CHAIN, e->chain);
-			}
-			if (add && set == MH_SET_SNAT)
-				nftnl_set_elem_set(x, NFTNL_SET_ELEM_DATA, &e->addr, 4);
-			if (add && e->comment[0]) {
-				struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(MH_COMMENT_MAX + 8);
-				nftnl_udata_put_strz(u, NFTNL_UDATA_SET_ELEM_COMMENT, e->comment);
-				nftnl_set_elem_set(x, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(u),
-						   nftnl_udata_buf_len(u));
-				nftnl_udata_buf_free(u);
-			}
-			nftnl_set_elem_add(s, x);
-			k++;
-		}
-		if (!s)
-			continue;
-		h = msg(b, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
-			add ? NLM_F_CREATE | NLM_F_EXCL : 0, "%s %u element(s) of set %s",
-			add ? "adding" : "deleting", k, mh_nft_set_names[set]);
-		if (h) {
-			nftnl_set_elems_nlmsg_build_payload(h, s);
-			msg_done(b, h);
-		}
-		nftnl_set_free(s);
-		if (!h)
-			return -1;
-	}
+	for (set = 0; set < MH_NSETS; set++)
+		for (from = 0; from < n; from = i)
+			if (elems_chunk(b, es, n, add, set, from, &i) < 0)
+				return -1;
 	return 0;
 }
 
-/* A link chain: created (or emptied), then filled with the plan's rules. */
+/* A link chain: created (or flushed), then filled with the plan's rules. */
 static int chain_fill(struct batch *b, const struct mh_plan *p, const struct mh_nft_chain *c, int create)
 {
 	unsigned i;
 
-	if ((create && chain_send(b, NFT_MSG_NEWCHAIN, c) < 0) || rule_del(b, c->name, 0) < 0)
+	if (create ? chain_send(b, NFT_MSG_NEWCHAIN, c) < 0 : rule_del(b, c->name, 0) < 0)
 		return -1;
-	for (i = 0; i < p->fw.nrules; i++)
-		if (!strcmp(p->fw.rules[i].chain, c->name) &&
+	for (i = 0; i < p->fw.nrules; i++)     /* a link's rules are in its own chains */
+		if (p->fw.rules[i].owner == c->owner && !strcmp(p->fw.rules[i].chain, c->name) &&
 		    rule_send(b, p, &p->fw.rules[i], NLM_F_APPEND, 0) < 0)
 			return -1;
 	return 0;
@@ -1446,17 +1604,22 @@ static int apply_delta(struct mh_nl *nl, struct mh_plan *want, struct mh_plan *b
 		goto out;
 	if (d.egress_differs) {
 		struct mh_firewall eg = { .backend = MH_FW_NFT };
+		struct fw_index ex = { 0 };
 		d.full = 1;     /* the kernel's rules now: compare their expressions */
 		rc = read_egress(nl, &eg);
 		if (rc == 0)
-			rc = diff_egress_rules(&d, &eg);
+			rc = index_build(&ex, &eg);
+		if (rc == 0)
+			rc = diff_egress_rules(&d, &ex);
 		if (rc == 0)
 			rc = send_ops(nl, want, &ops, err, len);
+		index_free(&ex);
 		mh_firewall_free(&eg);
 		goto out;
 	}
 	rc = send_ops(nl, want, &ops, err, len);
 out:
+	nft_diff_done(&d);
 	mh_fw_ops_free(&ops);
 	return rc;
 }
@@ -1475,6 +1638,7 @@ static int apply_full(struct mh_nl *nl, struct mh_plan *want, char *err, size_t 
 		snprintf(err, len, "nftables: out of memory");
 	else
 		rc = send_ops(nl, want, &ops, err, len);
+	nft_diff_done(&d);
 	mh_fw_ops_free(&ops);
 	mh_firewall_free(&have);
 	return rc;
@@ -1498,6 +1662,10 @@ int mh_fw_nft_apply(struct mh_plan *want, struct mh_plan *before, int full, char
 			return 0;
 		mh_log(MH_LOG_DEBUG, "%s; reading table ip " MH_NFT_TABLE " whole", err);
 	}
+	if (mh_plan_whole(want) < 0) {
+		snprintf(err, len, "nftables: out of memory");
+		return -1;
+	}
 	rc = apply_full(nl, want, err, len);
 	if (rc < 0)
 		sock_drop();    /* it may be out of step */
@@ -1513,10 +1681,13 @@ int mh_fw_nft_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_fire
 
 	memset(have, 0, sizeof *have);
 	if (mh_nl_open(&nl, NETLINK_NETFILTER) < 0) {
-		if (errno == EPROTONOSUPPORT || errno == EAFNOSUPPORT)
-			return nft_diff(&d);    /* no nf_tables: nothing there */
-		snprintf(err, len, "nftables: netlink socket: %s", strerror(errno));
-		return -1;
+		if (errno != EPROTONOSUPPORT && errno != EAFNOSUPPORT) {
+			snprintf(err, len, "nftables: netlink socket: %s", strerror(errno));
+			return -1;
+		}
+		rc = nft_diff(&d);      /* no nf_tables: nothing there */
+		nft_diff_done(&d);
+		return rc;
 	}
 	rc = read_all(&nl, have, err, len);
 	mh_nl_close(&nl);
@@ -1524,16 +1695,17 @@ int mh_fw_nft_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_fire
 		snprintf(err, len, "nftables: out of memory");
 		rc = -1;
 	}
+	nft_diff_done(&d);
 	return rc;
 }
 
 int mh_fw_nft_diff(struct mh_plan *want, struct mh_firewall *have, int full, struct mh_fw_ops *ops)
 {
 	struct nft_diff d = { .want = want, .have = have, .full = full, .ops = ops };
+	int rc = nft_diff(&d);
 
-	if (nft_diff(&d) < 0)
-		return -1;
-	return d.egress_differs;
+	nft_diff_done(&d);
+	return rc < 0 ? -1 : d.egress_differs;
 }
 
 const char *mh_fw_nft_rule_text(struct mh_plan *p, struct mh_fw_rule *r)
@@ -1546,4 +1718,34 @@ int mh_fw_nft_parse_elems(const struct nlmsghdr *h, unsigned set, struct mh_fire
 	struct nft_read rd = { .f = f, .cap_elems = f->nelems, .set = (int)set };
 
 	return elems_cb(h, &rd) == MNL_CB_ERROR ? -1 : 0;
+}
+
+int mh_fw_nft_delta_batch(struct mh_plan *want, struct mh_plan *before, char **buf, size_t *len)
+{
+	struct mh_fw_ops ops = { 0 };
+	struct nft_diff d = { .want = want, .have = &before->fw, .full = 0, .ops = &ops };
+	struct mh_nl dry = { .seq = 1 };
+	struct batch b;
+	int rc = -1;
+
+	memset(&b, 0, sizeof b);
+	errno = ENOMEM;
+	if (!want->fw.wanted || !before->fw.wanted || nft_diff(&d) < 0)
+		goto out;
+	errno = EAGAIN;         /* the delta needs chain egress's handles */
+	if (d.egress_differs)
+		goto out;
+	errno = ENOMEM;
+	batch_start(&b, &dry);
+	if (ops_send(&b, want, &ops) < 0 || batch_end(&b) < 0)
+		goto out;
+	*buf = b.buf;
+	*len = b.used;
+	b.buf = NULL;
+	rc = 0;
+out:
+	nft_diff_done(&d);
+	batch_free(&b);
+	mh_fw_ops_free(&ops);
+	return rc;
 }

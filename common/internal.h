@@ -14,8 +14,8 @@
  * Every link ever registered under this rundir (up or down; a down link
  * keeps its allocation so it is stable per name). */
 struct mh_registry {
-	struct mh_link *links;  /* MH_MAX_LINKS entries */
-	unsigned n;
+	struct mh_link *links;  /* room for n + 1: an event adds at most one entry */
+	unsigned n, cap;
 	int lockfd;
 	int dirfd;              /* the run directory, opened once per event */
 	uint64_t gen;           /* bumped in the lock file by every change */
@@ -81,11 +81,19 @@ int mh_routing_apply(struct mh_plan *before, struct mh_plan *after, int touched,
 		     char *err, size_t len);
 /* Does one of ADDRS (0 = absent) lie inside a prefix configured on an
  * interface other than IFINDEX (with PLEN, ADDRS[0]/PLEN overlap one)?
- * Returns its index + 1, or 0; WHY says which prefix. */
+ * Returns its index + 1, or 0; WHY says which prefix.  VIA_MARK, VIA_TABLE:
+ * an up link's mark and table (or 0), for the lookups to end at its rule. */
 int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, uint8_t plen, int ifindex,
-			      char *why, size_t len);
+			      uint32_t via_mark, uint32_t via_table, char *why, size_t len);
 /* Nexthop objects in this kernel (and wanted): 1 / 0 (probed once). */
 int mh_nexthops_supported(void);
+/* The slots whose nexthop is a member of the kernel's balanced group now
+ * (SLOTS[s] = 1, s < MAX); 0, or -1 when it cannot tell (no nexthop
+ * objects, an error).  The kernel deletes a nexthop whose device goes: a
+ * member is a link whose interface is still there. */
+int mh_rt_group_slots(unsigned char *slots, unsigned max);
+/* if_nametoindex() without a socket of its own: 0 if there is none. */
+int mh_ifindex(const char *ifname);
 
 /* ---- the firewall (fw.c, fw_iptc.c, fw_nft.c) ---- */
 
@@ -112,6 +120,16 @@ int mh_fw_nft_diff(struct mh_plan *want, struct mh_firewall *have, int full, str
 const char *mh_fw_nft_rule_text(struct mh_plan *p, struct mh_fw_rule *r);
 /* An element dump answer (NFT_MSG_NEWSETELEM) of set SET into F. */
 int mh_fw_nft_parse_elems(const struct nlmsghdr *h, unsigned set, struct mh_firewall *f);
+/* The floor of `make bench` (tests/bench/floor.c): the firewall half of an
+ * event without its checks.  nft: the incremental batch an event from
+ * BEFORE to WANT sends, its bytes in *BUF (malloc'ed); -1 with errno ENOMEM,
+ * or EAGAIN when that event would have to read chain egress first.
+ * iptables: the tables (bit 0 mangle, bit 1 nat) whose part of the plan
+ * changed, and each of them initialised, rebuilt and committed (no lock,
+ * no read of our chains, no diff). */
+int mh_fw_nft_delta_batch(struct mh_plan *want, struct mh_plan *before, char **buf, size_t *len);
+unsigned mh_fw_iptc_changed_tables(const struct mh_plan *before, const struct mh_plan *want);
+int mh_fw_iptc_commit_tables(const struct mh_plan *want, unsigned tables, char *err, size_t len);
 int mh_fw_nft_status(struct mh_plan *want, struct mh_fw_ops *ops, struct mh_firewall *have,
 		     char *err, size_t len);
 void mh_fw_ops_free(struct mh_fw_ops *ops);

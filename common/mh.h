@@ -217,6 +217,7 @@ struct mh_stats {
 	unsigned nl_msgs;       /* netlink messages sent in the batch */
 	unsigned fw_commits;    /* firewall table commits */
 	long long usec;         /* wall time of the event */
+	long long fw_usec;      /* of it, in the firewall backend */
 };
 const struct mh_stats *mh_last_stats(void);
 

@@ -222,10 +222,13 @@ void mh_nl_batch_free(struct mh_nl_batch *b)
 static int batch_room(struct mh_nl_batch *b)
 {
 	if (!b->buf || b->cap - b->used < 8192) {
-		size_t cap = b->cap ? 2 * b->cap : BATCH_CHUNK + 8192;
+		size_t cap = b->cap ? 2 * b->cap : 16384;
 		char *p = realloc(b->buf, cap);
 		if (!p)
 			return -1;
+		/* zeroed: libmnl leaves an attribute's padding as it finds it,
+		 * and every byte sent is to be ours (one event, one batch) */
+		memset(p + b->cap, 0, cap - b->cap);
 		b->buf = p;
 		b->cap = cap;
 	}
@@ -256,13 +259,14 @@ struct nlmsghdr *mh_nl_batch_msg(struct mh_nl_batch *b, uint16_t type, uint16_t 
 	}
 	h = mnl_nlmsg_put_header(b->buf + b->used);
 	h->nlmsg_type = type;
-	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+	h->nlmsg_flags = NLM_F_REQUEST | flags;       /* NLM_F_ACK: the last one, at flush */
+	b->last = b->used;
 	h->nlmsg_seq = b->nl ? ++b->nl->seq : b->n + 1;
 	if (!b->n)
 		b->first_seq = h->nlmsg_seq;
 	b->info[b->n].ok_errno = ok_errno;
 	b->info[b->n].exists_means = 0;
-	snprintf(b->info[b->n].what, sizeof b->info[b->n].what, "%s", what);
+	b->info[b->n].what = what;
 	return h;
 }
 
@@ -304,18 +308,24 @@ static int batch_ack(struct mh_nl_batch *b, const struct nlmsghdr *h)
 	return 1;
 }
 
+/* Only the last message asks for an ACK: the kernel answers every failed
+ * one anyway, in order, so when the last ACK is read every message before it
+ * is known to have succeeded or to have said why not. */
 int mh_nl_batch_flush(struct mh_nl_batch *b)
 {
 	static char rbuf[RECV_BUF];
-	unsigned acked = 0;
+	struct nlmsghdr *last;
+	int done = 0;
 
 	if (!b->n)
 		return b->err ? -1 : 0;
+	last = (struct nlmsghdr *)(b->buf + b->last);
+	last->nlmsg_flags |= NLM_F_ACK;
 	if (mnl_socket_sendto(b->nl->sock, b->buf, b->used) < 0) {
 		batch_error(b, "netlink send", errno, NULL);
 		goto out;
 	}
-	while (acked < b->n) {
+	while (!done) {
 		ssize_t r = mnl_socket_recvfrom(b->nl->sock, rbuf, sizeof rbuf);
 		const struct nlmsghdr *h = (const struct nlmsghdr *)rbuf;
 		int len = (int)r;
@@ -325,9 +335,11 @@ int mh_nl_batch_flush(struct mh_nl_batch *b)
 			break;
 		}
 		for (; mh_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len))
-			acked += (unsigned)batch_ack(b, h);
+			if (batch_ack(b, h) && h->nlmsg_seq == last->nlmsg_seq)
+				done = 1;
 	}
 out:
+	memset(b->buf, 0, b->used);     /* clean for the next chunk */
 	b->sent += b->n;
 	b->used = 0;
 	b->n = 0;

@@ -4,7 +4,7 @@
  * us a reply), one request/dump loop on mnl_cb_run (seq and portid checked;
  * an interrupted dump is retried, never taken as the kernel's whole state),
  * one attribute validator, one extended-ACK decoder, and a batch of
- * requests that each get their own ACK.
+ * requests: every failed one is answered, the last one is ACKed.
  * SPDX-License-Identifier: GPL-2.0-or-later */
 #ifndef MULTIHOME_NETLINK_H
 #define MULTIHOME_NETLINK_H
@@ -51,18 +51,18 @@ int mh_nl_nested(const struct nlattr *nest, const enum mnl_attr_data_type *polic
  * at least sizeof(struct nlmsgerr) payload. */
 const char *mh_nl_ext_ack(const struct nlmsghdr *h);
 
-/* ---- a batch of requests, each with its own ACK ---- */
+/* ---- a batch of requests; every error is answered, the last one ACKed ---- */
 
 struct mh_nl_msg_info {
 	int ok_errno;           /* an error that is fine (a delete of what is gone) */
 	int exists_means;       /* EEXIST of this message has a message of its own */
-	char what[120];         /* what the message does, for the error */
+	const char *what;       /* what the message does, for the error (a literal) */
 };
 
 struct mh_nl_batch {
 	struct mh_nl *nl;
 	char *buf;
-	size_t used, cap;
+	size_t used, cap, last; /* LAST: where the last message starts */
 	unsigned n, sent;       /* messages in buf / sent in all */
 	uint32_t first_seq;
 	struct mh_nl_msg_info *info;
@@ -75,12 +75,12 @@ struct mh_nl_batch {
 /* NL NULL: a dry batch, built and never sent (tests, the fuzzer). */
 void mh_nl_batch_init(struct mh_nl_batch *b, struct mh_nl *nl);
 void mh_nl_batch_free(struct mh_nl_batch *b);
-/* Start a message (NLM_F_REQUEST | NLM_F_ACK | FLAGS); NULL on out of memory. */
+/* Start a message (NLM_F_REQUEST | FLAGS); NULL on out of memory. */
 struct nlmsghdr *mh_nl_batch_msg(struct mh_nl_batch *b, uint16_t type, uint16_t flags,
 				 int ok_errno, const char *what);
 void mh_nl_batch_done(struct mh_nl_batch *b, struct nlmsghdr *h);
-/* Send what is queued and read every ACK; the first error goes to errmsg.
- * 0 / -1. */
+/* Send what is queued (its last message asking for an ACK) and read the
+ * answers up to that ACK; the first error goes to errmsg.  0 / -1. */
 int mh_nl_batch_flush(struct mh_nl_batch *b);
 
 #endif

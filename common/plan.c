@@ -26,6 +26,46 @@ static int link_order(const void *a, const void *b)
 	return strcmp(x->cfg.name, y->cfg.name);
 }
 
+/* One byte of the priorities, stably: OUT through TMP. */
+static void radix_pass(const struct mh_link **out, const struct mh_link **tmp, unsigned k,
+		       unsigned shift)
+{
+	unsigned count[257] = { 0 }, i;
+
+	for (i = 0; i < k; i++)
+		count[((out[i]->cfg.priority >> shift) & 0xff) + 1]++;
+	for (i = 0; i < 256; i++)
+		count[i + 1] += count[i];
+	for (i = 0; i < k; i++)
+		tmp[count[(out[i]->cfg.priority >> shift) & 0xff]++] = out[i];
+	memcpy(out, tmp, k * sizeof *out);
+}
+
+/* OUT[0..K) by priority, then name: a radix sort of the priorities (two
+ * bytes; link priorities are at most MH_PRIO_MAX), then each run of equal
+ * ones by name.  At 256 links qsort's comparisons cost an event more. */
+static void sort_links(const struct mh_link **out, unsigned k)
+{
+	const struct mh_link **tmp = NULL;
+	unsigned i, run;
+
+	for (i = 0; i < k && out[i]->cfg.priority <= 0xffff; i++)
+		;
+	if (i < k || !(tmp = malloc(k * sizeof *tmp))) {
+		qsort(out, k, sizeof *out, link_order);
+		return;
+	}
+	radix_pass(out, tmp, k, 0);
+	radix_pass(out, tmp, k, 8);
+	free(tmp);
+	for (i = 0; i < k; i = run) {
+		for (run = i + 1; run < k && out[run]->cfg.priority == out[i]->cfg.priority; run++)
+			;
+		if (run - i > 1)
+			qsort(out + i, run - i, sizeof *out, link_order);
+	}
+}
+
 static unsigned order(const struct mh_link *links, unsigned n, const struct mh_link **out,
 		      int (*which)(const struct mh_link *))
 {
@@ -35,7 +75,7 @@ static unsigned order(const struct mh_link *links, unsigned n, const struct mh_l
 		if (which(&links[i]))
 			out[k++] = &links[i];
 	if (k)
-		qsort(out, k, sizeof *out, link_order);
+		sort_links(out, k);
 	return k;
 }
 
@@ -173,20 +213,29 @@ static int pins_apply(const struct mh_plan_link *l)
 	return l->online || l->strict;
 }
 
+/* Is any weighted up link online?  (Computed once per plan.) */
+static int any_online(const struct mh_plan *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nlinks; i++)
+		if (p->links[i].up && p->links[i].weight && p->links[i].online)
+			return 1;
+	return 0;
+}
+
 /* In the balanced route: weighted, up and online; if every weighted up link
  * is offline, all of them (never make it worse). */
 static int balanced(const struct mh_plan *p, const struct mh_plan_link *l)
 {
-	unsigned i;
+	return l->up && l->weight && (l->online || !p->any_online);
+}
 
-	if (!l->up || !l->weight)
-		return 0;
-	if (l->online)
-		return 1;
-	for (i = 0; i < p->nlinks; i++)
-		if (p->links[i].up && p->links[i].weight && p->links[i].online)
-			return 0;
-	return 1;
+/* Are link I's own objects (its rules, routes, nexthop, chains, elements)
+ * in the plan?  All, unless the plan holds only what an event changes. */
+static int mine(const struct mh_plan *p, unsigned i)
+{
+	return !p->mine || p->mine[i];
 }
 
 static void plan_rules(struct mh_plan *p)
@@ -200,6 +249,8 @@ static void plan_rules(struct mh_plan *p)
 						    .suppress = 1, .owner = MH_NO_OWNER };
 	for (i = 0; i < p->nlinks; i++) {
 		const struct mh_plan_link *l = &p->links[i];
+		if (!mine(p, i))
+			continue;
 		rt->rules[rt->nrules++] = (struct mh_rule){ .prio = l->priority, .table = l->table,
 							    .mark = l->mark, .mask = l->mask,
 							    .owner = (int)i };
@@ -219,6 +270,28 @@ static int member_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* The group by nexthop id, i.e. by slot: placed, not compared (qsort's
+ * comparisons cost an event at 256 links more than the rest of the plan). */
+static void sort_members(struct mh_routing *rt)
+{
+	struct mh_member by_slot[MH_MAX_LINKS];
+	unsigned char there[MH_MAX_LINKS] = { 0 };
+	unsigned i, k = 0;
+
+	for (i = 0; i < rt->ngroup; i++) {
+		uint32_t s = rt->group[i].id - MH_NH_ID_BASE - 1;
+		if (s >= MH_MAX_LINKS || there[s]) {
+			qsort(rt->group, rt->ngroup, sizeof *rt->group, member_cmp);
+			return;
+		}
+		there[s] = 1;
+		by_slot[s] = rt->group[i];
+	}
+	for (i = 0; i < MH_MAX_LINKS && k < rt->ngroup; i++)
+		if (there[i])
+			rt->group[k++] = by_slot[i];
+}
+
 static void plan_routes(struct mh_plan *p)
 {
 	struct mh_routing *rt = &p->rt;
@@ -226,22 +299,25 @@ static void plan_routes(struct mh_plan *p)
 
 	for (i = 0; i < p->nlinks; i++) {
 		const struct mh_plan_link *l = &p->links[i];
+		int own = mine(p, i);
 		/* a strict link's table refuses once its own route is gone (ip-down,
 		 * or the kernel's flush of a vanished device): the kill switch holds
 		 * even when no process of ours runs any more */
-		if (l->strict)
+		if (l->strict && own)
 			rt->routes[rt->nroutes++] = (struct mh_route){ .table = l->table,
 				.type = RTN_UNREACHABLE, .metric = MH_METRIC_LAST, .owner = (int)i };
 		if (!l->up)
 			continue;
-		rt->routes[rt->nroutes++] = (struct mh_route){
-			.table = l->table, .type = RTN_UNICAST, .oif = l->ifindex, .gw = l->gateway,
-			.owner = (int)i };
+		if (own)
+			rt->routes[rt->nroutes++] = (struct mh_route){
+				.table = l->table, .type = RTN_UNICAST, .oif = l->ifindex,
+				.gw = l->gateway, .owner = (int)i };
 		if (!balanced(p, l))
 			continue;
 		if (rt->nexthops) {
-			rt->nhs[rt->nnhs++] = (struct mh_nexthop){ .id = mh_nh_id(l->slot),
-				.oif = l->ifindex, .gw = l->gateway, .owner = (int)i };
+			if (own)
+				rt->nhs[rt->nnhs++] = (struct mh_nexthop){ .id = mh_nh_id(l->slot),
+					.oif = l->ifindex, .gw = l->gateway, .owner = (int)i };
 			rt->group[rt->ngroup++] = (struct mh_member){ .id = mh_nh_id(l->slot),
 								      .weight = l->weight };
 		} else {
@@ -249,7 +325,7 @@ static void plan_routes(struct mh_plan *p)
 								 .weight = l->weight };
 		}
 	}
-	qsort(rt->group, rt->ngroup, sizeof *rt->group, member_cmp);
+	sort_members(rt);
 	rt->has_group = rt->ngroup > 0;
 	if (rt->ngroup)
 		rt->routes[rt->nroutes++] = (struct mh_route){ .table = RT_TABLE_MAIN,
@@ -373,6 +449,13 @@ static void ingress_chain_name(const struct mh_plan_link *l, char *buf)
 	*p = 0;
 }
 
+/* pin_NAME_HASH, or drop_NAME_HASH while a strict link is up but offline */
+static void pin_chain_name(const struct mh_plan_link *l, char *buf)
+{
+	chain_name(buf, MH_CHAIN_MAX, l->up && !l->online ? "drop_" : "pin_", l->name, pins_hash(l),
+		   0, 1);
+}
+
 static void plan_nft_link(struct mh_plan *p, unsigned i)
 {
 	const struct mh_plan_link *l = &p->links[i];
@@ -392,7 +475,7 @@ static void plan_nft_link(struct mh_plan *p, unsigned i)
 	}
 	if (l->npins && pins_apply(l)) {
 		int drop = l->up && !l->online;
-		chain_name(pin, sizeof pin, drop ? "drop_" : "pin_", l->name, pins_hash(l), 0, 1);
+		pin_chain_name(l, pin);
 		nft_chain(p, pin, (int)i);
 		for (j = 0; j < l->npins; j++)
 			fw_rule(p, drop ? MH_FW_PIN_DROP : MH_FW_PIN, (int)i, pin)->pin = (int)j;
@@ -412,7 +495,7 @@ static void plan_nft_link(struct mh_plan *p, unsigned i)
 /* nftables: table ip multihome; see fw_nft.c for the shape and why. */
 static void plan_nft(struct mh_plan *p)
 {
-	unsigned i, first_link_rule;
+	unsigned i;
 	char mc[MH_COMMENT_MAX];
 
 	nft_chain(p, MH_NFT_EGRESS, MH_NO_OWNER);
@@ -429,41 +512,77 @@ static void plan_nft(struct mh_plan *p)
 	set_jump(fw_rule(p, MH_FW_TO_EGRESS, MH_NO_OWNER, "output"), MH_NFT_EGRESS);
 	fw_rule(p, MH_FW_MASQ_SET, MH_NO_OWNER, "postrouting");
 	fw_rule(p, MH_FW_SNAT_MAP, MH_NO_OWNER, "postrouting");
-	first_link_rule = p->fw.nrules;
 	for (i = 0; i < p->nlinks; i++)
-		plan_nft_link(p, i);
+		if (mine(p, i))
+			plan_nft_link(p, i);
 	/* the pin jumps of chain egress, by link priority */
-	for (i = first_link_rule; i < p->fw.nrules; i++) {
-		const struct mh_fw_rule *r = &p->fw.rules[i];
-		if ((r->kind == MH_FW_PIN || r->kind == MH_FW_PIN_DROP) && r->pin == 0)
-			set_jump(fw_rule(p, MH_FW_PIN_JUMP, r->owner, MH_NFT_EGRESS), r->chain);
+	for (i = 0; i < p->nlinks; i++) {
+		const struct mh_plan_link *l = &p->links[i];
+		char pin[MH_CHAIN_MAX];
+		if (l->npins && pins_apply(l)) {
+			pin_chain_name(l, pin);
+			set_jump(fw_rule(p, MH_FW_PIN_JUMP, (int)i, MH_NFT_EGRESS), pin);
+		}
 	}
 }
 
 /* ---- the whole plan ---- */
 
-static int plan_alloc(struct mh_plan *p, unsigned n, unsigned npins)
+/* The links' own objects in the plan: *K links with *PINS pins; *JUMPS
+ * links (of all) whose pins apply. */
+static void count_mine(const struct mh_plan *p, unsigned *k, unsigned *pins, unsigned *jumps)
+{
+	unsigned i;
+
+	*k = *pins = *jumps = 0;
+	for (i = 0; i < p->nlinks; i++) {
+		const struct mh_plan_link *l = &p->links[i];
+		*jumps += l->npins && pins_apply(l);
+		if (!mine(p, i))
+			continue;
+		(*k)++;
+		*pins += l->npins;
+	}
+}
+
+/* Room for the routing objects, to need: malloc, not calloc (every element
+ * is written whole before it is used). */
+static int routing_alloc(struct mh_plan *p)
 {
 	struct mh_routing *rt = &p->rt;
-	/* iptables: 2 per link + 3 + 2 per pin + 1 per link; nft: 9 + 2 per link + 2 per pin */
-	unsigned nrules = 3 * n + 13 + 2 * npins;
+	unsigned k, pins, jumps, n = p->nlinks + 1;
 
-	p->links = calloc(n ? n : 1, sizeof *p->links);
-	p->pins = calloc(npins ? npins : 1, sizeof *p->pins);
-	rt->rules = calloc(2 * n + npins + 1, sizeof *rt->rules);
-	rt->routes = calloc(2 * n + 1, sizeof *rt->routes);
-	rt->hops = calloc(n ? n : 1, sizeof *rt->hops);
-	rt->nhs = calloc(n ? n : 1, sizeof *rt->nhs);
-	rt->group = calloc(n ? n : 1, sizeof *rt->group);
-	p->fw.rules = calloc(nrules, sizeof *p->fw.rules);
-	p->fw.chains = calloc(3 * n + 4, sizeof *p->fw.chains);
-	p->fw.elems = calloc(4 * n + 1, sizeof *p->fw.elems);
-	if (!p->links || !p->pins || !rt->rules || !rt->routes || !rt->hops || !rt->nhs ||
-	    !rt->group || !p->fw.rules || !p->fw.chains || !p->fw.elems) {
-		mh_plan_free(p);
-		return -1;
-	}
-	return 0;
+	count_mine(p, &k, &pins, &jumps);
+	free(rt->rules);
+	free(rt->routes);
+	free(rt->hops);
+	free(rt->nhs);
+	free(rt->group);
+	rt->rules = malloc((2 * k + pins + 1) * sizeof *rt->rules);
+	rt->routes = malloc((2 * k + 1) * sizeof *rt->routes);
+	rt->nhs = malloc((k + 1) * sizeof *rt->nhs);
+	rt->hops = malloc(n * sizeof *rt->hops);        /* shared: every balanced link */
+	rt->group = malloc(n * sizeof *rt->group);
+	return rt->rules && rt->routes && rt->nhs && rt->hops && rt->group ? 0 : -1;
+}
+
+/* iptables: 2 per link + 3 + 2 per pin + 1 per link (always all links);
+ * nft: 9 + 2 per own link + its pins + a jump per link with pins */
+static int firewall_alloc(struct mh_plan *p)
+{
+	struct mh_firewall *f = &p->fw;
+	unsigned k, pins, jumps, nrules;
+
+	count_mine(p, &k, &pins, &jumps);
+	nrules = f->backend == MH_FW_NFT ? 9 + 2 * k + pins + jumps
+					 : 3 * p->nlinks + 13 + 2 * p->npins;
+	free(f->rules);
+	free(f->chains);
+	free(f->elems);
+	f->rules = malloc(nrules * sizeof *f->rules);
+	f->chains = malloc((3 * k + 4) * sizeof *f->chains);
+	f->elems = malloc((4 * k + 1) * sizeof *f->elems);
+	return f->rules && f->chains && f->elems ? 0 : -1;
 }
 
 static void plan_link(struct mh_plan_link *pl, const struct mh_link *l, struct mh_pin *pins)
@@ -491,7 +610,7 @@ static void plan_link(struct mh_plan_link *pl, const struct mh_link *l, struct m
 	pl->pins = pins;
 }
 
-int mh_plan_build(const struct mh_plan_input *in, struct mh_plan *p)
+int mh_plan_links(const struct mh_plan_input *in, struct mh_plan *p)
 {
 	const struct mh_link **up;
 	unsigned i, n, npins = 0;
@@ -503,8 +622,11 @@ int mh_plan_build(const struct mh_plan_input *in, struct mh_plan *p)
 	n = order(in->links, in->n, up, mh_link_present);
 	for (i = 0; i < n; i++)
 		npins += up[i]->cfg.npins;
-	if (plan_alloc(p, n, npins) < 0) {
+	p->links = malloc((n ? n : 1) * sizeof *p->links);
+	p->pins = malloc((npins ? npins : 1) * sizeof *p->pins);
+	if (!p->links || !p->pins) {
 		free(up);
+		mh_plan_free(p);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -513,26 +635,119 @@ int mh_plan_build(const struct mh_plan_input *in, struct mh_plan *p)
 	}
 	p->nlinks = n;
 	free(up);
-
+	p->any_online = any_online(p);
 	p->rt.nexthops = in->nexthops;
-	plan_rules(p);
-	plan_routes(p);
 	p->fw.backend = in->backend;
 	p->fw.ours = mh_mark_union(p->links, n);
 	p->fw.wanted = n > 0;
-	if (!n)
-		return 0;
-	if (in->backend == MH_FW_NFT) {
+	if (n && in->backend == MH_FW_NFT) {
 		unsigned k;
-		plan_nft(p);
 		/* what the plan says is there, as a reader would say it */
 		p->fw.table = 1;
 		for (k = 0; k < MH_NSETS; k++)
 			p->fw.sets[k] = 1;
 	}
-	else
-		plan_iptc(p);
 	return 0;
+}
+
+int mh_plan_routing(struct mh_plan *p)
+{
+	p->rt.nrules = p->rt.nroutes = p->rt.nhops = p->rt.nnhs = p->rt.ngroup = 0;
+	p->rt.has_group = 0;
+	if (routing_alloc(p) < 0)
+		return -1;
+	plan_rules(p);
+	plan_routes(p);
+	return 0;
+}
+
+int mh_plan_firewall(struct mh_plan *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->fw.nrules; i++)
+		free(p->fw.rules[i].text);      /* texts of an earlier round */
+	p->fw.nrules = p->fw.nchains = p->fw.nelems = 0;
+	p->fw.want_nat = 0;
+	if (firewall_alloc(p) < 0)
+		return -1;
+	if (!p->nlinks)
+		return 0;
+	if (p->fw.backend == MH_FW_NFT)
+		plan_nft(p);
+	else
+		plan_iptc(p);   /* iptables rebuilds a changed table whole: all of it, always */
+	return 0;
+}
+
+int mh_plan_build(const struct mh_plan_input *in, struct mh_plan *p)
+{
+	if (mh_plan_links(in, p) < 0)
+		return -1;
+	if (mh_plan_routing(p) < 0 || mh_plan_firewall(p) < 0) {
+		mh_plan_free(p);
+		return -1;
+	}
+	return 0;
+}
+
+/* Do A (of plan PA) and B (of PB) have the same own objects? */
+static int link_same(const struct mh_plan *pa, const struct mh_plan_link *a,
+		     const struct mh_plan *pb, const struct mh_plan_link *b)
+{
+	return a->up == b->up && a->online == b->online && a->strict == b->strict &&
+	       !strcmp(a->name, b->name) && !strcmp(a->ifname, b->ifname) &&
+	       a->ifindex == b->ifindex && a->local == b->local && a->gateway == b->gateway &&
+	       a->table == b->table && a->mark == b->mark && a->mask == b->mask &&
+	       a->priority == b->priority && a->weight == b->weight && a->slot == b->slot &&
+	       a->nat == b->nat && a->reply_via_link == b->reply_via_link && a->npins == b->npins &&
+	       !memcmp(a->pins, b->pins, a->npins * sizeof *a->pins) &&
+	       balanced(pa, a) == balanced(pb, b);
+}
+
+static int plan_link_order(const struct mh_plan_link *a, const struct mh_plan_link *b)
+{
+	if (a->priority != b->priority)
+		return a->priority < b->priority ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+int mh_plan_select(struct mh_plan *before, struct mh_plan *after, int touched)
+{
+	unsigned i = 0, j = 0;
+
+	free(before->mine);
+	free(after->mine);
+	before->mine = calloc(before->nlinks + 1, 1);
+	after->mine = calloc(after->nlinks + 1, 1);
+	if (!before->mine || !after->mine)
+		return -1;
+	/* both in (priority, name) order: a merge pairs the links of one name */
+	while (i < before->nlinks || j < after->nlinks) {
+		int c = i == before->nlinks ? 1 : j == after->nlinks ? -1 :
+			plan_link_order(&before->links[i], &after->links[j]);
+		if (c < 0) {
+			before->mine[i++] = 1;
+		} else if (c > 0) {
+			after->mine[j++] = 1;
+		} else {
+			if ((int)j == touched ||
+			    !link_same(before, &before->links[i], after, &after->links[j]))
+				before->mine[i] = after->mine[j] = 1;
+			i++;
+			j++;
+		}
+	}
+	return 0;
+}
+
+int mh_plan_whole(struct mh_plan *p)
+{
+	if (!p->mine)
+		return 0;
+	free(p->mine);
+	p->mine = NULL;
+	return mh_plan_routing(p) < 0 || mh_plan_firewall(p) < 0 ? -1 : 0;
 }
 
 void mh_routing_free(struct mh_routing *r)
@@ -559,6 +774,7 @@ void mh_firewall_free(struct mh_firewall *f)
 
 void mh_plan_free(struct mh_plan *p)
 {
+	free(p->mine);
 	free(p->links);
 	free(p->pins);
 	mh_routing_free(&p->rt);

@@ -226,6 +226,9 @@ struct mh_plan {
 	struct mh_pin       *pins;   unsigned npins;
 	struct mh_routing    rt;
 	struct mh_firewall   fw;
+	int any_online;         /* a weighted up link is online */
+	unsigned char *mine;    /* NULL: every link's own objects are here; else only
+				 * those of links I with mine[I] (what an event changes) */
 };
 
 struct mh_plan_input {
@@ -238,6 +241,24 @@ struct mh_plan_input {
 /* Build the plan (allocates; mh_plan_free).  0, or -1 on out of memory. */
 int  mh_plan_build(const struct mh_plan_input *in, struct mh_plan *p);
 void mh_plan_free(struct mh_plan *p);
+
+/* The same in steps, for an event: the links (and what is shared: the mark
+ * union, whether anything is wanted) ...  */
+int  mh_plan_links(const struct mh_plan_input *in, struct mh_plan *p);
+/* ... then which links an event from BEFORE to AFTER changes (TOUCHED, a
+ * link of AFTER, always counts as changed): a link's own objects depend only
+ * on the link and on whether it is balanced, so the diff of two plans that
+ * hold only the changed links' own objects (and all shared ones: the
+ * suppress rule, the group, main's default, chain egress, the base chains)
+ * yields the same operations as the diff of the whole plans.  0 / -1 ... */
+int  mh_plan_select(struct mh_plan *before, struct mh_plan *after, int touched);
+/* ... then the objects (again after a change of P->mine).  iptables rebuilds
+ * a changed table whole, so its firewall part is always whole. */
+int  mh_plan_routing(struct mh_plan *p);
+int  mh_plan_firewall(struct mh_plan *p);
+/* Every link's objects (for the full path), if P held only some.  0 / -1
+ * (out of memory: P's objects are then unusable). */
+int  mh_plan_whole(struct mh_plan *p);
 
 /* Mask of all the bits multihome's up links use. */
 uint32_t mh_mark_union(const struct mh_plan_link *links, unsigned n);

@@ -466,7 +466,7 @@ static int read_entry(int dfd, const char *file, struct mh_link *l, char *err, s
  * re-reads the entries only when another process changed them since. */
 static struct {
 	struct mh_link *links;
-	unsigned n;
+	unsigned n, cap;        /* allocated to need, not for MH_MAX_LINKS */
 	uint64_t gen;
 	int valid;
 	char rundir[256];
@@ -474,6 +474,7 @@ static struct {
 	ino_t ino;
 } cache;
 static int reg_changed, reg_cache_bad;
+static int cache_lent;  /* the event holds the cache's array (R->links) */
 
 static uint64_t read_gen(int fd)
 {
@@ -496,20 +497,49 @@ static void lock_id(int fd, dev_t *dev, ino_t *ino)
 	}
 }
 
-static void cache_put(const struct mh_registry *r, uint64_t gen)
+/* Room for N entries and one that an event adds (R->cap, or the cache's);
+ * GROW: while reading, in steps that keep the copying linear. */
+static int room(struct mh_link **links, unsigned *cap, unsigned n, int grow)
 {
-	if (!cache.links)
-		cache.links = malloc(MH_MAX_LINKS * sizeof *cache.links);
-	if (!cache.links || strlen(mh_rundir()) >= sizeof cache.rundir) {
+	unsigned want = n + 1;
+	struct mh_link *p;
+
+	if (want <= *cap)
+		return 0;
+	if (grow && want < 2 * *cap)
+		want = 2 * *cap;
+	p = realloc(*links, want * sizeof *p);
+	if (!p)
+		return -1;
+	*links = p;
+	*cap = want;
+	return 0;
+}
+
+/* The cache holds R's entries at generation GEN (its array copied from R's
+ * by cache_put, or R's own, taken over at close).  0, or -1: no cache. */
+static int cache_mark(const struct mh_registry *r, uint64_t gen)
+{
+	if (strlen(mh_rundir()) >= sizeof cache.rundir) {
 		cache.valid = 0;
-		return;
+		return -1;
 	}
-	memcpy(cache.links, r->links, r->n * sizeof *r->links);
 	cache.n = r->n;
 	cache.gen = gen;
 	lock_id(r->lockfd, &cache.dev, &cache.ino);
 	strcpy(cache.rundir, mh_rundir());
 	cache.valid = 1;
+	return 0;
+}
+
+static void cache_put(const struct mh_registry *r, uint64_t gen)
+{
+	if (room(&cache.links, &cache.cap, r->n, 0) < 0) {
+		cache.valid = 0;
+		return;
+	}
+	memcpy(cache.links, r->links, r->n * sizeof *r->links);
+	cache_mark(r, gen);
 }
 
 static int cache_get(struct mh_registry *r, uint64_t gen)
@@ -519,10 +549,30 @@ static int cache_get(struct mh_registry *r, uint64_t gen)
 
 	lock_id(r->lockfd, &dev, &ino);
 	if (!cache.valid || cache.gen != gen || strcmp(cache.rundir, mh_rundir()) ||
-	    cache.dev != dev || cache.ino != ino)
+	    cache.dev != dev || cache.ino != ino || room(&cache.links, &cache.cap, cache.n, 0) < 0)
 		return 0;
-	memcpy(r->links, cache.links, cache.n * sizeof *r->links);
+	/* lent, not copied: mh_reg_close gives it back if the event left it as it is */
+	free(r->links);
+	r->links = cache.links;
+	r->cap = cache.cap;
 	r->n = cache.n;
+	cache.links = NULL;
+	cache.cap = 0;
+	cache.valid = 0;
+	cache_lent = 1;
+	return 1;
+}
+
+/* Did the event leave the entries it was lent as they were (and as on disk)? */
+static int untouched(const struct mh_registry *r)
+{
+	unsigned i;
+
+	if (!cache_lent || reg_changed || r->n != cache.n)
+		return 0;
+	for (i = 0; i < r->n; i++)
+		if (r->links[i].dirty)
+			return 0;
 	return 1;
 }
 
@@ -575,6 +625,12 @@ static int read_entries(struct mh_registry *r, int dfd, char *err, size_t len)
 			       mh_rundir(), MH_MAX_LINKS, de->d_name);
 			continue;
 		}
+		if (room(&r->links, &r->cap, r->n, 1) < 0) {
+			closedir(dir);
+			mh_reg_close(r);
+			snprintf(err, len, "out of memory");
+			return -1;
+		}
 		l = &r->links[r->n];
 		if (read_entry(dfd, de->d_name, l, e, sizeof e) < 0) {
 			mh_log(MH_LOG_WARN, "registry entry %s/%s rejected: %s", mh_rundir(),
@@ -601,11 +657,6 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 		snprintf(err, len, "the registry is already open in this process");
 		return -1;
 	}
-	r->links = malloc(MH_MAX_LINKS * sizeof *r->links);
-	if (!r->links) {
-		snprintf(err, len, "out of memory");
-		return -1;
-	}
 	r->dirfd = mh_rundir_open(1, err, len);
 	if (r->dirfd < 0)
 		goto fail;
@@ -622,6 +673,11 @@ int mh_reg_open(struct mh_registry *r, char *err, size_t len)
 		mh_reg_close(r);
 		return -1;
 	}
+	if (room(&r->links, &r->cap, r->n, 0) < 0) {
+		mh_reg_close(r);
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
 	cache_put(r, r->gen);
 	return 0;
 fail:
@@ -635,14 +691,28 @@ fail:
 
 void mh_reg_close(struct mh_registry *r)
 {
-	if (r->lockfd >= 0 && reg_changed) {
+	if (untouched(r)) {
+		cache.links = r->links;
+		cache.cap = r->cap;
+		cache.valid = 1;
+		r->links = NULL;
+	} else if (r->lockfd >= 0 && reg_changed) {
 		uint64_t gen = r->gen + 1;
 		if (pwrite(r->lockfd, &gen, sizeof gen, 0) != (ssize_t)sizeof gen)
 			reg_cache_bad = 1;
-		if (!reg_cache_bad && r->synced)
-			cache_put(r, gen); /* the caller says its list is what is on disk */
+		if (!reg_cache_bad && r->synced && cache_mark(r, gen) == 0) {
+			/* the caller says its list is what is on disk: the cache
+			 * takes it over (no copy), the old cache goes below */
+			struct mh_link *l = cache.links;
+			unsigned c = cache.cap;
+			cache.links = r->links;
+			cache.cap = r->cap;
+			r->links = l;
+			r->cap = c;
+		}
 	}
 	reg_changed = 0;
+	cache_lent = 0;
 	if (r->lockfd >= 0)
 		close(r->lockfd); /* releases the flock */
 	r->lockfd = -1;
@@ -654,7 +724,7 @@ void mh_reg_close(struct mh_registry *r)
 	r->dirfd = -1;
 	free(r->links);
 	r->links = NULL;
-	r->n = 0;
+	r->n = r->cap = 0;
 }
 
 struct mh_link *mh_reg_find(struct mh_registry *r, const char *name)

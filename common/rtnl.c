@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <net/if.h>
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/nexthop.h>
@@ -410,10 +413,16 @@ static int member_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* qsort and bsearch want a base even for no elements */
+/* qsort and bsearch want a base even for no elements; what is in order
+ * already (a plan's group, the kernel's answer to it) is only looked at */
 static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
 {
-	if (n)
+	const char *p = base;
+	size_t i;
+
+	for (i = 1; i < n && cmp(p + (i - 1) * size, p + i * size) <= 0; i++)
+		;
+	if (i < n)
 		qsort(base, n, size, cmp);
 }
 
@@ -456,6 +465,29 @@ static int diff_tables(const struct mh_routing *want, const struct mh_routing *h
 	return 0;
 }
 
+/* The kernel takes a deleted nexthop out of its group by itself, without
+ * building the group anew as a replace does (that costs about 1.5 us per
+ * member, kernel 6.18): is WANT's group HAVE's but for members whose
+ * nexthops this diff deletes? */
+static int group_shrinks_to(const struct mh_routing *want, const struct mh_routing *have)
+{
+	unsigned i, k = 0;
+
+	if (!want->ngroup || !have->has_group)
+		return 0;
+	for (i = 0; i < have->ngroup; i++) {
+		const struct mh_member *m = &have->group[i];
+		struct mh_nexthop key = { .id = m->id };
+		if (find(&key, have->nhs, have->nnhs, sizeof key, nh_cmp) &&
+		    !find(&key, want->nhs, want->nnhs, sizeof key, nh_cmp))
+			continue;       /* its nexthop is deleted below: the member goes with it */
+		if (k >= want->ngroup || want->group[k].id != m->id || want->group[k].weight != m->weight)
+			return 0;
+		k++;
+	}
+	return k == want->ngroup;
+}
+
 /* 2. nexthops and the group; *CHANGED: the group was (re)sent */
 static int diff_nexthops(const struct mh_routing *want, const struct mh_routing *have,
 			 const struct mh_rt_diff_args *a, struct mh_rt_ops *ops, int *changed)
@@ -472,7 +504,8 @@ static int diff_nexthops(const struct mh_routing *want, const struct mh_routing 
 			return -1;
 		members = 1;
 	}
-	*changed = want->ngroup && (members || !group_same(want, have));
+	*changed = want->ngroup && (members || (!group_same(want, have) &&
+						  !group_shrinks_to(want, have)));
 	if (*changed)
 		return op_add(ops, have->has_group ? MH_OP_REPLACE : MH_OP_ADD, MH_RT_GROUP, want,
 			      MH_NO_OWNER);
@@ -894,6 +927,44 @@ int mh_rt_send(struct mh_nl *nl, const struct mh_routing *want, const struct mh_
 	return rc;
 }
 
+/* ---- the socket: kept open between the events of a process ----
+ * (opening one costs seven system calls).  A forked child opens its own;
+ * after a failure it is closed, so that nothing left queued is read as the
+ * answer to the next request. */
+
+static struct mh_nl kept;
+static pid_t kept_pid;
+
+static struct mh_nl *sock_get(void)
+{
+	if (kept.sock && kept_pid != getpid())
+		mh_nl_close(&kept);
+	if (!kept.sock) {
+		if (mh_nl_open(&kept, NETLINK_ROUTE) < 0)
+			return NULL;
+		kept_pid = getpid();
+	}
+	return &kept;
+}
+
+static void sock_drop(void)
+{
+	mh_nl_close(&kept);
+}
+
+int mh_ifindex(const char *ifname)
+{
+	struct mh_nl *nl = sock_get();
+	struct ifreq ifr;
+
+	if (!nl)
+		return (int)if_nametoindex(ifname);
+	memset(&ifr, 0, sizeof ifr);
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+	/* a hash lookup in the kernel, on any socket */
+	return ioctl(mnl_socket_get_fd(nl->sock), SIOCGIFINDEX, &ifr) == 0 ? ifr.ifr_ifindex : 0;
+}
+
 /* ---- entry points ---- */
 
 static int nh_support = -1;     /* nexthop objects in this kernel, probed once */
@@ -911,7 +982,7 @@ int mh_nexthops_supported(void)
 	char buf[256];
 	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
 	struct nhmsg *nhm;
-	struct mh_nl nl = { 0 };
+	struct mh_nl *nl;
 
 	/* MULTIHOME_NO_NEXTHOPS=1: a kernel with nexthop objects treated as one
 	 * without (< 5.3), so that the RTA_MULTIPATH fallback is testable */
@@ -919,18 +990,19 @@ int mh_nexthops_supported(void)
 		return 0;
 	if (nh_support >= 0)
 		return nh_support;
-	if (mh_nl_open(&nl, NETLINK_ROUTE) < 0)
+	if (!(nl = sock_get()))
 		return 1;       /* the event will say why */
 	h->nlmsg_type = RTM_GETNEXTHOP;
 	h->nlmsg_flags = NLM_F_REQUEST;
 	nhm = mnl_nlmsg_put_extra_header(h, sizeof *nhm);
 	nhm->nh_family = AF_UNSPEC;
 	mnl_attr_put_u32(h, NHA_ID, MH_NH_GROUP_ID);
-	if (mh_nl_query(&nl, h, nh_probe_cb, NULL, NULL) == 0 || errno == ENOENT)
+	if (mh_nl_query(nl, h, nh_probe_cb, NULL, NULL) == 0 || errno == ENOENT)
 		nh_support = 1;
 	else if (errno == EOPNOTSUPP || errno == EINVAL)
 		nh_support = 0;
-	mh_nl_close(&nl);
+	else
+		sock_drop();
 	return nh_support < 0 ? 1 : nh_support;
 }
 
@@ -963,10 +1035,10 @@ static int apply_full(struct mh_nl *nl, struct mh_plan *after, char *err, size_t
 int mh_routing_apply(struct mh_plan *before, struct mh_plan *after, int touched, int full,
 		     char *err, size_t len)
 {
-	struct mh_nl nl = { 0 };
+	struct mh_nl *nl = sock_get();
 	int rc;
 
-	if (mh_nl_open(&nl, NETLINK_ROUTE) < 0) {
+	if (!nl) {
 		snprintf(err, len, "rtnetlink socket: %s", strerror(errno));
 		return -1;
 	}
@@ -979,18 +1051,74 @@ int mh_routing_apply(struct mh_plan *before, struct mh_plan *after, int touched,
 		unsigned sent = 0;
 		rc = mh_rt_diff(&after->rt, &before->rt, &args, &ops);
 		if (rc == 0)
-			rc = mh_rt_send(&nl, &after->rt, &ops, 1, &sent, err, len);
+			rc = mh_rt_send(nl, &after->rt, &ops, 1, &sent, err, len);
 		add_stats(sent);
 		mh_rt_ops_free(&ops);
 		if (rc == 0)
-			goto out;
+			return 0;
 		/* the kernel was not as the registry said: read it, repair it */
 		mh_log(MH_LOG_DEBUG, "incremental update failed (%s); diffing against the kernel", err);
 	}
-	rc = apply_full(&nl, after, err, len);
-out:
-	mh_nl_close(&nl);
+	if (mh_plan_whole(after) < 0) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
+	rc = apply_full(nl, after, err, len);
+	if (rc < 0)
+		sock_drop();
 	return rc;
+}
+
+/* ---- the balanced group as the kernel holds it ---- */
+
+struct group_q {
+	unsigned char *slots;
+	unsigned max;
+};
+
+static int group_cb(const struct nlmsghdr *h, void *data)
+{
+	struct group_q *q = data;
+	const struct nlattr *tb[NHA_MAX + 1];
+	const struct nexthop_grp *g;
+	size_t n, i;
+
+	if (h->nlmsg_type != RTM_NEWNEXTHOP)
+		return MNL_CB_OK;
+	if (mh_nl_attrs(h, sizeof(struct nhmsg), nh_policy, NHA_MAX, tb) < 0 || !tb[NHA_GROUP] ||
+	    mnl_attr_get_payload_len(tb[NHA_GROUP]) % sizeof *g)
+		return MNL_CB_ERROR;
+	g = mnl_attr_get_payload(tb[NHA_GROUP]);
+	n = mnl_attr_get_payload_len(tb[NHA_GROUP]) / sizeof *g;
+	for (i = 0; i < n; i++)
+		if (g[i].id > MH_NH_ID_BASE && g[i].id - MH_NH_ID_BASE - 1 < q->max)
+			q->slots[g[i].id - MH_NH_ID_BASE - 1] = 1;
+	return MNL_CB_OK;
+}
+
+int mh_rt_group_slots(unsigned char *slots, unsigned max)
+{
+	char buf[256];
+	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+	struct nhmsg *nhm;
+	struct group_q q = { slots, max };
+	struct mh_nl *nl;
+
+	memset(slots, 0, max);
+	if (!mh_nexthops_supported() || !(nl = sock_get()))
+		return -1;
+	h->nlmsg_type = RTM_GETNEXTHOP;
+	h->nlmsg_flags = NLM_F_REQUEST;
+	nhm = mnl_nlmsg_put_extra_header(h, sizeof *nhm);
+	nhm->nh_family = AF_UNSPEC;
+	mnl_attr_put_u32(h, NHA_ID, MH_NH_GROUP_ID);
+	if (mh_nl_query(nl, h, group_cb, &q, NULL) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return 0;       /* no group: no member */
+	sock_drop();
+	memset(slots, 0, max);
+	return -1;
 }
 
 /* ---- addresses: is a far-end address inside one of the host's networks? ---- */
@@ -1000,6 +1128,7 @@ struct addr_q {
 	unsigned n;
 	uint8_t plen;           /* of addrs[0]: its network must not overlap */
 	int ifindex;
+	uint32_t via_mark, via_table;   /* lookups end at this link's rule and table */
 	int hit;                /* index + 1 of the first address found in a foreign prefix */
 	char why[96];
 };
@@ -1047,22 +1176,131 @@ static void addr_reset(void *data)
 	((struct addr_q *)data)->hit = 0;
 }
 
-int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, uint8_t plen, int ifindex,
-			      char *why, size_t len)
+/* Every address of the host, dumped: exact, and O(addresses). */
+static int prefix_by_dump(struct mh_nl *nl, struct addr_q *q)
 {
-	struct addr_q q = { .addrs = addrs, .n = n, .plen = plen, .ifindex = ifindex };
 	struct ifaddrmsg ifa = { .ifa_family = AF_INET };
 	char buf[128];
 	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
-	struct mh_nl nl = { 0 };
 
-	if (mh_nl_open(&nl, NETLINK_ROUTE) < 0)
-		return 0;
 	h->nlmsg_type = RTM_GETADDR;
 	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	memcpy(mnl_nlmsg_put_extra_header(h, sizeof ifa), &ifa, sizeof ifa);
-	mh_nl_query(&nl, h, addr_cb, &q, addr_reset);
-	mh_nl_close(&nl);
+	if (mh_nl_query(nl, h, addr_cb, q, addr_reset) < 0)
+		sock_drop();
+	return q->hit;
+}
+
+static const enum mnl_attr_data_type fib_policy[RTA_MAX + 1] = {
+	[RTA_TABLE] = MNL_TYPE_U32, [RTA_OIF] = MNL_TYPE_U32, [RTA_DST] = MNL_TYPE_U32,
+};
+
+/* What the FIB's answer H about address I says: 1 a connected network of
+ * another interface holds it (WHY says which), 0 no network of the host
+ * does, -1 the answer does not tell. */
+static int fib_verdict(const struct nlmsghdr *h, struct addr_q *q)
+{
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(h);
+	const struct nlattr *tb[RTA_MAX + 1];
+	char ifn[IF_NAMESIZE] = "?", p[INET_ADDRSTRLEN];
+	uint32_t table, dst;
+	int oif;
+
+	if (h->nlmsg_type != RTM_NEWROUTE || mh_nl_attrs(h, sizeof *rtm, fib_policy, RTA_MAX, tb) < 0)
+		return -1;
+	table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
+	if (q->via_table && table == q->via_table)
+		return 0;       /* past main's suppress rule: main holds no network with it */
+	if (table != RT_TABLE_MAIN || rtm->rtm_type != RTN_UNICAST)
+		return -1;      /* table local (an address of the host), a rule's table */
+	if (rtm->rtm_dst_len == 0)
+		return 0;       /* main's best match is its default: no network holds it */
+	oif = tb[RTA_OIF] ? (int)mnl_attr_get_u32(tb[RTA_OIF]) : 0;
+	if (rtm->rtm_protocol != RTPROT_KERNEL || rtm->rtm_scope != RT_SCOPE_LINK ||
+	    rtm->rtm_dst_len >= 32 || !oif || oif == q->ifindex)
+		return -1;      /* not another interface's network, or one inside a wider one */
+	dst = tb[RTA_DST] ? mnl_attr_get_u32(tb[RTA_DST]) : 0;
+	if_indextoname((unsigned)oif, ifn);
+	inet_ntop(AF_INET, &dst, p, sizeof p);
+	snprintf(q->why, sizeof q->why, "%s/%u on %s", p, rtm->rtm_dst_len, ifn);
+	return 1;
+}
+
+/* One FIB lookup per address, sent together (RTM_F_FIB_MATCH: the route
+ * that matched, with the table it is in).  Each asks for the address next
+ * to it (A ^ 1): the networks that count are of /31 or wider and hold both,
+ * while A itself is often a local address, which table local would answer.
+ * 1 / 0 decided (Q->hit set), -1 some answer did not tell. */
+static int prefix_by_lookup(struct mh_nl *nl, struct addr_q *q)
+{
+	static char rbuf[8192];
+	char buf[4 * 64];
+	uint32_t seq = nl->seq + 1;
+	unsigned i, sent = 0, answered = 0;
+	int verdict = 0;
+	size_t used = 0;
+
+	for (i = 0; i < q->n; i++) {
+		struct nlmsghdr *h = mnl_nlmsg_put_header(buf + used);
+		struct rtmsg *rtm;
+		if (!q->addrs[i])
+			continue;
+		h->nlmsg_type = RTM_GETROUTE;
+		h->nlmsg_flags = NLM_F_REQUEST;
+		h->nlmsg_seq = seq + i;
+		rtm = mnl_nlmsg_put_extra_header(h, sizeof *rtm);
+		rtm->rtm_family = AF_INET;
+		rtm->rtm_dst_len = 32;
+		rtm->rtm_flags = RTM_F_FIB_MATCH | RTM_F_LOOKUP_TABLE;
+		mnl_attr_put_u32(h, RTA_DST, q->addrs[i] ^ htonl(1));
+		if (q->via_mark)
+			mnl_attr_put_u32(h, RTA_MARK, q->via_mark);
+		used += NLMSG_ALIGN(h->nlmsg_len);
+		sent++;
+	}
+	nl->seq += q->n + 1;
+	if (mnl_socket_sendto(nl->sock, buf, used) < 0)
+		return -1;
+	while (answered < sent) {
+		ssize_t r = mnl_socket_recvfrom(nl->sock, rbuf, sizeof rbuf);
+		const struct nlmsghdr *h = (const struct nlmsghdr *)rbuf;
+		int left = (int)r;
+		if (r < 0) {
+			sock_drop();
+			return -1;
+		}
+		for (; mh_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
+			unsigned idx = h->nlmsg_seq - seq;
+			int v;
+			if (idx >= q->n || h->nlmsg_pid != nl->portid)
+				continue;
+			answered++;
+			v = fib_verdict(h, q);
+			if (v == 1 && !q->hit)
+				q->hit = (int)idx + 1;
+			else if (v < 0)
+				verdict = -1;
+		}
+	}
+	return q->hit ? 1 : verdict;
+}
+
+int mh_nl_addr_foreign_prefix(const uint32_t *addrs, unsigned n, uint8_t plen, int ifindex,
+			      uint32_t via_mark, uint32_t via_table, char *why, size_t len)
+{
+	struct addr_q q = { .addrs = addrs, .n = n, .plen = plen, .ifindex = ifindex,
+			    .via_mark = via_mark, .via_table = via_table };
+	struct mh_nl *nl = sock_get();
+
+	if (!nl)
+		return 0;
+	/* a network of the link's own (PLEN) may overlap a narrower one that
+	 * holds none of the addresses: only the dump sees that */
+	if (plen || n > 4 || prefix_by_lookup(nl, &q) < 0) {
+		q.hit = 0;
+		if ((nl = sock_get()))
+			prefix_by_dump(nl, &q);
+	}
 	if (q.hit)
 		snprintf(why, len, "%s", q.why);
 	return q.hit;

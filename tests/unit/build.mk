@@ -2,8 +2,8 @@
 UNIT := $(B)/mh-unit
 TESTBIN += $(UNIT)
 
-UNIT_SRC := tests/unit/unit.c tests/unit/plan.c tests/unit/registry_fd.c tests/unit/ovpn_helper.c tests/unit/health.c \
-	    openvpn-plugin/helper.c
+UNIT_SRC := tests/unit/unit.c tests/unit/plan.c tests/unit/delta.c tests/unit/registry_fd.c tests/unit/ovpn_helper.c \
+	    tests/unit/health.c openvpn-plugin/helper.c
 
 $(UNIT): $(UNIT_SRC) tests/unit/unit.h openvpn-plugin/helper.h $(CORE_LIB) common/*.h | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(UNIT_SRC) $(CORE_LIB) $(PKG_LIBS) $(LDFLAGS)

@@ -200,6 +200,29 @@ static void model_route(struct mh_routing *k, const struct mh_routing *one, cons
 	k->nroutes++;
 }
 
+/* As the kernel: a deleted nexthop leaves the group; an emptied group is
+ * deleted, and the routes over it with it. */
+static void model_member_gone(struct mh_routing *k, uint32_t id)
+{
+	unsigned i;
+
+	for (i = 0; i < k->ngroup; i++)
+		if (k->group[i].id == id) {
+			memmove(&k->group[i], &k->group[i + 1], (k->ngroup - i - 1) * sizeof k->group[i]);
+			k->ngroup--;
+			break;
+		}
+	if (k->has_group && !k->ngroup) {
+		k->has_group = 0;
+		for (i = 0; i < k->nroutes; i++)
+			if (k->routes[i].nhid == MH_NH_GROUP_ID) {
+				memmove(&k->routes[i], &k->routes[i + 1], (k->nroutes - i - 1) * sizeof k->routes[i]);
+				k->nroutes--;
+				i--;
+			}
+	}
+}
+
 static void model_nexthop(struct mh_routing *k, const struct mh_routing *one, const struct nlmsghdr *h)
 {
 	unsigned i;
@@ -227,8 +250,10 @@ static void model_nexthop(struct mh_routing *k, const struct mh_routing *one, co
 			k->nnhs--;
 			break;
 		}
-	if (h->nlmsg_type == RTM_DELNEXTHOP)
+	if (h->nlmsg_type == RTM_DELNEXTHOP) {
+		model_member_gone(k, id);
 		return;
+	}
 	k->nhs = realloc(k->nhs, (k->nnhs + 1) * sizeof *k->nhs);
 	k->nhs[k->nnhs++] = one->nhs[0];
 }
@@ -332,6 +357,25 @@ static void test_rt_converges(void)
 	converges("routing, wrong group weights, routes missing", &want, &k, 3);
 	mh_routing_free(&k);
 
+	/* a stale member in the group, its nexthop ours: deleting the nexthop
+	 * is enough (the kernel shrinks the group), no replace */
+	copy_routing(&k, &want.rt);
+	k.nhs = realloc(k.nhs, (k.nnhs + 1) * sizeof *k.nhs);
+	k.nhs[k.nnhs++] = snh;
+	k.group = realloc(k.group, (k.ngroup + 1) * sizeof *k.group);
+	k.group[k.ngroup++] = (struct mh_member){ .id = snh.id, .weight = 1 };
+	{
+		struct mh_rt_diff_args full = { .delta = 0, .touched = -1 };
+		struct mh_rt_ops ops = { 0 };
+		mh_rt_diff(&want.rt, &k, &full, &ops);
+		report(ops.n == 1 && ops.v[0].kind == MH_RT_NEXTHOP && ops.v[0].action == MH_OP_DELETE,
+		       "routing, a stale member whose nexthop is ours: its nexthop deleted, the group "
+		       "not replaced (%u ops)", ops.n);
+		mh_rt_ops_free(&ops);
+	}
+	converges("routing, a stale member whose nexthop is ours", &want, &k, 1);
+	mh_routing_free(&k);
+
 	/* main's default of ours as a multipath route (the fallback), nexthops wanted */
 	copy_routing(&k, &want.rt);
 	k.routes[2].nhid = 0;
@@ -375,6 +419,15 @@ static void test_rt_delta(void)
 	       ops.n);
 	mh_rt_ops_free(&ops);
 	a.touched = -1;
+	mh_rt_diff(&before.rt, &after.rt, &a, &ops);
+	for (adds = 0, i = 0; i < ops.n; i++)
+		adds += ops.v[i].kind == MH_RT_GROUP || (ops.v[i].kind == MH_RT_ROUTE &&
+							 ((const struct mh_route *)ops.v[i].obj)->table == 254);
+	report(ops.n == 4 && adds == 0 && ops.v[ops.n - 1].kind == MH_RT_NEXTHOP &&
+	       ops.v[ops.n - 1].action == MH_OP_DELETE,
+	       "delta: isp2 down: 2 rules (fwmark, source), its route, its nexthop (the kernel "
+	       "shrinks the group: no replace, main's default untouched): %u ops", ops.n);
+	mh_rt_ops_free(&ops);
 	mh_rt_diff(&after.rt, &after.rt, &a, &ops);
 	report(ops.n == 0, "delta: the same plan twice: no operation (%u)", ops.n);
 	mh_rt_ops_free(&ops);

@@ -790,6 +790,7 @@ int main(void)
 	test_health();
 	test_order();
 	test_plan();
+	test_delta();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

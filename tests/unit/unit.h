@@ -10,5 +10,6 @@ void test_plan(void);
 void test_registry_fd(void);
 void test_ovpn_helper(void);
 void test_health(void);
+void test_delta(void);
 
 #endif
