@@ -287,6 +287,12 @@ static int parse_ports(const char *s, uint16_t *lo, uint16_t *hi)
 	return 0;
 }
 
+static int pin_equal(const struct mh_pin *a, const struct mh_pin *b)
+{
+	return a->proto == b->proto && a->dst_len == b->dst_len && a->dst == b->dst &&
+	       a->port_lo == b->port_lo && a->port_hi == b->port_hi;
+}
+
 int mh_pin_parse(const char *text, struct mh_pin *pin, char *err, size_t errlen)
 {
 	char buf[MH_VALUE_MAX + 1], sv[64];
@@ -482,6 +488,9 @@ int mh_config_set(struct mh_config *c, const char *key, const char *value,
 				    optname, MH_MAX_PINS);
 		if (mh_pin_parse(value, &c->pins[c->npins], pe, sizeof pe))
 			return fail(err, errlen, "option %s: bad pin '%s': %s", optname, sv, pe);
+		for (unsigned i = 0; i < c->npins; i++)
+			if (pin_equal(&c->pins[i], &c->pins[c->npins]))
+				return fail(err, errlen, "option %s: pin '%s' given twice", optname, sv);
 		c->npins++;
 	} else {
 		return fail(err, errlen, "unknown option %s", optname);

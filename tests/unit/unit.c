@@ -145,6 +145,10 @@ static void test_options(void)
 	expect_bad("track-down", "0", "0", "0 (at least one round)");
 	expect_bad("track-up", "101", "101", "101 (at most 100)");
 	expect_bad("pin-fallback", "maybe", "maybe", "'maybe' (yes or no)");
+	mh_config_init(&c);
+	report(set_ok(&c, "pin", "tcp port 25") && mh_config_set(&c, "pin", "tcp  port 25", "multihome-pin",
+	       err, sizeof err) < 0 && strstr(err, "twice") && c.npins == 1,
+	       "multihome-pin: the same pin twice refused (the rules would clash)");
 
 	/* name */
 	expect_bad("name", "a b", "a b", "'a b' (space)");
@@ -323,11 +327,15 @@ static void test_pins(void)
 	pin_bad(long_pin, "of 299 characters");
 
 	mh_config_init(&c);
-	for (i = 0; i < MH_MAX_PINS; i++)
-		ok &= mh_config_set(&c, "pin", "tcp port 25", "multihome-pin", err, sizeof err) == 0;
+	for (i = 0; i < MH_MAX_PINS; i++) {
+		char pin[32];
+		snprintf(pin, sizeof pin, "tcp port %u", 25 + i);
+		ok &= mh_config_set(&c, "pin", pin, "multihome-pin", err, sizeof err) == 0;
+	}
 	report(ok && c.npins == MH_MAX_PINS, "%d pins accepted", MH_MAX_PINS);
-	report(mh_config_set(&c, "pin", "tcp port 26", "multihome-pin", err, sizeof err) < 0 &&
-	       strstr(err, "multihome-pin") && c.npins == MH_MAX_PINS, "pin number %d refused", MH_MAX_PINS + 1);
+	report(mh_config_set(&c, "pin", "tcp port 1", "multihome-pin", err, sizeof err) < 0 &&
+	       strstr(err, "multihome-pin") && strstr(err, "too many") && c.npins == MH_MAX_PINS,
+	       "pin number %d refused", MH_MAX_PINS + 1);
 }
 
 /* ---- whole config, tables by name ---- */
