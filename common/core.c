@@ -517,15 +517,40 @@ static long long end(void)
 	return s->usec;
 }
 
+/* Put L into the registry (in OLD's place, or a slot of its own) and make
+ * the kernel hold it (TOUCHED: the link coming up, or NULL); on failure the
+ * kernel is put back as the registry (minus the pruned) was.  NULL, or the
+ * entry. */
+static struct mh_link *place(struct mh_registry *r, enum mh_fw_backend backend, struct mh_plan *before,
+			     const struct mh_link *l, struct mh_link *old, const char *touched,
+			     char *err, size_t len)
+{
+	struct mh_link saved, *slot;
+
+	if (!old && r->n >= MH_MAX_LINKS) {
+		snprintf(err, len, "registry full (%d links)", MH_MAX_LINKS);
+		return NULL;
+	}
+	slot = old ? old : &r->links[r->n++];
+	if (old)
+		saved = *old;
+	*slot = *l;
+	slot->dirty = 1;
+	if (apply(r, backend, before, mh_reg_begin(r), touched, err, len) < 0) {
+		roll_back(r, backend, slot, old ? &saved : NULL, l->cfg.name);
+		return NULL;
+	}
+	return slot;
+}
+
 int mh_link_up(struct mh_link *in, char *err, size_t len)
 {
 	struct mh_registry r;
-	struct mh_link *slot, saved, *old;
+	struct mh_link *slot, *old;
 	struct mh_plan before;
 	enum mh_fw_backend backend;
 	static struct mh_ct_job job;
 	char a[INET_ADDRSTRLEN];
-	int had, unsure;
 
 	begin();
 	if (check_link(in, err, len) < 0)
@@ -553,23 +578,9 @@ int mh_link_up(struct mh_link *in, char *err, size_t len)
 	in->since = time(NULL);
 	in->health_since = in->since;
 	in->pid = getpid();
-
-	had = old != NULL;
-	if (!had && r.n >= MH_MAX_LINKS) {
-		snprintf(err, len, "registry full (%d links)", MH_MAX_LINKS);
+	slot = place(&r, backend, &before, in, old, in->cfg.name, err, len);
+	if (!slot)
 		goto fail;
-	}
-	slot = had ? old : &r.links[r.n++];
-	if (had)
-		saved = *old;
-	*slot = *in;
-	slot->dirty = 1;
-	unsure = mh_reg_begin(&r);
-	if (apply(&r, backend, &before, unsure, in->cfg.name, err, len) < 0) {
-		/* put the kernel back as the registry (minus the pruned) was */
-		roll_back(&r, backend, slot, had ? &saved : NULL, in->cfg.name);
-		goto fail;
-	}
 	mh_plan_free(&before);
 	set_rp_filter(in->ifname);
 	*in = *slot;
@@ -651,7 +662,7 @@ int mh_link_prepare(const struct mh_config *c, char *err, size_t len)
 {
 	struct mh_registry r;
 	struct mh_plan before;
-	struct mh_link l, saved, *old, *slot;
+	struct mh_link l, *old, *slot;
 	enum mh_fw_backend backend;
 	char pins[MH_MAX_PINS * 48] = "", pin[64];
 	unsigned i;
@@ -680,19 +691,9 @@ int mh_link_prepare(const struct mh_config *c, char *err, size_t len)
 	l.pid = getpid();
 	if (allocate(&r, &l, old, err, len) < 0 || conflicts(&r, &l, err, len) < 0)
 		goto fail;
-	if (!old && r.n >= MH_MAX_LINKS) {
-		snprintf(err, len, "registry full (%d links)", MH_MAX_LINKS);
+	slot = place(&r, backend, &before, &l, old, NULL, err, len);
+	if (!slot)
 		goto fail;
-	}
-	slot = old ? old : &r.links[r.n++];
-	if (old)
-		saved = *old;
-	*slot = l;
-	slot->dirty = 1;
-	if (apply(&r, backend, &before, mh_reg_begin(&r), NULL, err, len) < 0) {
-		roll_back(&r, backend, slot, old ? &saved : NULL, c->name);
-		goto fail;
-	}
 	store_all(&r);
 	mh_reg_end(&r);
 	for (i = 0; i < c->npins; i++)
