@@ -77,17 +77,6 @@ static int parse_tuple(const struct nlattr *nest, struct ct_tuple *t)
 }
 
 /* As the firewall matches a pin: on the flow's first packet, before NAT. */
-static int pin_matches(const struct mh_pin *p, const struct ct_tuple *t)
-{
-	if (p->proto && p->proto != t->proto)
-		return 0;
-	if (p->dst_len && (t->dst & htonl(0xffffffffu << (32 - p->dst_len))) != p->dst)
-		return 0;
-	if (p->port_lo && (t->dport < p->port_lo || t->dport > p->port_hi))
-		return 0;
-	return 1;
-}
-
 static int balanced(const struct mh_ct_class *c, const struct ct_tuple *t)
 {
 	unsigned i;
@@ -96,7 +85,7 @@ static int balanced(const struct mh_ct_class *c, const struct ct_tuple *t)
 		if (t->dst == c->locals[i])
 			return 0;       /* incoming: to an address of this host */
 	for (i = 0; i < c->npins; i++)
-		if (pin_matches(&c->pins[i], t))
+		if (mh_pin_matches(&c->pins[i], t->proto, t->dst, t->dport))
 			return 0;
 	return 1;
 }
@@ -224,13 +213,8 @@ int mh_host_addrs(struct mh_nl *nl, uint32_t **addrs, unsigned *n)
 {
 	struct addr_run run = { 0 };
 	struct ifaddrmsg ifa = { .ifa_family = AF_INET };
-	char buf[128];
-	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
 
-	h->nlmsg_type = RTM_GETADDR;
-	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	memcpy(mnl_nlmsg_put_extra_header(h, sizeof ifa), &ifa, sizeof ifa);
-	if (mh_nl_query(nl, h, addr_cb, &run, addr_reset) < 0) {
+	if (mh_nl_dump(nl, RTM_GETADDR, &ifa, sizeof ifa, addr_cb, &run, addr_reset) < 0) {
 		int e = errno;
 		free(run.v);
 		errno = e;

@@ -103,19 +103,6 @@ static int parse_tuple(const struct nlattr *nest, struct tuple *t)
 	return 0;
 }
 
-static int pin_matches(const struct mh_pin *p, const struct flow *f)
-{
-	uint16_t port = ntohs(f->dport);
-
-	if (p->proto && p->proto != f->proto)
-		return 0;
-	if (p->dst_len && (f->dst & htonl(0xffffffffu << (32 - p->dst_len))) != p->dst)
-		return 0;
-	if (p->port_lo && (port < p->port_lo || port > p->port_hi))
-		return 0;
-	return 1;
-}
-
 static int among(uint32_t a, const uint32_t *set, unsigned n)
 {
 	unsigned i;
@@ -139,7 +126,7 @@ static int decide(const struct mh_ct_job *job, const struct flow *f)
 	if (!home || f->reply_dst == home->local || !among(f->reply_dst, job->up, job->nup))
 		return -1;              /* home already, or it left by no link of ours */
 	for (i = 0; i < home->cfg.npins; i++)
-		if (pin_matches(&home->cfg.pins[i], f))
+		if (mh_pin_matches(&home->cfg.pins[i], f->proto, f->dst, ntohs(f->dport)))
 			return f->proto == IPPROTO_UDP ? BRING_HOME : RESTART;
 	return -1;
 }

@@ -105,6 +105,9 @@ int mh_config_set(struct mh_config *c, const char *key, const char *value,
 int mh_pin_parse(const char *text, struct mh_pin *pin, char *err, size_t errlen);
 /* Format a pin back to that syntax; returns BUF. */
 char *mh_pin_format(const struct mh_pin *pin, char *buf, size_t len);
+/* Does a flow's first packet (PROTO, DST in network order, DPORT in host
+ * order, 0 without ports) match the pin, as the firewall's pin rule does? */
+int mh_pin_matches(const struct mh_pin *p, uint8_t proto, uint32_t dst, uint16_t dport);
 
 /* Checks that need the whole config (after all options are read). */
 int mh_config_check(const struct mh_config *c, char *err, size_t errlen);

@@ -98,6 +98,22 @@ static int query_once(struct mh_nl *nl, struct nlmsghdr *req, mnl_cb_t cb, void 
 	return rc < 0 ? -1 : 0;
 }
 
+int mh_nl_dump(struct mh_nl *nl, uint16_t type, const void *hdr, size_t hlen, mnl_cb_t cb,
+	       void *data, void (*reset)(void *data))
+{
+	char buf[256];
+	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
+
+	if (hlen > sizeof buf - MNL_NLMSG_HDRLEN) {
+		errno = EINVAL;
+		return -1;
+	}
+	h->nlmsg_type = type;
+	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	memcpy(mnl_nlmsg_put_extra_header(h, hlen), hdr, hlen);
+	return mh_nl_query(nl, h, cb, data, reset);
+}
+
 /* Answers of an interrupted dump may still be queued: drop them. */
 static void drain(struct mh_nl *nl)
 {

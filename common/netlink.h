@@ -34,6 +34,11 @@ void mh_nl_close(struct mh_nl *nl);
 int mh_nl_query(struct mh_nl *nl, struct nlmsghdr *req, mnl_cb_t cb, void *data,
 		void (*reset)(void *data));
 
+/* A dump of TYPE (RTM_GETADDR ...) with the family header HDR of HLEN
+ * bytes, through mh_nl_query. */
+int mh_nl_dump(struct mh_nl *nl, uint16_t type, const void *hdr, size_t hlen, mnl_cb_t cb,
+	       void *data, void (*reset)(void *data));
+
 /* mnl_nlmsg_ok, with the length compared unsigned: use it to walk anything
  * received. */
 int mh_nlmsg_ok(const struct nlmsghdr *h, int len);

@@ -287,6 +287,17 @@ static int parse_ports(const char *s, uint16_t *lo, uint16_t *hi)
 	return 0;
 }
 
+int mh_pin_matches(const struct mh_pin *p, uint8_t proto, uint32_t dst, uint16_t dport)
+{
+	if (p->proto && p->proto != proto)
+		return 0;
+	if (p->dst_len && (dst & htonl(0xffffffffu << (32 - p->dst_len))) != p->dst)
+		return 0;
+	if (p->port_lo && (dport < p->port_lo || dport > p->port_hi))
+		return 0;
+	return 1;
+}
+
 static int pin_equal(const struct mh_pin *a, const struct mh_pin *b)
 {
 	return a->proto == b->proto && a->dst_len == b->dst_len && a->dst == b->dst &&

@@ -257,13 +257,7 @@ int mh_rt_parse(const struct nlmsghdr *h, int requests, struct mh_routing *rt)
 static int dump(struct mh_nl *nl, uint16_t type, const void *hdr, size_t hlen, mnl_cb_t cb,
 		struct rt_read *rd, void (*reset)(void *))
 {
-	char buf[256];
-	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
-
-	h->nlmsg_type = type;
-	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	memcpy(mnl_nlmsg_put_extra_header(h, hlen), hdr, hlen);
-	if (mh_nl_query(nl, h, cb, rd, reset) < 0)
+	if (mh_nl_dump(nl, type, hdr, hlen, cb, rd, reset) < 0)
 		return -1;
 	if (rd->nomem) {
 		errno = ENOMEM;
@@ -1180,13 +1174,8 @@ static void addr_reset(void *data)
 static int prefix_by_dump(struct mh_nl *nl, struct addr_q *q)
 {
 	struct ifaddrmsg ifa = { .ifa_family = AF_INET };
-	char buf[128];
-	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
 
-	h->nlmsg_type = RTM_GETADDR;
-	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	memcpy(mnl_nlmsg_put_extra_header(h, sizeof ifa), &ifa, sizeof ifa);
-	if (mh_nl_query(nl, h, addr_cb, q, addr_reset) < 0)
+	if (mh_nl_dump(nl, RTM_GETADDR, &ifa, sizeof ifa, addr_cb, q, addr_reset) < 0)
 		sock_drop();
 	return q->hit;
 }

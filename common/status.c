@@ -363,13 +363,8 @@ static int read_interfaces(struct mh_nl *nl, struct mh_status *st)
 {
 	struct if_read rd = { .st = st };
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
-	char buf[128];
-	struct nlmsghdr *h = mnl_nlmsg_put_header(buf);
 
-	h->nlmsg_type = RTM_GETLINK;
-	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	memcpy(mnl_nlmsg_put_extra_header(h, sizeof ifi), &ifi, sizeof ifi);
-	return mh_nl_query(nl, h, link_cb, &rd, link_reset);
+	return mh_nl_dump(nl, RTM_GETLINK, &ifi, sizeof ifi, link_cb, &rd, link_reset);
 }
 
 /* RUNDIR/firewall, read as the events read it (relative to the checked
