@@ -65,7 +65,9 @@ for a in 0.0.0.0 127.0.0.1 127.9.9.9 224.0.0.5 239.255.255.250 255.255.255.255 2
 	192.0.2.77 192.0.2.255; do
 	refused local "$a"
 done
-for a in 127.0.0.1 224.0.0.5 255.255.255.255 240.1.2.3 192.0.2.77 192.0.2.1; do
+# 100.64.2.1 and 100.64.2.2: link l2's peer and local address (issue 10
+# finding 5: another link's far end would take that link's traffic)
+for a in 127.0.0.1 224.0.0.5 255.255.255.255 240.1.2.3 192.0.2.77 192.0.2.1 100.64.2.1 100.64.2.2; do
 	refused peer "$a"
 done
 
