@@ -49,6 +49,21 @@ tls_server() {
 	wait_for 5 test -s "$T/pid/corp-ovpn.pid"
 }
 
+# tls_server_stop: SIGTERM the server and wait until the process is gone, not
+# only its tun0: OpenVPN 2.6 unlinks its --writepid file as it exits, after
+# tun0 is closed, so a server started right after tun0 vanished could have its
+# new pid file removed by the old one (seen: the next stop found no pid file
+# and the old server kept the port).
+tls_server_stop() {
+	local pid
+	pid=$(cat "$T/pid/corp-ovpn.pid" 2>/dev/null)
+	[ -n "$pid" ] || { not_ok "tls: the server's pid file $T/pid/corp-ovpn.pid is there"; return 1; }
+	kill "$pid"
+	wait_for 15 eval '! kill -0 '"$pid"
+	rm -f "$T/pid/corp-ovpn.pid"
+	wait_for 5 eval '! nsx corp ip link show tun0 >/dev/null 2>&1'
+}
+
 # The client is examples/client.conf itself, with this run's server, files and plugin.
 tls_client() {
 	local d=$T/pki
@@ -88,8 +103,7 @@ if wait_log "$UP_MSG" 0 20 && wait_for 15 tunnel_alive; then
 	transport_via ISP1 "tls: the tunnel's transport leaves by ISP1 (pinned)"
 
 	# the server comes back with another pool: "Pulled options changed on restart"
-	kill "$(cat "$T/pid/corp-ovpn.pid")"
-	wait_for 5 eval '! nsx corp ip link show tun0 >/dev/null 2>&1'
+	tls_server_stop
 	c=$(log_count "$UP_MSG")
 	tls_server 100.64.100.30 100.64.100.39 --push "route 100.64.101.0 255.255.255.0"
 	if wait_log "$UP_MSG" "$c" 30 && wait_for 15 tunnel_alive; then
@@ -115,8 +129,7 @@ if wait_log "$UP_MSG" 0 20 && wait_for 15 tunnel_alive; then
 	vpn_checks "tls, after SIGUSR1" "$second"
 
 	# a hostile server: its pushed gateway is not on the tunnel's subnet
-	kill "$(cat "$T/pid/corp-ovpn.pid")"
-	wait_for 5 eval '! nsx corp ip link show tun0 >/dev/null 2>&1'
+	tls_server_stop
 	c=$(log_count "refusing the tunnel's environment")
 	tls_server 100.64.100.30 100.64.100.39 --push "route 100.64.101.0 255.255.255.0" \
 		--push "route-gateway 100.64.101.1"
