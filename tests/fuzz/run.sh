@@ -11,9 +11,9 @@ trap 'rm -rf "$work"' EXIT
 art=$top/build/fuzz-artifacts
 mkdir -p "$art" "$work/corpus"
 cp "$top"/tests/fuzz/corpus/* "$work/corpus/"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 # FUZZ_SEED: libFuzzer's -seed (0, the default, is a new random one each run)
-"$bin" -max_total_time="$secs" -seed="${FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=1024 -max_len=9000 \
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	"$bin" -max_total_time="$secs" -seed="${FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=1024 -max_len=9000 \
 	-print_final_stats=1 -artifact_prefix="$art/" \
 	"$work/corpus" >"$work/log" 2>&1
 rc=$?
