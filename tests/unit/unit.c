@@ -40,6 +40,20 @@ void report(int ok, const char *fmt, ...)
 		failed++;
 }
 
+static int skipped;
+
+void report_skip(const char *why, const char *fmt, ...)
+{
+	char d[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d, sizeof d, fmt, ap);
+	va_end(ap);
+	printf("TEST: %-66s [SKIP]\n      %s\n", d, why);
+	skipped++;
+}
+
 /* ---- options ---- */
 
 static const char *const keys[] = { "name", "table", "mark", "priority", "weight",
@@ -799,6 +813,7 @@ int main(void)
 	test_order();
 	test_plan();
 	test_delta();
-	printf("%d passed, %d failed\n", passed, failed);
+	test_nlsock();
+	printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
 	return failed ? 1 : 0;
 }
