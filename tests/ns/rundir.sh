@@ -7,7 +7,9 @@
 #     file outside untouched;
 #   - the run directory replaced by a symlink to another directory of ours
 #     between two events: the event is refused with a message, nothing is
-#     written there.
+#     written there;
+#   - XTABLES_LOCKFILE (root's environment) a symlink or a FIFO: the lock is
+#     never taken through either, the event is refused whole.
 # Each time the links that are up still carry their traffic (nsfar.sh's
 # invariants and traffic: the far end saw each link's address).
 GROUP=rd
@@ -87,6 +89,32 @@ else
 fi
 rm -f "$RUN"
 mv "$RUN.real" "$RUN"
+
+# ---- XTABLES_LOCKFILE (honoured from root's environment only): never
+# followed, never anything but a regular file; the event that cannot take the
+# lock is refused whole ----
+ln -s "$OUT/xlock" "$TMP/xlock-link"
+XTABLES_LOCKFILE=$TMP/xlock-link hx 3 --strict up >"$TMP/xlink.log" 2>&1
+rc=$?
+bad=$(invariants 1 2; traffic 1 2)
+if [ "$rc" = 3 ] && grep -q "cannot open $TMP/xlock-link: Too many levels of symbolic links" "$TMP/xlink.log" &&
+	[ ! -e "$OUT/xlock" ] && [ "$(listing "$OUT")" = "$OUT0" ] && [ -z "$bad" ]; then
+	ok "rundir: XTABLES_LOCKFILE a symlink: not followed (its target not created), l3 refused whole, l1 and l2 carry their traffic"
+else
+	not_ok "rundir: XTABLES_LOCKFILE a symlink: not followed (its target not created), l3 refused whole, l1 and l2 carry their traffic" \
+		"harness exit $rc; $(grep multihome: "$TMP/xlink.log" | tail -n 1) $(ls -l "$OUT/xlock" 2>&1) ${bad//$'\n'/; }"
+fi
+mkfifo -m 600 "$TMP/xlock-fifo"
+hxargs 3
+XTABLES_LOCKFILE=$TMP/xlock-fifo timeout 20 ip netns exec "$SRV" "$HARNESS" "${HXA[@]}" --strict up >"$TMP/xfifo.log" 2>&1
+rc=$?
+bad=$(invariants 1 2; traffic 1 2)
+if [ "$rc" = 3 ] && grep -q "$TMP/xlock-fifo is not a regular file: refusing to lock it" "$TMP/xfifo.log" && [ -z "$bad" ]; then
+	ok "rundir: XTABLES_LOCKFILE a FIFO: refused at once (no hang), l3 refused whole, l1 and l2 carry their traffic"
+else
+	not_ok "rundir: XTABLES_LOCKFILE a FIFO: refused at once (no hang), l3 refused whole, l1 and l2 carry their traffic" \
+		"harness exit $rc$([ $rc = 124 ] && echo ' (timed out)'); $(grep multihome: "$TMP/xfifo.log" | tail -n 1) ${bad//$'\n'/; }"
+fi
 
 # ---- finding 5: a stopped process holds the lock (a dip user can SIGSTOP
 # their own pppd in the middle of an event): the next event says who ----
