@@ -6,7 +6,8 @@
 # a compromised OpenVPN could: the link on the LAN interface or on an
 # unregistered uplink, an added pin, weight=256, nat=off, the table, mark and
 # priority of a ppp link that is down, a DOWN for another interface, a DOWN
-# with other arguments, a /1 tunnel subnet.  Each must be refused with the
+# with other arguments, a /1 tunnel subnet, a /16 one over a network of the
+# host (that one the core refuses, not the helper).  Each must be refused with the
 # reason in the answer and a line in syslog (the helper logs where OpenVPN
 # cannot take it back; OpenVPN runs in a mount namespace of its own whose
 # /dev/log is this test's listener), and nothing may change: the kernel's
@@ -170,6 +171,11 @@ registry_state() {
 		[ -f "$f" ] && od -An -c "$f"
 	done
 }
+# a network of srv's own (a LAN of /24) for the tunnel's network to overlap
+nsx srv ip link add mhlan type veth peer name mhlanp
+nsx srv ip link set mhlanp up
+nsx srv ip addr add 100.64.200.1/24 dev mhlan
+nsx srv ip link set mhlan up
 KERNEL0=$(kernel_state 2>&1)
 REG0=$(registry_state)
 
@@ -218,8 +224,18 @@ forged "DOWN of vpn with other arguments" "'weight=256' instead of 'weight=0'" \
 forged "UP with down isp2's table, mark and priority" "'table=102' instead of 'table=103'" \
 	--local $TUN_SRV --peer $TUN_CORP "${ARGS_ISP2[@]}"
 
+# within the helper's limits (/16../30), but 100.64.201.2/16 covers srv's
+# 100.64.200.0/24: the core refuses the tunnel's network (finding 5)
+out=$(nsx srv "$FORGE" send "$CLIENT_PID" --local 100.64.201.2 --plen 16 "${ARGS[@]}" 2>&1)
+if [[ $out == *"status=-1"* ]] && [[ $out == *"its network 100.64.201.2/16 overlaps 100.64.200."* ]]; then
+	ok "forged UP with a /16 tunnel network over srv's 100.64.200.0/24: refused by the core"
+else
+	not_ok "forged UP with a /16 tunnel network over srv's 100.64.200.0/24: refused by the core" "got: ${out//$'\n'/; }"
+fi
+
 KERNEL1=$(kernel_state 2>&1)
 REG1=$(registry_state)
+nsx srv ip link del mhlan
 if [ "$KERNEL0" = "$KERNEL1" ]; then
 	ok "forged requests changed nothing in the kernel (rules, routes, nexthops, firewall, links)"
 else
