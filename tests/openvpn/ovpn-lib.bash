@@ -189,6 +189,17 @@ ovpn_p2p_server() {
 
 OVPN_ARGS=(name=vpn table=103 mark=0x4 priority=100 weight=0 "pin=tcp 198.51.100.0/24 port 22")
 
+# p2p_setup: the namespaces, both uplinks (isp1 8, with the transport's pin;
+# isp2 2) and the p2p server: what every static-key test starts from
+p2p_setup() {
+	ovpn_require
+	topo_up
+	isp_start isp1 ppp0 $ISP1_ADDR 100.64.1.2 101 0x1 101 8 "udp $VPNSERVER/32 port 1130" || exit 1
+	isp_start isp2 ppp1 $ISP2_ADDR 100.64.2.2 102 0x2 102 2 || exit 1
+	ovpn_key
+	ovpn_p2p_server
+}
+
 # ovpn_p2p_client LOGNAME EXTRA-OPTIONS...: the client in srv, as a daemon
 ovpn_p2p_client() {
 	local name=$1

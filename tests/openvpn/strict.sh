@@ -13,13 +13,7 @@
 set -u
 # shellcheck source=tests/openvpn/ovpn-lib.bash
 . "$(dirname "$0")/ovpn-lib.bash"
-ovpn_require
-topo_up
-
-isp_start isp1 ppp0 $ISP1_ADDR 100.64.1.2 101 0x1 101 8 "udp $VPNSERVER/32 port 1130" || exit 1
-isp_start isp2 ppp1 $ISP2_ADDR 100.64.2.2 102 0x2 102 2 || exit 1
-ovpn_key
-ovpn_p2p_server
+p2p_setup
 CTL=$B/multihomectl
 UP_MSG="link 'vpn' up on tun0"
 COMPANY="198.51.100.20-29"      # ten addresses of the company's network, tcp/22: the pin

@@ -10,13 +10,7 @@
 set -u
 # shellcheck source=tests/openvpn/ovpn-lib.bash
 . "$(dirname "$0")/ovpn-lib.bash"
-ovpn_require
-topo_up
-
-isp_start isp1 ppp0 $ISP1_ADDR 100.64.1.2 101 0x1 101 8 "udp $VPNSERVER/32 port 1130" || exit 1
-isp_start isp2 ppp1 $ISP2_ADDR 100.64.2.2 102 0x2 102 2 || exit 1
-ovpn_key
-ovpn_p2p_server
+p2p_setup
 
 UP_MSG="link 'vpn' up on tun0"
 OVPN_ARGS+=("track=$CORP_HOST" track-interval=0.5 track-down=3 track-up=3)
