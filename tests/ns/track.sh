@@ -16,10 +16,12 @@
 #               stays up): time until 20/20 new connections succeed by isp2,
 #               at most track-down x interval + 1 s = 4 s; the log line; status;
 #               pins fall through; a UDP flow moves on; table, rules, ingress
-#               and NAT stay
+#               and NAT stay, and an incoming connection is answered by the
+#               link it came in on
 #   recovery    isp1 forwards again: time until 80% +- 7% of new connections
 #               go by isp1 and its pin is home, at most track-up x interval +
-#               2 s = 7 s
+#               2 s = 7 s; a long-lived pinned UDP flow begun while it was
+#               offline (by isp2) comes home
 #   noflap      60 s with 10% loss each way on isp1's upstream (a fixed
 #               pattern: nft numgen inc, the first 2 of every 20 packets in
 #               each direction dropped, which also loses both probes of a
@@ -137,7 +139,7 @@ track_up() {
 	local t="multihome-track $TA,$TB"$'\n'"multihome-track-interval 1"$'\n'
 	t+="multihome-track-down 3"$'\n'"multihome-track-up 5"
 	# shellcheck disable=SC2034  # peers_file reads them
-	LINK_EXTRA_isp1=$t LINK_EXTRA_isp2=$t
+	LINK_EXTRA_isp1=$t${PIN_EXTRA:-} LINK_EXTRA_isp2=$t
 	count_probes
 	if ! link_start isp1 || ! link_start isp2; then
 		not_ok "$what: links with tracking come up" "$(tail -n 5 "$TOPO_DIR"/isp*.log 2>/dev/null)"
@@ -221,6 +223,7 @@ t_death() {
 	f1=$(awk '/^ans / { split($4, s, "="); split(s[2], h, ":"); last = h[1] } END { print last }' "$TOPO_DIR/flow")
 	check "death: the UDP flow balanced by isp1 moved on: its last answers saw $f1 (want $A2)" \
 		test "$f1" = "$A2"
+	incoming_while_offline
 	lines=$(nsx srv ip rule show | grep -c 'lookup 101')
 	check "death: isp1 keeps its table route, its 2 rules, its ingress and NAT rules" \
 		eval 'nsx srv ip route show table 101 | grep -q "^default dev ppp0" && [ "$lines" = 2 ] && fw_keeps_isp1'
@@ -228,6 +231,24 @@ t_death() {
 	check "death: the balanced group holds isp2 alone (members: $(echo $members))" \
 		eval '[ "$(wc -w <<<"$members")" = 1 ] && nsx srv ip nexthop show id "$members" | grep -q " dev ppp1 "'
 	topo_destroy
+}
+
+# incoming_while_offline: ISP1's router connects from its WAN address
+# (100.64.101.1, which srv routes by the balanced route: isp2 alone now) to
+# srv's isp1 address.  The answers must leave by ppp0 (the link it came in
+# on): by ppp1 they would be dropped, ISP2 filtering a source that is not
+# its customer's.
+incoming_while_offline() {
+	local t0 t1 d0 d1 out n
+	serve_start srv --tcp 8080 || { not_ok "death: a server on srv"; return; }
+	t0=$(tx_packets srv ppp0)
+	t1=$(tx_packets srv ppp1)
+	out=$(probe isp1 --port 8080 --bind 100.64.101.1 --repeat 10 "$A1" 2>&1)
+	d0=$(($(tx_packets srv ppp0) - t0))
+	d1=$(($(tx_packets srv ppp1) - t1))
+	n=$(grep -c " seen=100.64.101.1:" <<<"$out")
+	check "death: while isp1 is offline, 10/10 incoming connections to $A1 from ISP1's 100.64.101.1 answered ($n), by ppp0 (tx +$d0; ppp1 +$d1)" \
+		test "$n" = 10 -a "$d0" -ge 20 -a "$d1" -lt 10
 }
 
 # fw_keeps_isp1: isp1's ingress connmark and NAT rules are there
@@ -245,11 +266,21 @@ fw_keeps_isp1() {
 share_ok() { [ "$2" -gt 0 ] && [ $((1000 * $1)) -ge $((730 * $2)) ] && [ $((1000 * $1)) -le $((870 * $2)) ]; }
 
 t_recovery() {
-	local t0 elapsed=-1 i out n=0 i1=0 p25 deadline
+	local t0 elapsed=-1 i out n=0 i1=0 p25 deadline first last
+	local PIN_EXTRA=$'\n''multihome-pin "udp port 1132"'   # track_up adds it to isp1's options
 	track_up recovery || return 0
+	ip netns exec "$(ns_name inet)" "$FLOW" far --port 1132 --max-time 60 >"$TOPO_DIR/far" 2>&1 &
+	SERVE_PIDS+=($!)
+	for _ in $(seq 50); do grep -qs ready "$TOPO_DIR/far" && break; sleep 0.05; done
 	upstream_dead
 	for i in $(seq 60); do logged isp1 "isp1 offline:" && break; sleep 0.1; done
 	check "recovery: isp1 went offline first" logged isp1 "isp1 offline:"
+	# a long-lived flow of isp1's pin udp/1132, begun while isp1 is offline
+	# (by isp2, its pin falling through), keepalives every 100 ms both ways
+	ip netns exec "$(ns_name srv)" "$FLOW" client --port 1132 --interval-ms 100 \
+		--duration-ms 14000 "$TA" >"$TOPO_DIR/flow" 2>&1 &
+	SERVE_PIDS+=($!)
+	sleep 1
 	upstream_back
 	t0=$(now_ms)
 	deadline=$((t0 + 9000))
@@ -266,6 +297,11 @@ t_recovery() {
 	done
 	check "recovery: ISP1's share back to $i1/$n (80% +- 7%) and tcp/25 home ${elapsed} ms after its upstream returned (want <= 7000: track-up 5 x 1 s + 2 s)" \
 		test "$elapsed" -ge 0 -a "$elapsed" -le 7000
+	sleep 1
+	first=$(awk '/^ans / { split($4, s, "="); split(s[2], h, ":"); print h[1]; exit }' "$TOPO_DIR/flow")
+	last=$(awk '/^ans / { split($4, s, "="); split(s[2], h, ":"); last = h[1] } END { print last }' "$TOPO_DIR/flow")
+	check "recovery: a pinned UDP flow begun while isp1 was offline came home: first answers saw $first (want $A2), the last $last (want $A1)" \
+		test "$first" = "$A2" -a "$last" = "$A1"
 	logs isp1 "isp1 online: "
 	check "recovery: isp1's log says 'isp1 online: 5 rounds answered' ($(grep -e 'isp1 online' -e 'going online' "$TOPO_DIR/isp1.log" | head -n 2 | tr '\n' ' '))" \
 		logged isp1 "isp1 online: 5 rounds answered"
