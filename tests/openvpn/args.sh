@@ -14,7 +14,11 @@ if [ "$(id -u)" != 0 ] || ! command -v openvpn >/dev/null || [ ! -f "$OVPN_SO" ]
 fi
 NS=mhova$$
 ip netns add $NS
-trap 'ip netns pids $NS 2>/dev/null | xargs -r kill -9; ip netns del $NS 2>/dev/null' EXIT
+# a registry of its own: the plugin's init must not touch this machine's /run/multihome
+RUNDIR=$(mktemp -d /tmp/mh-ova-run.XXXXXX)
+export MULTIHOME_RUNDIR=$RUNDIR/run
+CONF=
+trap 'rm -rf "$RUNDIR" ${CONF:+"$CONF"}; ip netns pids $NS 2>/dev/null | xargs -r kill -9; ip netns del $NS 2>/dev/null' EXIT
 
 # run_ovpn ARG...: OpenVPN with the plugin and these arguments, at most 3 s
 run_ovpn() {
@@ -65,7 +69,6 @@ fi
 
 # The config line, read from a file as OpenVPN users write it.
 CONF=$(mktemp /tmp/mh-ovpn-args.XXXXXX)
-trap 'rm -f "$CONF"; ip netns pids $NS 2>/dev/null | xargs -r kill -9; ip netns del $NS 2>/dev/null' EXIT
 printf 'dev null\nverb 3\nplugin %s name=vpn table=103 mark=0x4 priority=100 weight=0 "pin=tcp 198.51.100.0/24 port 22"\n' \
 	"$OVPN_SO" >"$CONF"
 out=$(timeout 3 ip netns exec $NS openvpn --config "$CONF" 2>&1)
